@@ -1,0 +1,174 @@
+"""A project: its directory, its `ftboot.toml` validated by pydantic, and the paths of its stage outputs.
+
+The project directory is `--project DIR`, else `$FTBOOT_PROJECT`, else the current directory. Every table and
+key of `ftboot.toml` is declared below; an unknown or mistyped key is an `InputError` that names the key and
+the file. Secrets never live here: the config names the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import InputError, Location
+
+CONFIG_NAME = "ftboot.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskConfig(_Section):
+    name: str = "task"
+    description: str = ""
+    system_prompt: str = ""
+
+
+class GenerateConfig(_Section):
+    backend: Literal["local", "openai"] = "local"
+    model: str = "gpt-4o-mini"
+    mode: Literal["chat", "completion"] = "chat"
+    shots: int = Field(3, ge=1)
+    per_request: int = Field(5, ge=1)
+    temperature: float = Field(0.9, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_output_tokens: int = Field(1024, ge=16)
+    concurrency: int = Field(16, ge=1)
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+    topics: list[str] = []
+    personas: list[str] = []
+    difficulty: list[str] = []
+    reviewed_shots: int = Field(1, ge=0, description="with --pool reviewed, shots per request from accepted reviews")
+    min_chars: int = Field(20, ge=0)
+    max_chars: int = Field(4000, ge=1)
+    blocklist: list[str] = []
+    near_duplicate_threshold: float = Field(0.8, gt=0, le=1)
+
+
+class OpenAIConfig(_Section):
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+
+
+class LocalConfig(_Section):
+    model_path: str = ""
+    context_size: int = Field(4096, ge=512)
+    threads: int | None = None
+
+
+class BuildConfig(_Section):
+    target: str = "openai"
+    model: str = "gpt-4o-mini"
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    seed: int = 42
+    near_duplicate_threshold: float = Field(0.85, gt=0, le=1)
+
+
+class LabelStudioConfig(_Section):
+    url: str = ""
+    project_title: str = "ftboot review"
+    policy: Literal["latest", "majority", "unanimous"] = "latest"
+
+
+class UploadConfig(_Section):
+    provider: str = "openai"
+    model: str = "gpt-4o-mini-2024-07-18"
+    n_epochs: int | Literal["auto"] = "auto"
+    batch_size: int | Literal["auto"] = "auto"
+    learning_rate_multiplier: float | Literal["auto"] = "auto"
+    suffix: str = Field("", max_length=64)
+    seed: int | None = None
+
+
+class Price(_Section):
+    """US dollars per million tokens. Only what the user sets here is ever used for a cost."""
+
+    input: float | None = None
+    output: float | None = None
+    training: float | None = None
+    batch_input: float | None = None
+    batch_output: float | None = None
+
+
+class Config(_Section):
+    task: TaskConfig = TaskConfig()
+    generate: GenerateConfig = GenerateConfig()
+    openai: OpenAIConfig = OpenAIConfig()
+    local: LocalConfig = LocalConfig()
+    build: BuildConfig = BuildConfig()
+    labelstudio: LabelStudioConfig = LabelStudioConfig()
+    upload: UploadConfig = UploadConfig()
+    prices: dict[str, Price] = {}
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project directory and its validated config."""
+
+    root: Path
+    config: Config
+
+    @property
+    def seeds_dir(self) -> Path:
+        return self.root / "seeds"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    def output(self, name: str) -> Path:
+        return self.outputs / name
+
+    def show(self, path: Path) -> str:
+        """A path as the user should see it: relative to the project when inside it."""
+        try:
+            return str(path.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
+
+def _key_line(text: str, key: str) -> int | None:
+    """The line where `key` is set in a TOML text, for error messages (a best effort, never wrong to omit)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith(f"{key} ") or stripped.startswith(f"{key}="):
+            return number
+    return None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate one `ftboot.toml`."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"invalid TOML: {exc}", Location(path.name)) from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in error["loc"])
+        what = "unknown key" if error["type"] == "extra_forbidden" else error["msg"][0].lower() + error["msg"][1:]
+        line = _key_line(text, str(error["loc"][-1]))
+        raise InputError(what, Location(path.name, line, field), hint="see the commented example that `ftboot init` writes") from None
+
+
+def find_project(directory: str | Path | None = None) -> Project:
+    """The project at `directory`, else $FTBOOT_PROJECT, else the current directory."""
+    root = Path(directory or os.environ.get("FTBOOT_PROJECT") or ".").resolve()
+    if not root.is_dir():
+        raise InputError(f"project directory {root} does not exist")
+    config_path = root / CONFIG_NAME
+    if not config_path.exists() and not (root / "seeds").is_dir():
+        raise InputError(
+            f"{root} is not an ftboot project (no {CONFIG_NAME}, no seeds/)",
+            hint="run `ftboot init DIR` to make one, or pass --project DIR",
+        )
+    return Project(root, load_config(config_path))

@@ -1,0 +1,72 @@
+"""The project's exception types. Library code raises these; only `cli.py` turns them into messages and exit codes.
+
+`InputError` is bad input from the user (exit 2) and carries where it is: file, line and field.
+`RunError` is a failure while running (network, server, budget; exit 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a problem is: `seeds/a.yaml:14: messages[2].role`."""
+
+    file: str | Path | None = None
+    line: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        parts = []
+        if self.file is not None:
+            parts.append(f"{self.file}:{self.line}" if self.line else str(self.file))
+        if self.field:
+            parts.append(self.field)
+        return ": ".join(parts)
+
+
+class FtbootError(Exception):
+    """Base of every error the CLI reports as one line plus an optional hint."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def lines(self) -> list[str]:
+        """The lines the CLI prints for this error, most important first."""
+        return [self.message]
+
+
+class InputError(FtbootError):
+    """Bad input: a file, a line, a field and what is wrong with it (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, where: Location | None = None, hint: str | None = None) -> None:
+        self.where = where or Location()
+        text = f"{self.where}: {message}" if str(self.where) else message
+        super().__init__(text, hint)
+
+
+class InputErrors(InputError):
+    """Several input errors found in one run, all reported together."""
+
+    def __init__(self, errors: list[InputError], hint: str | None = None) -> None:
+        self.errors = errors
+        self.where = errors[0].where
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        FtbootError.__init__(self, errors[0].message + more, hint or errors[0].hint)
+
+    def lines(self) -> list[str]:
+        return [e.message for e in self.errors]
+
+
+class RunError(FtbootError):
+    """A failure at run time: unreachable server, refused key, budget reached with nothing done (exit 1)."""
+
+    exit_code = 1
