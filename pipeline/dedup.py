@@ -74,7 +74,9 @@ class DuplicateIndex:
         self.threshold = threshold
         self.num_perm = num_perm
         self._exact: dict[str, str] = {}
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        # The LSH bands are tuned below the threshold so that pairs just above it are rarely missed; every
+        # candidate is then checked against the threshold itself.
+        self._lsh = MinHashLSH(threshold=max(0.3, threshold - 0.15), num_perm=num_perm)
         self._signatures: dict[str, object] = {}
 
     def __len__(self) -> int:

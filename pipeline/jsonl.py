@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -25,32 +25,45 @@ from pipeline.errors import InputError, Location
 MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
-def read_jsonl(path: Path, display: str | Path | None = None, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, Any]]:
+def read_jsonl(
+    path: Path,
+    display: str | Path | None = None,
+    tolerate_torn_tail: bool = False,
+    on_error: Callable[[InputError], None] | None = None,
+) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed object) for each non-blank line.
 
-    With `tolerate_torn_tail`, a last line without its newline that does not parse is taken for the remains of a
-    killed write and skipped (stage outputs); otherwise it is an error like any other (user input).
+    A bad line raises `InputError`, or, with `on_error`, is handed to it and skipped so that every bad line of
+    a file can be reported. With `tolerate_torn_tail`, a last line without its newline that does not parse is
+    taken for the remains of a killed write and skipped (stage outputs); otherwise it is an error like any other.
     """
+    def fail(error: InputError) -> None:
+        if on_error is None:
+            raise error
+        on_error(error)
+
     shown = display or path
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             where = Location(shown, number)
             if len(raw) > MAX_LINE_BYTES:
-                raise InputError(
-                    f"line is {len(raw) / 1e6:.1f} MB; one example may be at most {MAX_LINE_BYTES // 2**20} MB", where
-                )
+                fail(InputError(f"line is {len(raw) / 1e6:.1f} MB; one example may be at most {MAX_LINE_BYTES // 2**20} MB", where))
+                continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InputError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})", where) from None
+                fail(InputError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})", where))
+                continue
             if not text.strip():
                 continue
             try:
-                yield number, json.loads(text)
+                value = json.loads(text)
             except json.JSONDecodeError as exc:
                 if tolerate_torn_tail and not raw.endswith(b"\n"):
                     return
-                raise InputError(f"invalid JSON: {exc.msg} at column {exc.colno}", where) from None
+                fail(InputError(f"invalid JSON: {exc.msg} at column {exc.colno}", where))
+                continue
+            yield number, value
 
 
 def count_lines(path: Path) -> int:

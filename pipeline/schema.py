@@ -209,8 +209,9 @@ def _messages(example: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def example_text(example: dict[str, Any]) -> str:
-    """All message texts of an example, one per line, for duplicate detection."""
-    return "\n".join(content_text(m.get("content")) for m in _messages(example))
+    """The message texts of an example, one per line, for duplicate detection. System messages are left out:
+    a project shares one system prompt, which would make every pair of examples look alike."""
+    return "\n".join(content_text(m.get("content")) for m in _messages(example) if m.get("role") != "system")
 
 
 def example_id(example: dict[str, Any]) -> str:
