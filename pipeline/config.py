@@ -77,14 +77,39 @@ class LabelStudioConfig(_Section):
     policy: Literal["latest", "majority", "unanimous"] = "latest"
 
 
+class AzureUploadConfig(_Section):
+    endpoint: str = Field("", description="https://RESOURCE.openai.azure.com (else $AZURE_OPENAI_ENDPOINT)")
+    api_version: str = "2024-10-21"
+    deployment: str = ""
+    api_key_env: str = "AZURE_OPENAI_API_KEY"
+
+
+class TogetherUploadConfig(_Section):
+    base_url: str = "https://api.together.xyz/v1"
+    api_key_env: str = "TOGETHER_API_KEY"
+    learning_rate: float | None = Field(None, gt=0, description="Together takes an absolute rate, not a multiplier")
+
+
+class HubUploadConfig(_Section):
+    repo: str = Field("", description="the dataset repo to push to, e.g. me/support-chat")
+    private: bool = True
+    token_env: str = "HF_TOKEN"
+
+
 class UploadConfig(_Section):
     provider: str = "openai"
     model: str = "gpt-4o-mini-2024-07-18"
     n_epochs: int | Literal["auto"] = "auto"
     batch_size: int | Literal["auto"] = "auto"
     learning_rate_multiplier: float | Literal["auto"] = "auto"
+    beta: float | Literal["auto"] = Field("auto", description="DPO only")
     suffix: str = Field("", max_length=64)
     seed: int | None = None
+    poll_interval: float = Field(15.0, gt=0, description="seconds between job polls with --wait")
+    max_retries: int = Field(5, ge=0, description="retries of a 429 or 5xx answer, with backoff")
+    azure: AzureUploadConfig = AzureUploadConfig()
+    together: TogetherUploadConfig = TogetherUploadConfig()
+    huggingface: HubUploadConfig = HubUploadConfig()
 
 
 class Price(_Section):
