@@ -13,7 +13,10 @@ import importlib
 from pipeline.errors import InputError
 from pipeline.rules.base import Problem, Ruleset
 
-TARGETS = {"openai": "pipeline.rules.openai:OpenAIRules"}
+TARGETS = {
+    "openai": "pipeline.rules.openai:OpenAIRules",
+    "together": "pipeline.rules.together:TogetherRules",
+}
 
 __all__ = ["Problem", "Ruleset", "TARGETS", "get_ruleset"]
 
