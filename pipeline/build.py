@@ -1,0 +1,262 @@
+"""Build: validated, deduplicated, split fine-tuning files from the seeds and the accepted reviews.
+
+The steps, each a small class with one `run` (the pattern of datatrove's pipeline steps):
+  Validate   parse each example and apply the target's ruleset; refused ones get a reason
+  Dedup      drop exact and near duplicates (MinHash), keeping the first, with the one it duplicates
+  Split      a deterministic train/val split by a seeded hash of each id
+Then the set-level rules (enough examples, file size) are checked, and only then is anything written:
+`train.jsonl` and `val.jsonl` (plain fine-tuning lines), `build-rejected.jsonl` (records with reasons),
+`report.md`, and `dataset/` (a Hugging Face DatasetDict). Each file is replaced atomically; a build that fails
+leaves the previous outputs as they were. `--format dpo` does the same for the preference set, with a `-dpo`
+suffix on every output name.
+
+It leaves out any judgement of quality beyond the rules: that is what review is for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline.config import Project
+from pipeline.errors import InputError, InputErrors, Location
+from pipeline.jsonl import dumps, read_jsonl, write_jsonl
+from pipeline.rules import Ruleset, get_ruleset
+from pipeline.schema import Kind, Record, dump_example, example_text, make_record, parse_example, validation_messages
+
+ACCEPTED_VERDICTS = ("accepted", "edited")
+
+
+@dataclass
+class Item:
+    """An example on its way through the build: its record, and its token count once validated."""
+
+    record: Record
+    tokens: int = 0
+
+
+@dataclass
+class Rejects:
+    """Refused items with their reasons, in the order they were refused."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, item: Item, code: str, detail: str, **extra: Any) -> None:
+        self.reasons[code] += 1
+        self.rows.append({**item.record.model_dump(), "reason": code, "detail": detail, **extra})
+
+
+class Validate:
+    def __init__(self, rules: Ruleset, model: str, kind: Kind) -> None:
+        self.rules, self.model, self.kind = rules, model, kind
+
+    def run(self, items: Iterable[Item], rejects: Rejects) -> list[Item]:
+        from pipeline.tokens import count_example_tokens
+
+        kept = []
+        check = self.rules.check if self.kind == "chat" else self.rules.check_preference
+        for item in items:
+            try:
+                example = parse_example(item.record.example, self.kind)
+            except ValidationError as exc:
+                rejects.add(item, "schema", "; ".join(f"{f}: {m}" for f, m in validation_messages(exc)))
+                continue
+            item.tokens = count_example_tokens(item.record.example, self.model)
+            problems = check(example, item.tokens, self.model)
+            for problem in problems[:1]:
+                rejects.add(item, problem.code, "; ".join(p.detail for p in problems))
+            if not problems:
+                kept.append(item)
+        return kept
+
+
+class Dedup:
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+
+    def run(self, items: list[Item], rejects: Rejects) -> list[Item]:
+        from pipeline.dedup import DuplicateIndex
+
+        index = DuplicateIndex(self.threshold)
+        kept = []
+        for item in items:
+            duplicate = index.add_if_new(item.record.id, example_text(item.record.example))
+            if duplicate is None:
+                kept.append(item)
+            elif duplicate.exact:
+                rejects.add(item, "duplicate", f"same text as {duplicate.key}", neighbour=duplicate.key)
+            else:
+                rejects.add(item, "near-duplicate", f"similarity {duplicate.similarity:.2f} to {duplicate.key}",
+                            neighbour=duplicate.key, similarity=duplicate.similarity)
+        return kept
+
+
+class Split:
+    """Order by a hash of (seed, id) and cut; the same input and seed always give the same split. Near
+    duplicates were removed before, so no near-duplicate pair can end up on both sides."""
+
+    def __init__(self, val_fraction: float, seed: int, min_train: int) -> None:
+        self.val_fraction, self.seed, self.min_train = val_fraction, seed, min_train
+
+    def run(self, items: list[Item]) -> tuple[list[Item], list[Item]]:
+        def rank(item: Item) -> str:
+            return hashlib.sha256(f"{self.seed}:{item.record.id}".encode()).hexdigest()
+
+        ordered = sorted(items, key=rank)
+        n_val = round(len(ordered) * self.val_fraction)
+        n_val = max(0, min(n_val, len(ordered) - self.min_train)) if len(ordered) > self.min_train else 0
+        return ordered[n_val:], ordered[:n_val]
+
+
+# --- inputs -------------------------------------------------------------------------------------------------
+
+
+def _records_from(path: Path, shown: str, kind: Kind, raw: bool) -> list[Record]:
+    """Records from a stage output (envelopes) or, with `raw`, from a plain fine-tuning JSONL. Structural
+    errors stop the build (exit 2) before anything is written, all of them reported."""
+    errors: list[InputError] = []
+    records = []
+    for line, value in read_jsonl(path, shown, on_error=errors.append, tolerate_torn_tail=not raw):
+        try:
+            if raw:
+                example = parse_example(value, kind)
+                records.append(make_record(dump_example(example), {"source": "file", "file": shown, "line": line}, kind))
+            else:
+                records.append(Record.model_validate(value))
+        except ValidationError as exc:
+            errors += [InputError(msg, Location(shown, line, f)) for f, msg in validation_messages(exc)]
+    if errors:
+        raise InputErrors(errors)
+    if raw and not records:
+        raise InputError("no examples in this file", Location(shown))
+    return records
+
+
+def load_inputs(project: Project, input_path: Path | None, kind: Kind) -> list[Record]:
+    """What a build starts from: --input, or the seeds plus accepted reviews (chat), or preferences (dpo)."""
+    if input_path is not None:
+        return _records_from(input_path, project.show(input_path), kind, raw=True)
+    if kind == "preference":
+        path = project.output("preferences.jsonl")
+        if not path.exists():
+            raise InputError("no outputs/preferences.jsonl yet", hint="`ftboot review pull` writes it from reviewers' edits")
+        return _records_from(path, project.show(path), kind, raw=False)
+    from pipeline.seeds import load_seeds
+
+    records = load_seeds(project)
+    reviewed = project.output("reviewed.jsonl")
+    if reviewed.exists():
+        records += [r for r in _records_from(reviewed, project.show(reviewed), kind, raw=False)
+                    if (getattr(r, "review", None) or {}).get("verdict") in ACCEPTED_VERDICTS]
+    return records
+
+
+# --- the build ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    inputs: int
+    train: list[Item]
+    val: list[Item]
+    rejects: Rejects
+    epochs: int
+    price: float | None
+    paths: dict[str, str]
+    model: str
+    target: str
+
+    @property
+    def train_tokens(self) -> int:
+        return sum(item.tokens for item in self.train)
+
+    @property
+    def billed_tokens(self) -> int:
+        return self.train_tokens * self.epochs
+
+    @property
+    def cost(self) -> float | None:
+        return None if self.price is None else self.billed_tokens * self.price / 1e6
+
+    def token_stats(self) -> dict[str, int]:
+        counts = sorted(item.tokens for item in self.train + self.val)
+        if not counts:
+            return {}
+        return {"min": counts[0], "median": int(statistics.median(counts)), "p90": counts[int(0.9 * (len(counts) - 1))],
+                "max": counts[-1], "total": sum(counts)}
+
+    def summary(self) -> dict[str, Any]:
+        return {"target": self.target, "model": self.model, "inputs": self.inputs, "train": len(self.train),
+                "val": len(self.val), "rejected": dict(self.rejects.reasons), "tokens": self.token_stats(),
+                "epochs": self.epochs, "billed_tokens": self.billed_tokens, "cost_usd": self.cost, "outputs": self.paths}
+
+    def text_summary(self) -> str:
+        reasons = ", ".join(f"{n} {code}" for code, n in self.rejects.reasons.most_common()) or "none"
+        cost = f"${self.cost:.2f}" if self.cost is not None else "no price set in ftboot.toml"
+        return (f"built {len(self.train)} train + {len(self.val)} val examples from {self.inputs} inputs "
+                f"(rejected: {reasons})\n"
+                f"{self.billed_tokens:,} billed training tokens ({self.epochs} epochs); cost: {cost}\n"
+                f"wrote {', '.join(self.paths.values())}\nnext: read {self.paths['report']}, then `ftboot upload --dry-run`")
+
+
+def build(project: Project, input_path: Path | None = None, fmt: str = "chat", target: str | None = None,
+          model: str | None = None, push_to_hub: str | None = None) -> BuildResult:
+    cfg = project.config.build
+    kind: Kind = "preference" if fmt == "dpo" else "chat"
+    rules = get_ruleset(target or cfg.target)
+    model = model or cfg.model
+    records = load_inputs(project, input_path, kind)
+    rejects = Rejects()
+    items = Validate(rules, model, kind).run((Item(r) for r in records), rejects)
+    items = Dedup(cfg.near_duplicate_threshold).run(items, rejects)
+    train, val = Split(cfg.val_fraction, cfg.seed, rules.min_examples).run(items)
+    train_lines = [dumps(item.record.example) + "\n" for item in train]
+    problems = rules.check_set(len(train), sum(len(line.encode()) for line in train_lines))
+    if problems:
+        detail = "; ".join(p.detail for p in problems)
+        raise InputError(f"cannot build a {rules.name} set: {detail}",
+                         hint=f"{sum(rejects.reasons.values())} examples were refused; nothing was written")
+    price = project.config.prices.get(model)
+    result = BuildResult(len(records), train, val, rejects, rules.default_epochs(len(train)),
+                         price.training if price else None, {}, model, rules.name)
+    _write(project, result, train_lines, suffix="-dpo" if kind == "preference" else "")
+    if push_to_hub:
+        _push(project.output(f"dataset{'-dpo' if kind == 'preference' else ''}"), push_to_hub)
+    return result
+
+
+def _write(project: Project, result: BuildResult, train_lines: list[str], suffix: str) -> None:
+    from pipeline.report import render_report
+    from pipeline.dataset import save_dataset
+    from pipeline.jsonl import atomic_write
+
+    paths = {name: project.output(f"{name}{suffix}{ext}") for name, ext in
+             (("train", ".jsonl"), ("val", ".jsonl"), ("build-rejected", ".jsonl"), ("report", ".md"), ("dataset", ""))}
+    with atomic_write(paths["train"]) as handle:
+        handle.writelines(train_lines)
+    write_jsonl(paths["val"], (item.record.example for item in result.val))
+    write_jsonl(paths["build-rejected"], result.rejects.rows)
+    save_dataset(paths["dataset"], [i.record.example for i in result.train], [i.record.example for i in result.val])
+    result.paths = {name: project.show(path) for name, path in paths.items()}
+    with atomic_write(paths["report"]) as handle:
+        handle.write(render_report(result))
+
+
+def _push(dataset_dir: Path, repo: str) -> None:
+    from datasets import load_from_disk
+
+    from pipeline.errors import RunError
+
+    try:
+        load_from_disk(str(dataset_dir)).push_to_hub(repo)
+    except Exception as exc:  # the Hub client raises many types; all mean the push did not happen
+        raise RunError(f"pushing to the Hub repo {repo} failed: {exc}",
+                       hint="set HF_TOKEN and check the network; the local files are written") from None

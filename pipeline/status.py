@@ -1,0 +1,96 @@
+"""Where a project stands: the count at each stage, whether the built set is older than its inputs, what to
+run next, and what the size of the set means for fine-tuning.
+
+It reads only local files (no Label Studio, no provider), so it is quick and works offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.config import Project
+from pipeline.errors import InputError
+from pipeline.jsonl import count_lines, read_jsonl
+
+STAGE_FILES = {
+    "candidates": "candidates.jsonl",
+    "rejected": "rejected.jsonl",
+    "reviewed": "reviewed.jsonl",
+    "train": "train.jsonl",
+    "val": "val.jsonl",
+    "uploads": "uploads.jsonl",
+}
+
+
+def size_advice(n: int) -> str:
+    """What `n` examples mean for fine-tuning."""
+    if n < 10:
+        return f"{n} examples cannot be fine-tuned at all: providers need at least 10"
+    if n < 50:
+        return f"{n} examples is few: few-shot prompting with these as examples may serve better than fine-tuning"
+    if n <= 100:
+        return f"{n} examples is where fine-tuning gains usually start to show"
+    return f"{n} examples: enough for fine-tuning to pay off on a focused task"
+
+
+@dataclass
+class Status:
+    counts: dict[str, int]
+    next_step: str
+    advice: str
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts, "next": self.next_step, "advice": self.advice, "notes": self.notes}
+
+    def text(self) -> str:
+        width = max(len(k) for k in self.counts)
+        lines = [f"{name:<{width}}  {n:>7,}" for name, n in self.counts.items()]
+        lines += ["", *self.notes, self.advice, f"next: {self.next_step}"]
+        return "\n".join(lines)
+
+
+def _accepted(project: Project) -> int:
+    path = project.output("reviewed.jsonl")
+    if not path.exists():
+        return 0
+    return sum(1 for _, row in read_jsonl(path, tolerate_torn_tail=True)
+               if (row.get("review") or {}).get("verdict") in ("accepted", "edited"))
+
+
+def project_status(project: Project) -> Status:
+    from pipeline.seeds import MIN_SEEDS, load_seeds
+
+    notes = []
+    try:
+        seeds = len(load_seeds(project))
+    except InputError:
+        seeds = 0
+        notes.append("the seeds have errors: `ftboot seeds check` lists them")
+    counts = {"seeds": seeds}
+    counts.update({name: count_lines(project.output(file)) for name, file in STAGE_FILES.items()})
+    counts["accepted"] = _accepted(project)
+    counts = {k: counts[k] for k in ("seeds", "candidates", "rejected", "reviewed", "accepted", "train", "val", "uploads")}
+
+    newest_input = max((p.stat().st_mtime for p in [*project.seeds_dir.glob("*"), project.output("reviewed.jsonl")]
+                        if p.exists()), default=0.0)
+    train = project.output("train.jsonl")
+    stale = train.exists() and train.stat().st_mtime < newest_input
+    if stale:
+        notes.append("train.jsonl is older than the seeds or the reviews: rebuild it")
+
+    if seeds < MIN_SEEDS:
+        step = f"write at least {MIN_SEEDS} seeds in seeds/, then `ftboot seeds check`"
+    elif counts["candidates"] == 0 and counts["train"] == 0:
+        step = "`ftboot generate` to grow the seeds into candidates"
+    elif counts["reviewed"] == 0 and counts["train"] == 0:
+        step = "`ftboot review push`, review in Label Studio, then `ftboot review pull`"
+    elif counts["train"] == 0 or stale:
+        step = "`ftboot build`"
+    elif counts["uploads"] == 0:
+        step = "`ftboot upload --dry-run`, then `ftboot upload --wait`"
+    else:
+        step = "`ftboot upload --status` to follow the job"
+    available = counts["train"] + counts["val"] if counts["train"] and not stale else seeds + counts["accepted"]
+    return Status(counts, step, size_advice(available), notes)
