@@ -50,6 +50,11 @@ class GenerateConfig(_Section):
     max_chars: int = Field(4000, ge=1)
     blocklist: list[str] = []
     near_duplicate_threshold: float = Field(0.8, gt=0, le=1)
+    n: int = Field(100, ge=1, description="accepted candidates to aim for per round (--n)")
+    response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
+        "auto", description="chat mode's structured output: auto = json_schema for openai, json_object (grammar) for local")
+    timeout: float = Field(120, gt=0, description="seconds before one request counts as timed out")
+    retries: int = Field(6, ge=0, description="retries per request on 429, 5xx, timeouts and dropped connections")
 
 
 class OpenAIConfig(_Section):
