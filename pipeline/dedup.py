@@ -59,10 +59,7 @@ class Duplicate:
 
     key: str
     similarity: float
-
-    @property
-    def exact(self) -> bool:
-        return self.similarity >= 1.0
+    exact: bool = False
 
 
 class DuplicateIndex:
@@ -90,7 +87,7 @@ class DuplicateIndex:
         """The most similar indexed entry at or above the threshold, or None."""
         exact = self._exact.get(self._digest(text))
         if exact is not None:
-            return Duplicate(exact, 1.0)
+            return Duplicate(exact, 1.0, exact=True)
         sig = sig if sig is not None else signature(text, self.num_perm)
         best: Duplicate | None = None
         for key in self._lsh.query(sig):
@@ -118,7 +115,7 @@ class DuplicateIndex:
         """The most similar entry whatever the threshold, by comparing with every entry (small indexes only)."""
         exact = self._exact.get(self._digest(text))
         if exact is not None:
-            return Duplicate(exact, 1.0)
+            return Duplicate(exact, 1.0, exact=True)
         sig = signature(text, self.num_perm)
         scored = ((sig.jaccard(other), key) for key, other in self._signatures.items())
         best = max(scored, default=None)

@@ -24,7 +24,8 @@ ROLES = ("system", "user", "assistant", "tool")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON "yes" is not a boolean, "1" is not a weight; fine-tuning services would refuse them too.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TextPart(_Strict):
@@ -147,7 +148,13 @@ def _describe(error: dict[str, Any]) -> str:
         return "must not be empty"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
-    return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {type(value).__name__})"
+    return f"{_must(error['msg'])} (got {type(value).__name__})"
+
+
+def _must(msg: str) -> str:
+    """Pydantic's "Input should be a valid integer" → "must be an integer"."""
+    text = msg.replace("Input should be a valid ", "must be a ").replace("Input should be ", "must be ")
+    return re.sub(r"\ba ([aeiou])", r"an \1", text)
 
 
 def validation_messages(exc: ValidationError) -> list[tuple[str, str]]:
@@ -167,7 +174,7 @@ def validation_messages(exc: ValidationError) -> list[tuple[str, str]]:
     for field, errs in by_field.items():
         expected = [e["msg"].removeprefix("Input should be a valid ") for e in errs if e["type"].endswith("_type")]
         if len(expected) > 1:
-            out.append((field, f"must be a {' or '.join(expected)} (got {type(errs[0].get('input')).__name__})"))
+            out.append((field, f"{_must('Input should be a valid ' + ' or '.join(expected))} (got {type(errs[0].get('input')).__name__})"))
         else:
             out.append((field, _describe(errs[0])))
     return out

@@ -1,0 +1,62 @@
+"""Token counts: offline encodings seeded from the shipped files, known values, the ft: prefix."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from pipeline import tokens
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
+    tokens.ensure_encodings.cache_clear()
+    tokens.encoding_for.cache_clear()
+    yield
+    tokens.ensure_encodings.cache_clear()
+    tokens.encoding_for.cache_clear()
+
+
+def test_cache_is_seeded_with_verified_files(tmp_path):
+    directory = tokens.ensure_encodings()
+    for url, sha256 in tokens.ENCODINGS.values():
+        data = (directory / hashlib.sha1(url.encode()).hexdigest()).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == sha256
+
+
+def test_works_without_network(monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    assert tokens.count_text("hello world", "gpt-4o") == 2
+
+
+@pytest.mark.parametrize("model, text, ids", [
+    ("gpt-3.5-turbo", "hello world", [15339, 1917]),
+    ("gpt-4o", "hello world", [24912, 2375]),
+    ("gpt-4", "tiktoken is great!", [83, 1609, 5963, 374, 2294, 0]),
+])
+def test_known_encodings(model, text, ids):
+    assert tokens.encoding_for(model).encode(text) == ids
+
+
+@pytest.mark.parametrize("model, encoding", [
+    ("gpt-4o-mini", "o200k_base"), ("gpt-4.1-nano", "o200k_base"), ("o3-mini", "o200k_base"),
+    ("ft:gpt-4.1-mini:acme::abc123", "o200k_base"), ("gpt-3.5-turbo-0125", "cl100k_base"),
+    ("llama-3-8b", "cl100k_base"),
+])
+def test_encoding_per_model(model, encoding):
+    assert tokens.encoding_for(model).name == encoding
+
+
+def test_example_count_follows_the_cookbook():
+    example = {"messages": [{"role": "system", "content": "hello world"}, {"role": "user", "content": "hello world",
+                                                                           "name": "bob"}]}
+    # 3 per example + (3 + 2) for each message + (1 + 1) for the name
+    assert tokens.count_example_tokens(example, "gpt-4o") == 3 + 5 + 5 + 2
