@@ -1,0 +1,46 @@
+"""Azure OpenAI fine-tuning: the same files, job request and events as OpenAI, through the SDK's `AzureOpenAI` client
+(URLs under `{endpoint}/openai/`, an `api-version` query and an `api-key` header).
+
+Settings come from `[upload.azure]`: `endpoint` (else $AZURE_OPENAI_ENDPOINT), `api_version`, `deployment`
+and `api_key_env`. `--model` is the base model name as Azure lists it for fine-tuning (e.g. gpt-4o-mini-2024-07-18).
+Deploying the fine-tuned model is left to Azure's own tools.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from pipeline.errors import RunError
+from pipeline.upload.openai import OpenAIProvider
+
+
+class AzureProvider(OpenAIProvider):
+    name = "azure"
+    label = "Azure OpenAI"
+
+    @property
+    def key_env(self) -> str:
+        return self.settings.azure.api_key_env
+
+    @property
+    def endpoint(self) -> str:
+        endpoint = self.settings.azure.endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT", "")
+        if not endpoint:
+            raise RunError("no Azure endpoint: set AZURE_OPENAI_ENDPOINT or endpoint under [upload.azure] in ftboot.toml",
+                           hint="it looks like https://YOUR-RESOURCE.openai.azure.com")
+        return endpoint.rstrip("/")
+
+    @functools.cached_property
+    def client(self) -> Any:
+        import openai
+
+        azure = self.settings.azure
+        return openai.AzureOpenAI(
+            azure_endpoint=self.endpoint,
+            api_version=azure.api_version,
+            api_key=self.key(),
+            azure_deployment=azure.deployment or None,
+            max_retries=self.settings.max_retries,
+        )

@@ -1,0 +1,119 @@
+"""OpenAI fine-tuning through the openai SDK: `files.create(purpose="fine-tune")`, `fine_tuning.jobs.create` with a
+`method` (supervised or dpo) carrying the hyperparameters, then the job, its events and its checkpoints.
+
+The account and endpoint are the `[openai]` section's (`base_url`, `api_key_env`), the same ones generation uses.
+The SDK retries 429 and 5xx answers with backoff (`upload.max_retries`); `api_errors` turns what is left into one
+plain line (a 401 names the variable, a rejected file shows the provider's message). The other providers that
+speak through the SDK (Azure, Together) reuse `api_errors`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import RunError
+from pipeline.upload import Event, Job, JobProvider, Provider
+from pipeline.upload.plan import Plan
+
+
+def _message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return str(getattr(exc, "message", exc))
+
+
+@contextmanager
+def api_errors(provider: Provider, doing: str) -> Iterator[None]:
+    """Turn the SDK's exceptions into RunError lines that say what failed; the key is never echoed."""
+    import openai
+
+    try:
+        yield
+    except openai.AuthenticationError:
+        raise RunError(f"{provider.label} refused the key in {provider.key_env} (401) during {doing}",
+                       hint=f"check {provider.key_env}; it may be revoked or for another service") from None
+    except openai.RateLimitError as exc:
+        raise RunError(f"{provider.label} is still rate limiting (429) after {provider.settings.max_retries} retries "
+                       f"during {doing}: {_message(exc)}", hint="wait a while and run the same command again") from None
+    except openai.APIStatusError as exc:
+        raise RunError(f"{provider.label} rejected {doing} ({exc.status_code}): {_message(exc)}") from None
+    except openai.APIConnectionError as exc:
+        raise RunError(f"cannot reach {provider.label} at {provider.endpoint} during {doing}: {exc.__cause__ or exc}",
+                       hint="check the network and the endpoint, then run the same command again") from None
+
+
+def job_of(job: Any) -> Job:
+    """The SDK's FineTuningJob as a `Job`."""
+    error = f"{job.error.code}: {job.error.message}" if job.error and job.error.code else None
+    return Job(job.id, job.status, job.fine_tuned_model, error, job.trained_tokens)
+
+
+class OpenAIProvider(JobProvider):
+    name = "openai"
+    label = "OpenAI"
+    target = "openai"
+
+    @property
+    def key_env(self) -> str:
+        return self.project.config.openai.api_key_env
+
+    @property
+    def endpoint(self) -> str:
+        return self.project.config.openai.base_url or "https://api.openai.com/v1"
+
+    @functools.cached_property
+    def client(self) -> Any:
+        import openai
+
+        return openai.OpenAI(api_key=self.key(), base_url=self.endpoint, max_retries=self.settings.max_retries)
+
+    def upload_file(self, path: Path) -> str:
+        with api_errors(self, f"the upload of {path.name}"):
+            return self.client.files.create(file=path, purpose="fine-tune").id
+
+    def create_job(self, plan: Plan, training_file: str, validation_file: str | None) -> Job:
+        request: dict[str, Any] = {
+            "model": plan.model,
+            "training_file": training_file,
+            "method": {"type": plan.method, plan.method: {"hyperparameters": plan.hyperparameters}},
+        }
+        if validation_file:
+            request["validation_file"] = validation_file
+        if plan.suffix:
+            request["suffix"] = plan.suffix
+        if plan.seed is not None:
+            request["seed"] = plan.seed
+        with api_errors(self, "the fine-tuning job"):
+            return job_of(self.client.fine_tuning.jobs.create(**request))
+
+    def get_job(self, job_id: str) -> Job:
+        with api_errors(self, f"reading job {job_id}"):
+            return job_of(self.client.fine_tuning.jobs.retrieve(job_id))
+
+    def events(self, job_id: str) -> list[Event]:
+        with api_errors(self, f"reading the events of job {job_id}"):
+            page = self.client.fine_tuning.jobs.list_events(job_id, limit=100)
+        out = []
+        for event in reversed(page.data):  # the API lists newest first
+            data = event.data if isinstance(event.data, dict) and event.type == "metrics" else {}
+            out.append(Event(event.id, event.message, event.level, data.get("train_loss"), data.get("step")))
+        return out
+
+    def checkpoints(self, job_id: str) -> list[str]:
+        with api_errors(self, f"reading the checkpoints of job {job_id}"):
+            page = self.client.fine_tuning.jobs.checkpoints.list(job_id)
+        out = []
+        for point in page.data:
+            loss = point.metrics.train_loss
+            out.append(f"{point.fine_tuned_model_checkpoint} (step {point.step_number}"
+                       + (f", train loss {loss:.3f})" if loss is not None else ")"))
+        return out
