@@ -33,12 +33,33 @@ def _row(example: dict[str, Any]) -> dict[str, Any]:
     return {"messages": [_message(m) for m in example["messages"]], "tools": json.dumps(tools) if tools else None}
 
 
+def _schema(preference: bool):  # -> pyarrow.Schema
+    import pyarrow as pa
+
+    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string()), ("name", pa.string()),
+                                  ("tool_calls", pa.string()), ("tool_call_id", pa.string()), ("weight", pa.int64())]))
+    if preference:
+        return pa.schema([("prompt", message), ("chosen", message), ("rejected", message)])
+    return pa.schema([("messages", message), ("tools", pa.string())])
+
+
+def _table(examples: list[dict[str, Any]], preference: bool, chunk: int = 10_000):  # -> datasets.Dataset
+    import pyarrow as pa
+    from datasets import Dataset
+
+    # Converted a chunk at a time, so the Python copies of all rows never exist at once.
+    schema = _schema(preference)
+    parts = [pa.Table.from_pylist([_row(e) for e in examples[i : i + chunk]], schema=schema)
+             for i in range(0, len(examples), chunk)]
+    return Dataset(pa.concat_tables(parts) if parts else schema.empty_table())
+
+
 def save_dataset(directory: Path, train: list[dict[str, Any]], val: list[dict[str, Any]]) -> None:
-    from datasets import Dataset, DatasetDict, disable_progress_bars
+    from datasets import DatasetDict, disable_progress_bars
 
     disable_progress_bars()
-    splits = DatasetDict({"train": Dataset.from_list([_row(e) for e in train]),
-                          "validation": Dataset.from_list([_row(e) for e in val])})
+    preference = bool(train) and "input" in train[0]
+    splits = DatasetDict({"train": _table(train, preference), "validation": _table(val, preference)})
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     try:
         splits.save_to_disk(str(staging / "new"))
