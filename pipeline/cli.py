@@ -128,6 +128,116 @@ def seeds_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> N
 
 
 @cli.command()
+@click.option("--n", "n", type=click.IntRange(min=1), help="Accepted candidates to aim for in this round (default from ftboot.toml).")
+@click.option("--backend", type=click.Choice(["local", "openai"]), help="local: the bundled offline model; openai: any OpenAI-compatible endpoint.")
+@click.option("--model", help="Model name for --backend openai; a GGUF file for --backend local.")
+@click.option("--mode", type=click.Choice(["chat", "completion"]), help="chat for instruction-tuned models, completion for base models.")
+@click.option("--pool", type=click.Choice(["seeds", "reviewed"]), default="seeds", show_default=True,
+              help="reviewed: accepted reviews join the seeds as shots (a new round).")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at once (default 16).")
+@click.option("--max-requests", type=click.IntRange(min=1), help="Stop before sending more requests than this.")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Stop before prompt + output tokens could pass this.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help='Stop before the cost in USD could pass this (needs [prices."model"]).')
+@click.option("--dry-run", is_flag=True, help="Print the first prompt and the planned number of requests; send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def generate(ctx: click.Context, n: int | None, backend: str | None, model: str | None, mode: str | None, pool: str,
+             concurrency: int | None, max_requests: int | None, max_tokens: int | None, max_cost: float | None,
+             dry_run: bool, as_json: bool) -> None:
+    """Few-shot generate candidates from the seeds into outputs/candidates.jsonl (rejects: rejected.jsonl).
+
+    Every reply is cached; a rerun, or a run after Ctrl-C or a crash, carries on without paying twice.
+
+    \b
+    Examples:
+      ftboot generate --n 20 --dry-run
+      ftboot generate --n 20 --backend local
+      OPENAI_API_KEY=... ftboot generate --backend openai --model gpt-4o-mini --mode chat --n 500 --max-cost 2
+      ftboot generate --pool reviewed --n 200
+    """
+    from pipeline.generate import Options, generate as run_generate, preview
+
+    project = project_of(ctx)
+    options = Options(n=n, backend=backend, model=model, mode=mode, pool=pool, concurrency=concurrency,
+                      max_requests=max_requests, max_tokens=max_tokens, max_cost=max_cost)
+    if dry_run:
+        plan = preview(project, options)
+        s = plan.summary
+        line = (f"planned: {plan.planned} requests ({plan.cached} answered from the cache) for {s.target - s.existing} "
+                f"more candidates in round {s.round}, {s.mode} mode, {s.model} at {s.endpoint}; nothing sent")
+        if as_json:
+            echo_json({"prompt": plan.prompt_text(), "planned_requests": plan.planned, "cached": plan.cached,
+                       "request": plan.request.body(), **s.as_dict()})
+            return
+        click.echo(plan.prompt_text())
+        click.echo(f"\n{line}")
+        return
+    with _GenerateProgress(enabled=not as_json) as progress:
+        summary = run_generate(project, options, progress.update)
+    if as_json:
+        echo_json(summary.as_dict())
+    else:
+        _print_generate_summary(summary)
+    if summary.error:
+        raise summary.error
+
+
+class _GenerateProgress:
+    """A rich progress bar on stderr: candidates against the target, requests, rate, tokens, cost, rejects."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.enabled = enabled and self.console.is_terminal
+        self.bar: Any = None
+
+    def __enter__(self) -> _GenerateProgress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("candidates"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                TimeElapsedColumn(), console=self.console)
+            self.bar.start()
+            self.task = self.bar.add_task("generate", total=None, info="starting")
+        return self
+
+    def update(self, s: Any) -> None:
+        if self.bar is None:
+            return
+        cost = f" · ${s.cost:.4f}" if s.cost is not None else ""
+        info = (f"{s.sent + s.cached} req ({s.cached} cached) · {s.requests_per_second:.1f} req/s · "
+                f"{s.prompt_tokens + s.completion_tokens:,} tok{cost} · {s.rejected} rejected")
+        self.bar.update(self.task, completed=s.total, total=s.target, info=info)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _print_generate_summary(s: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"generate: round {s.round}, {s.model} at {s.endpoint} ({s.mode})", show_header=False)
+    reasons = ", ".join(f"{code} {count}" for code, count in s.reasons.most_common())
+    errors = ", ".join(f"{cause} {count}" for cause, count in s.errors.most_common())
+    rows = [("candidates", f"{s.total} of {s.target} ({s.accepted} new, {s.existing} before)"),
+            ("rejected", f"{s.rejected}" + (f" ({reasons})" if reasons else "")),
+            ("requests", f"{s.sent} sent, {s.cached} from the cache, {s.retries} retries" + (f" ({errors})" if errors else "")),
+            ("tokens", f"{s.prompt_tokens:,} prompt, {s.completion_tokens:,} output"),
+            ("cost", f"${s.cost:.4f}" if s.cost is not None else "unknown (no price configured for this model)"),
+            ("time", f"{s.elapsed:.1f} s, {s.requests_per_second:.1f} requests/s")]
+    for name, value in rows:
+        table.add_row(name, value)
+    console = Console()
+    console.print(table)
+    click.echo(s.stopped)
+    if s.total:
+        click.echo("next: ftboot review push")
+
+
+@cli.command()
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Build from this chat JSONL instead of seeds + accepted reviews.")
 @click.option("--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True,
@@ -230,7 +340,7 @@ def _follow(ctx: click.Context, project: Any, provider: Any, job_id: str, as_jso
 
     from pipeline.upload import follow
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     # The live line only where it can be redrawn; a log gets the events and the final line.
     live = console.status(f"{job_id}: asking {provider.label}") if console.is_terminal else None
     update = None

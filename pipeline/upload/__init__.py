@@ -16,7 +16,7 @@ import importlib
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -246,7 +246,7 @@ def job_provider(project: Project, job_id: str | None, name: str | None = None) 
     return provider, job_id or record["job_id"]  # type: ignore[index]
 
 
-def follow(project: Project, provider: JobProvider, job_id: str, sleep: Callable[[float], None] = time.sleep) -> Iterator[Update]:
+def follow(project: Project, provider: JobProvider, job_id: str) -> Iterator[Update]:
     """Poll the job until it ends, yielding each poll; status changes are recorded. A failed or cancelled job
     raises RunError after its last update, with the provider's error code and message."""
     ledger = Ledger(project)
@@ -271,4 +271,4 @@ def follow(project: Project, provider: JobProvider, job_id: str, sleep: Callable
             raise RunError(f"job {job.id} was cancelled", hint="run `ftboot upload` to start a new one")
         if job.done:
             return
-        sleep(provider.settings.poll_interval)
+        time.sleep(provider.settings.poll_interval)

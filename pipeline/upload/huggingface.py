@@ -65,9 +65,9 @@ class HubProvider(Provider):
 
     @property
     def endpoint(self) -> str:
-        from huggingface_hub import constants
+        from datasets import config  # where push_to_hub sends ($HF_ENDPOINT, else huggingface.co)
 
-        return constants.ENDPOINT
+        return config.HF_ENDPOINT
 
     def key(self) -> str:
         if os.environ.get(self.key_env, "").strip():
