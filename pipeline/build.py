@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,18 @@ from pipeline.rules import Ruleset, get_ruleset
 from pipeline.schema import Kind, Record, dump_example, example_text, make_record, parse_example, validation_messages
 
 ACCEPTED_VERDICTS = ("accepted", "edited")
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+
+def _counted(items: Iterable[Item], step: str, total: int, progress: Progress | None) -> Iterator[Item]:
+    """Pass items through, telling `progress` how far a step has come every so often."""
+    done = 0
+    for done, item in enumerate(items, start=1):
+        if progress and done % 500 == 0:
+            progress(step, done, total)
+        yield item
+    if progress:
+        progress(step, done, total)
 
 
 @dataclass
@@ -82,7 +94,7 @@ class Dedup:
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
 
-    def run(self, items: list[Item], rejects: Rejects) -> list[Item]:
+    def run(self, items: Iterable[Item], rejects: Rejects) -> list[Item]:
         from pipeline.dedup import DuplicateIndex
 
         index = DuplicateIndex(self.threshold)
@@ -208,15 +220,15 @@ class BuildResult:
 
 
 def build(project: Project, input_path: Path | None = None, fmt: str = "chat", target: str | None = None,
-          model: str | None = None, push_to_hub: str | None = None) -> BuildResult:
+          model: str | None = None, push_to_hub: str | None = None, progress: Progress | None = None) -> BuildResult:
     cfg = project.config.build
     kind: Kind = "preference" if fmt == "dpo" else "chat"
     rules = get_ruleset(target or cfg.target)
     model = model or cfg.model
     records = load_inputs(project, input_path, kind)
     rejects = Rejects()
-    items = Validate(rules, model, kind).run((Item(r) for r in records), rejects)
-    items = Dedup(cfg.near_duplicate_threshold).run(items, rejects)
+    items = Validate(rules, model, kind).run(_counted((Item(r) for r in records), "validate", len(records), progress), rejects)
+    items = Dedup(cfg.near_duplicate_threshold).run(_counted(items, "dedup", len(items), progress), rejects)
     train, val = Split(cfg.val_fraction, cfg.seed, rules.min_examples).run(items)
     train_lines = [dumps(item.record.example) + "\n" for item in train]
     problems = rules.check_set(len(train), sum(len(line.encode()) for line in train_lines))
