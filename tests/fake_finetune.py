@@ -5,7 +5,7 @@ and Together's `/v1/files/upload` and `/v1/fine-tunes`.
 Uploaded files are kept with their bytes. A job moves one step each time it is read: validating_files → queued →
 running (one metrics event with a train loss per step, `running_steps` of them) → `outcome` (succeeded with a
 fine-tuned model and checkpoints, failed with `error`, or cancelled). `reject_file` makes the next upload a 400
-with that message. The `finetune` fixture starts one; tests import it from here.
+with that message; `lose_job_answers` makes job requests succeed but answer 500. The `finetune` fixture starts one; tests import it from here.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class FineTuneAPI:
     error: dict[str, str] = field(default_factory=lambda: {"code": "invalid_training_file",
                                                            "message": "The job failed due to an invalid training file."})
     reject_file: str | None = None
+    lose_job_answers: int = 0  # this many job requests create the job, then answer 500 as if it were lost
     running_steps: int = 3
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -67,6 +68,7 @@ class FineTuneAPI:
         route("GET", f"{PREFIX}/fine_tuning/jobs/(?P<id>[^/]+)/checkpoints")(self._auth(self.list_checkpoints))
         route("POST", "/v1/files/upload")(self._auth(self.create_file))
         route("POST", "/v1/fine-tunes")(self._auth(self.create_job))
+        route("GET", "/v1/fine-tunes")(self._auth(self.list_jobs))
         route("GET", "/v1/fine-tunes/(?P<id>[^/]+)")(self._auth(self.retrieve_job))
         route("POST", "/v1/fine-tunes/(?P<id>[^/]+)/cancel")(self._auth(self.cancel_job))
         route("GET", "/v1/fine-tunes/(?P<id>[^/]+)/events")(self._auth(self.list_events))
@@ -123,6 +125,9 @@ class FineTuneAPI:
                              "fine_tuned_model": None, "error": None, "trained_tokens": None}
         self._event(job_id, f"Created fine-tuning job: {job_id}")
         self._event(job_id, f"Validating training file: {body['training_file']}")
+        if self.lose_job_answers:
+            self.lose_job_answers -= 1
+            return 500, {"error": {"message": "The server had an error while processing your request.", "type": "server_error"}}
         return 200, self._job_object(request, job_id)
 
     def _event(self, job_id: str, message: str, level: str = "info", data: dict[str, Any] | None = None) -> None:

@@ -127,12 +127,28 @@ def test_a_refused_key_is_one_line_that_never_shows_it(proj, monkeypatch):
     assert "sk-wrong-key-123" not in result.output and "Traceback" not in result.output
 
 
-def test_429_is_retried_with_backoff(proj):
-    proj.finetune.api.inject(Fault(status=429, retry_after=0.01, path="/files"), Fault(status=503, path="/fine_tuning"))
+def posts(proj, path: str) -> int:
+    return sum(1 for r in proj.finetune.api.requests(path) if r.method == "POST")
+
+
+def test_429_and_5xx_are_retried_with_backoff(proj):
+    proj.finetune.api.inject(Fault(status=429, retry_after=0.01, path="/files"),
+                             Fault(status=429, retry_after=0.01, path="/fine_tuning"),
+                             Fault(status=503, retry_after=0.01, path="/fine_tuning"))
     result = proj.run()
     assert result.exit_code == 0, result.stderr
-    assert len(proj.finetune.api.requests("/v1/files")) == 3 and len(proj.finetune.api.requests("/fine_tuning/jobs")) == 2
+    assert posts(proj, "/v1/files") == 3 and posts(proj, "/fine_tuning/jobs") == 3
     assert len(proj.finetune.jobs) == 1
+
+
+def test_a_job_created_but_answered_with_500_is_adopted_not_paid_twice(proj):
+    proj.finetune.lose_job_answers = 1
+    result = proj.run("--wait")
+    assert result.exit_code == 0, result.stderr
+    job_id = next(iter(proj.finetune.jobs))
+    assert len(proj.finetune.jobs) == 1 and posts(proj, "/fine_tuning/jobs") == 1
+    assert [r["job_id"] for r in proj.ledger() if r["event"] == "job"] == [job_id]
+    assert f"job {job_id} succeeded" in result.stdout
 
 
 def test_rate_limit_that_outlasts_retries_fails_plainly_and_a_rerun_reuses_the_files(proj):

@@ -95,6 +95,14 @@ def test_together_uploads_and_follows_through_its_rest_api(together):
     assert statuses == ["queued", "running", "succeeded"]  # Together's names mapped to OpenAI's
 
 
+def test_together_job_answered_with_500_is_found_in_its_job_list(together):
+    together.finetune.lose_job_answers = 1
+    result = together.run("--provider", "together", "--model", MODEL)
+    assert result.exit_code == 0, result.stderr
+    assert len(together.finetune.jobs) == 1
+    assert sum(1 for r in together.finetune.api.requests("/v1/fine-tunes") if r.method == "POST") == 1
+
+
 def test_together_chat_rule_is_checked_before_sending(together):
     rows = varied_examples(12)
     rows[1] = {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"},

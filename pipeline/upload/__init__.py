@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from pipeline.config import Project
 from pipeline.errors import InputError, RunError
 from pipeline.jsonl import Appender, read_jsonl
+from pipeline.llm.client import backoff
 from pipeline.rules import get_ruleset
 from pipeline.upload.plan import Plan, make_plan
 
@@ -72,6 +73,16 @@ class Started:
     reused: list[str] = field(default_factory=list)
     job: Job | None = None
     url: str | None = None
+
+
+class Transient(RunError):
+    """A failure that may pass: a 429 (`maybe_done` false: refused before any work), a 5xx or a lost answer
+    (`maybe_done` true: the service may have acted on the request)."""
+
+    def __init__(self, message: str, maybe_done: bool, retry_after: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.maybe_done = maybe_done
+        self.retry_after = retry_after
 
 
 class Ledger:
@@ -152,7 +163,12 @@ class JobProvider(Provider):
         """Upload one JSONL file for fine-tuning; returns its file id."""
 
     @abstractmethod
-    def create_job(self, plan: Plan, training_file: str, validation_file: str | None) -> Job: ...
+    def create_job(self, plan: Plan, training_file: str, validation_file: str | None) -> Job:
+        """Send the job request once, without retries (`start` decides whether another try is safe)."""
+
+    @abstractmethod
+    def find_job(self, training_file: str, known: set[str]) -> Job | None:
+        """A recent job on `training_file` that is not one of the `known` ids, if the service has one."""
 
     @abstractmethod
     def get_job(self, job_id: str) -> Job: ...
@@ -185,7 +201,7 @@ class JobProvider(Provider):
                 ledger.append("file", provider=self.name, endpoint=self.endpoint, role=item.role, path=item.shown,
                               sha256=item.sha256, bytes=item.bytes, file_id=file_id)
             started.file_ids[item.role] = file_id
-        job = self.create_job(plan, started.file_ids["train"], started.file_ids.get("validation"))
+        job = self._create(plan, ledger, started.file_ids["train"], started.file_ids.get("validation"))
         ledger.append("job", provider=self.name, endpoint=self.endpoint, job_id=job.id, model=plan.model,
                       method=plan.method, training_file=started.file_ids["train"],
                       validation_file=started.file_ids.get("validation"), hyperparameters=plan.hyperparameters,
@@ -193,6 +209,24 @@ class JobProvider(Provider):
                       estimated_cost_usd=plan.cost, fingerprint=fingerprint)
         started.job = job
         return started
+
+
+    def _create(self, plan: Plan, ledger: Ledger, training_file: str, validation_file: str | None) -> Job:
+        """Create the job, retrying only when that cannot pay twice: after a 429 (refused before any work) at
+        once, after a 5xx or a lost answer only once the service's job list shows no job made from this request."""
+        known = {row["job_id"] for row in ledger.rows() if row.get("event") == "job"}
+        attempt = 0
+        while True:
+            try:
+                return self.create_job(plan, training_file, validation_file)
+            except Transient as exc:
+                found = self.find_job(training_file, known) if exc.maybe_done else None
+                if found:
+                    return found
+                if attempt >= self.settings.max_retries:
+                    raise
+                time.sleep(exc.retry_after if exc.retry_after is not None else backoff(attempt))
+                attempt += 1
 
 
 def get_provider(project: Project, name: str | None = None) -> Provider:

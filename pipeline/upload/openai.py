@@ -2,7 +2,8 @@
 `method` (supervised or dpo) carrying the hyperparameters, then the job, its events and its checkpoints.
 
 The account and endpoint are the `[openai]` section's (`base_url`, `api_key_env`), the same ones generation uses.
-The SDK retries 429 and 5xx answers with backoff (`upload.max_retries`); `api_errors` turns what is left into one
+The SDK retries 429 and 5xx answers with backoff (`upload.max_retries`), except for the job request, which
+`JobProvider.start` retries itself so that a job is never paid for twice. `api_errors` turns what is left into one
 plain line (a 401 names the variable, a rejected file shows the provider's message). The other providers that
 speak through the SDK (Azure, Together) reuse `api_errors`.
 """
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import RunError
-from pipeline.upload import Event, Job, JobProvider, Provider
+from pipeline.llm.client import retry_after
+from pipeline.upload import Event, Job, JobProvider, Provider, Transient
 from pipeline.upload.plan import Plan
 
 
@@ -42,13 +44,17 @@ def api_errors(provider: Provider, doing: str) -> Iterator[None]:
         raise RunError(f"{provider.label} refused the key in {provider.key_env} (401) during {doing}",
                        hint=f"check {provider.key_env}; it may be revoked or for another service") from None
     except openai.RateLimitError as exc:
-        raise RunError(f"{provider.label} is still rate limiting (429) after {provider.settings.max_retries} retries "
-                       f"during {doing}: {_message(exc)}", hint="wait a while and run the same command again") from None
+        raise Transient(f"{provider.label} is still rate limiting (429) after {provider.settings.max_retries} retries "
+                        f"during {doing}: {_message(exc)}", maybe_done=False, retry_after=retry_after(exc.response.headers),
+                        hint="wait a while and run the same command again") from None
     except openai.APIStatusError as exc:
-        raise RunError(f"{provider.label} rejected {doing} ({exc.status_code}): {_message(exc)}") from None
+        message = f"{provider.label} rejected {doing} ({exc.status_code}): {_message(exc)}"
+        if exc.status_code >= 500:
+            raise Transient(message, maybe_done=True, retry_after=retry_after(exc.response.headers)) from None
+        raise RunError(message) from None
     except openai.APIConnectionError as exc:
-        raise RunError(f"cannot reach {provider.label} at {provider.endpoint} during {doing}: {exc.__cause__ or exc}",
-                       hint="check the network and the endpoint, then run the same command again") from None
+        raise Transient(f"cannot reach {provider.label} at {provider.endpoint} during {doing}: {exc.__cause__ or exc}",
+                        maybe_done=True, hint="check the network and the endpoint, then run the same command again") from None
 
 
 def job_of(job: Any) -> Job:
@@ -93,7 +99,12 @@ class OpenAIProvider(JobProvider):
         if plan.seed is not None:
             request["seed"] = plan.seed
         with api_errors(self, "the fine-tuning job"):
-            return job_of(self.client.fine_tuning.jobs.create(**request))
+            return job_of(self.client.with_options(max_retries=0).fine_tuning.jobs.create(**request))
+
+    def find_job(self, training_file: str, known: set[str]) -> Job | None:
+        with api_errors(self, "looking for a job started without an answer"):
+            page = self.client.fine_tuning.jobs.list(limit=20)
+        return next((job_of(j) for j in page.data if j.training_file == training_file and j.id not in known), None)
 
     def get_job(self, job_id: str) -> Job:
         with api_errors(self, f"reading job {job_id}"):

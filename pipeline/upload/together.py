@@ -76,7 +76,13 @@ class TogetherProvider(JobProvider):
         if plan.suffix:
             body["suffix"] = plan.suffix
         with api_errors(self, "the fine-tuning job"):
-            return self._job(self.client.post("/fine-tunes", body=body, cast_to=dict))
+            return self._job(self.client.with_options(max_retries=0).post("/fine-tunes", body=body, cast_to=dict))
+
+    def find_job(self, training_file: str, known: set[str]) -> Job | None:
+        with api_errors(self, "looking for a job started without an answer"):
+            jobs = self.client.get("/fine-tunes", cast_to=dict).get("data", [])
+        found = [j for j in jobs if j.get("training_file") == training_file and j["id"] not in known]
+        return self._job(found[0]) if found else None
 
     def get_job(self, job_id: str) -> Job:
         with api_errors(self, f"reading job {job_id}"):
