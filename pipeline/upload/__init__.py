@@ -4,7 +4,7 @@ Each provider is one small module implementing `Provider` (or `JobProvider` for 
 `PROVIDERS` maps names to them, so adding another service is one module and one line here. The flow all
 providers share lives here: the files are validated again against the provider's ruleset before any network
 call (`plan.make_plan`), a second job for the same files and settings is refused unless forced, every uploaded
-file, started job and status change is appended to outputs/uploads.jsonl (never a key), and `follow` polls a
+file, started job and status change is appended to outputs/uploads.jsonl (`ledger.py`; never a key), and `follow` polls a
 job, yielding its status, new events and train loss until it succeeds, fails or is cancelled.
 
 Left out: cancelling a job and deploying the fine-tuned model (the provider's console does both).
@@ -18,15 +18,14 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pipeline.config import Project
 from pipeline.errors import InputError, RunError
-from pipeline.jsonl import Appender, read_jsonl
 from pipeline.llm.client import backoff
 from pipeline.rules import get_ruleset
+from pipeline.upload.ledger import LEDGER, Ledger
 from pipeline.upload.plan import Plan, make_plan
 
 PROVIDERS = {
@@ -37,7 +36,6 @@ PROVIDERS = {
 }
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
-LEDGER = "uploads.jsonl"
 
 
 @dataclass
@@ -83,37 +81,6 @@ class Transient(RunError):
         super().__init__(message, hint)
         self.maybe_done = maybe_done
         self.retry_after = retry_after
-
-
-class Ledger:
-    """outputs/uploads.jsonl: one line per uploaded file, started job, status change or dataset push."""
-
-    def __init__(self, project: Project) -> None:
-        self.path = project.output(LEDGER)
-
-    def rows(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return [row for _, row in read_jsonl(self.path, tolerate_torn_tail=True)]
-
-    def append(self, event: str, **row: Any) -> None:
-        with Appender(self.path) as out:
-            out.write({"event": event, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **row})
-
-    def file_id(self, provider: str, endpoint: str, sha256: str) -> str | None:
-        for row in reversed(self.rows()):
-            if row.get("event") == "file" and (row.get("provider"), row.get("endpoint"), row.get("sha256")) == (provider, endpoint, sha256):
-                return row["file_id"]
-        return None
-
-    def job(self, job_id: str | None = None, fingerprint: str | None = None) -> dict[str, Any] | None:
-        """The latest job record matching the id or the fingerprint (with neither: the last job)."""
-        for row in reversed(self.rows()):
-            if row.get("event") != "job":
-                continue
-            if (job_id is None or row["job_id"] == job_id) and (fingerprint is None or row.get("fingerprint") == fingerprint):
-                return row
-        return None
 
 
 class Provider(ABC):

@@ -1,0 +1,46 @@
+"""outputs/uploads.jsonl, the record of what was sent where: one line per uploaded file, started job, job status
+change or dataset push, each with its provider, endpoint and ids, never a key. It is appended to (a killed run
+loses at most its last line) and read back to reuse uploaded files, to refuse starting the same job twice, and
+to find the job `ftboot upload --status` follows. It leaves talking to providers to the provider modules.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pipeline.config import Project
+from pipeline.jsonl import Appender, read_jsonl
+
+LEDGER = "uploads.jsonl"
+
+
+class Ledger:
+    """outputs/uploads.jsonl: one line per uploaded file, started job, status change or dataset push."""
+
+    def __init__(self, project: Project) -> None:
+        self.path = project.output(LEDGER)
+
+    def rows(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [row for _, row in read_jsonl(self.path, tolerate_torn_tail=True)]
+
+    def append(self, event: str, **row: Any) -> None:
+        with Appender(self.path) as out:
+            out.write({"event": event, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **row})
+
+    def file_id(self, provider: str, endpoint: str, sha256: str) -> str | None:
+        for row in reversed(self.rows()):
+            if row.get("event") == "file" and (row.get("provider"), row.get("endpoint"), row.get("sha256")) == (provider, endpoint, sha256):
+                return row["file_id"]
+        return None
+
+    def job(self, job_id: str | None = None, fingerprint: str | None = None) -> dict[str, Any] | None:
+        """The latest job record matching the id or the fingerprint (with neither: the last job)."""
+        for row in reversed(self.rows()):
+            if row.get("event") != "job":
+                continue
+            if (job_id is None or row["job_id"] == job_id) and (fingerprint is None or row.get("fingerprint") == fingerprint):
+                return row
+        return None
