@@ -5,7 +5,8 @@ and Together's `/v1/files/upload` and `/v1/fine-tunes`.
 Uploaded files are kept with their bytes. A job moves one step each time it is read: validating_files → queued →
 running (one metrics event with a train loss per step, `running_steps` of them) → `outcome` (succeeded with a
 fine-tuned model and checkpoints, failed with `error`, or cancelled). `reject_file` makes the next upload a 400
-with that message; `lose_job_answers` makes job requests succeed but answer 500. The `finetune` fixture starts one; tests import it from here.
+with that message; `lose_job_answers` makes job requests succeed but answer 500. The `finetune` fixture starts
+one; tests import it from here.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Each provider is one small module implementing `Provider` (or `JobProvider` for 
 `PROVIDERS` maps names to them, so adding another service is one module and one line here. The flow all
 providers share lives here: the files are validated again against the provider's ruleset before any network
 call (`plan.make_plan`), a second job for the same files and settings is refused unless forced, every uploaded
-file, started job and status change is appended to outputs/uploads.jsonl (`ledger.py`; never a key), and `follow` polls a
-job, yielding its status, new events and train loss until it succeeds, fails or is cancelled.
+file, started job and status change is appended to outputs/uploads.jsonl (`ledger.py`; never a key), and
+`follow` polls a job, yielding its status, new events and train loss until it succeeds, fails or is cancelled.
 
 Left out: cancelling a job and deploying the fine-tuned model (the provider's console does both).
 """
