@@ -1,0 +1,139 @@
+"""From a model's reply to candidate and rejected records: the one function both online and batch replies go through.
+
+`records_from_reply` parses a `Reply` (see `pipeline.parsing`), runs each item through the `Screen`, and returns
+records that carry the request's provenance. The screen's filters, in order, each a short reason code:
+
+  refusal         the model refused (a `refusal` field, or finish_reason `content_filter`)
+  empty           no text at all, no assistant reply, or an empty message
+  unparseable     no example could be read (also `truncated`: cut off by the output limit; `not-an-example`)
+  schema          the object is not a valid chat example (`field: problem`)
+  too-short/long  the non-system text is outside `generate.min_chars` … `generate.max_chars`
+  blocklisted     it contains a phrase from `generate.blocklist`
+  duplicate       the same text as a seed or an earlier candidate (near-duplicate: MinHash similarity at or over
+                  `generate.near_duplicate_threshold`), with the neighbour's id and the similarity
+
+An accepted candidate records its nearest seed and that similarity. Quality beyond these checks is the reviewer's
+call; token limits of a fine-tuning target are checked by `build`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Container
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline.config import Config
+from pipeline.dedup import DuplicateIndex
+from pipeline.llm.client import CHAT, PlannedRequest, Reply
+from pipeline.parsing import Item, parse_json_reply, parse_numbered
+from pipeline.schema import Record, content_text, dump_example, example_id, make_record, normalize_text, parse_example, validation_messages
+
+Verdict = dict[str, Any]  # {} when accepted, else {"reason": {code, detail}, "neighbour"?, "similarity"?}
+
+
+def dedup_text(example: dict[str, Any]) -> str:
+    """The text compared for duplicates: every message but system ones, which all examples share."""
+    return "\n".join(content_text(m.get("content")) for m in example.get("messages", []) if m.get("role") != "system")
+
+
+def _reject(code: str, detail: str, **extra: Any) -> Verdict:
+    return {"reason": {"code": code, "detail": detail}, **extra}
+
+
+class Screen:
+    """The filters, with the duplicate index of seeds and every candidate so far."""
+
+    def __init__(self, config: Config, seeds: list[Record]) -> None:
+        gen = config.generate
+        self.config = config
+        self.system_prompt = config.task.system_prompt
+        self.index = DuplicateIndex(gen.near_duplicate_threshold)
+        self.seed_index = DuplicateIndex(gen.near_duplicate_threshold)
+        words = [normalize_text(w) for w in gen.blocklist if w.strip()]
+        self.blocklist = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, words))) if words else None
+        for seed in seeds:
+            self.seed_index.add(seed.id, dedup_text(seed.example))
+            self.remember(seed.id, seed.example)
+
+    def remember(self, key: str, example: dict[str, Any]) -> None:
+        """Count an example's text as taken (seeds, reviewed examples, candidates of earlier runs)."""
+        self.index.add(key, dedup_text(example))
+
+    def check(self, value: Any) -> tuple[dict[str, Any] | None, Verdict]:
+        """The example as it will be stored (None if it is not one) and the verdict on it."""
+        gen = self.config.generate
+        try:
+            example = dump_example(parse_example(value))
+        except ValidationError as exc:
+            field, message = validation_messages(exc)[0]
+            return None, _reject("schema", f"{field}: {message}" if field else message)
+        messages = example["messages"]
+        if self.system_prompt and messages[0]["role"] != "system":
+            example["messages"] = messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        if not any(m["role"] == "assistant" for m in messages):
+            return example, _reject("empty", "no assistant reply")
+        empty = [i for i, m in enumerate(messages) if not content_text(m.get("content")).strip() and not m.get("tool_calls")]
+        if empty:
+            return example, _reject("empty", f"messages[{empty[0]}] has no text")
+        text = dedup_text(example)
+        if len(text) < gen.min_chars:
+            return example, _reject("too-short", f"{len(text)} characters, fewer than min_chars {gen.min_chars}")
+        if len(text) > gen.max_chars:
+            return example, _reject("too-long", f"{len(text)} characters, more than max_chars {gen.max_chars}")
+        if self.blocklist and (hit := self.blocklist.search(normalize_text(text))):
+            return example, _reject("blocklisted", f"contains {hit.group(0)!r}")
+        duplicate = self.index.add_if_new(example_id(example), text)
+        if duplicate is not None:
+            code = "duplicate" if duplicate.similarity >= 1.0 else "near-duplicate"
+            return example, _reject(code, f"{code} of {duplicate.key} (similarity {duplicate.similarity:.2f})",
+                                    neighbour=duplicate.key, similarity=duplicate.similarity)
+        nearest = self.seed_index.nearest(text)
+        return example, {"nearest_seed": nearest.key if nearest else None,
+                         "nearest_seed_similarity": nearest.similarity if nearest else None}
+
+
+def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
+    items: list[Item] = []
+    for choice in reply.choices:
+        if choice.refusal or choice.finish_reason == "content_filter":
+            items.append(Item(problem=("refusal", (choice.refusal or "the content filter stopped the reply")[:300]), raw=choice.text))
+            continue
+        if not choice.text.strip():
+            items.append(Item(problem=("empty", f"an empty reply (finish_reason {choice.finish_reason})")))
+            continue
+        if request.endpoint == CHAT:
+            found = parse_json_reply(choice.text, choice.finish_reason)
+        else:
+            found = parse_numbered(choice.text, request.meta["first"], request.meta["count"], choice.finish_reason)
+        if not found:
+            cut = choice.finish_reason == "length"
+            found = [Item(problem=("truncated" if cut else "unparseable", "no example found in the reply"), raw=choice.text)]
+        items += found
+    return items
+
+
+def records_from_reply(request: PlannedRequest, reply: Reply, screen: Screen, endpoint: str,
+                       skip: Container[tuple[str, int]] = ()) -> list[tuple[Record, bool]]:
+    """Every item of a reply as (record, accepted). Items whose (request key, item number) are in `skip` were
+    written by an earlier run and are left out, so replaying a cached reply adds nothing twice."""
+    meta, params = request.meta, request.params
+    base = {"source": "generated", "shots": meta["shots"], "model": request.model, "endpoint": endpoint,
+            "mode": meta["mode"], "params": {k: params[k] for k in ("temperature", "top_p", "max_tokens", "seed") if k in params},
+            "prompt_hash": meta["prompt_hash"], "round": meta["round"], "request": request.key, **meta["steer"]}
+    out: list[tuple[Record, bool]] = []
+    for number, item in enumerate(_items(request, reply)):
+        if (request.key, number) in skip:
+            continue
+        provenance = {**base, "item": number}
+        example, verdict = (None, _reject(*item.problem)) if item.problem else screen.check(item.value)
+        if "reason" not in verdict:
+            out.append((make_record(example, {**provenance, **verdict}), True))
+        elif example is not None:
+            out.append((make_record(example, provenance, **verdict), False))
+        else:
+            rid = hashlib.sha256(f"{request.key}:{number}".encode()).hexdigest()[:16]
+            out.append((Record(id=rid, example={}, provenance=provenance, raw=item.raw, **verdict), False))
+    return out

@@ -1,0 +1,264 @@
+"""The generate stage: grow the seeds into candidates by few-shot prompting, until `--n` pass the filters.
+
+It plans requests (`pipeline.prompts`), sends them through the one client (`pipeline.llm`) to the configured
+OpenAI-compatible endpoint or to the bundled local model, turns each reply into records (`pipeline.filters`) and
+appends them, a flushed line at a time, to `outputs/candidates.jsonl` and `outputs/rejected.jsonl`.
+
+A round is 1 for generation from the seeds; with `--pool reviewed` it is one more than the newest round among the
+accepted reviews that join the shot pool. `--n` counts the candidates of the current round, including those of
+earlier, interrupted runs. A rerun plans the same requests, the cache answers those already paid for, items
+already written are skipped, so a killed run resumes without duplicates and pays again only for what was in flight.
+
+Without `--max-requests` a run stops after ten times the planned number of requests, so a model whose every
+answer is rejected cannot spend without end. It leaves provider Batch APIs and preference (DPO) pairs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.config import Project
+from pipeline.errors import InputError, Location, RunError
+from pipeline.filters import Screen, records_from_reply
+from pipeline.jsonl import Appender, read_jsonl
+from pipeline.llm.cache import ReplyCache
+from pipeline.llm.client import Client, Endpoint, PlannedRequest, Reply, host_of, openai_base_url, openai_endpoint
+from pipeline.llm.limits import Budget, Pacer
+from pipeline.prompts import Planner
+from pipeline.schema import Record
+
+ACCEPTED_VERDICTS = ("accepted", "edited")
+DEFAULT_CAP = 10  # times the plan, when no --max-requests is given
+
+
+@dataclass
+class Options:
+    """What the command line may override; None means the config's value."""
+
+    n: int | None = None
+    backend: str | None = None
+    model: str | None = None
+    mode: str | None = None
+    pool: str = "seeds"
+    concurrency: int | None = None
+    max_requests: int | None = None
+    max_tokens: int | None = None
+    max_cost: float | None = None
+
+
+@dataclass
+class Summary:
+    round: int
+    target: int
+    backend: str
+    model: str
+    endpoint: str
+    mode: str
+    existing: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    planned: int = 0
+    sent: int = 0
+    cached: int = 0
+    retries: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    elapsed: float = 0.0
+    stopped: str = ""
+    error: RunError | None = None
+
+    @property
+    def total(self) -> int:
+        """Candidates of this round, from this run and earlier ones."""
+        return self.existing + self.accepted
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.sent / self.elapsed if self.elapsed else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"round": self.round, "target": self.target, "candidates": self.total, "accepted": self.accepted,
+                "rejected": self.rejected, "rejected_by_reason": dict(self.reasons.most_common()),
+                "backend": self.backend, "model": self.model, "endpoint": self.endpoint, "mode": self.mode,
+                "requests": {"planned": self.planned, "sent": self.sent, "cached": self.cached,
+                             "retries": self.retries, "errors": dict(self.errors)},
+                "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+                "cost_usd": self.cost, "elapsed_s": round(self.elapsed, 2),
+                "requests_per_s": round(self.requests_per_second, 1), "stopped": self.stopped,
+                "error": self.error.message if self.error else None}
+
+
+@dataclass
+class Preview:
+    request: PlannedRequest
+    planned: int
+    cached: int
+    summary: Summary
+
+    def prompt_text(self) -> str:
+        if "prompt" in self.request.payload:
+            return self.request.payload["prompt"]
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in self.request.payload["messages"])
+
+
+def load_reviewed(project: Project) -> list[Record]:
+    """Accepted and edited examples from outputs/reviewed.jsonl, for the shot pool."""
+    path = project.output("reviewed.jsonl")
+    shown = project.show(path)
+    if not path.exists():
+        raise InputError("no reviewed examples yet: --pool reviewed needs them", Location(shown),
+                         hint="run `ftboot review push`, review, then `ftboot review pull`; or use --pool seeds")
+    records = [Record.model_validate(row) for _, row in read_jsonl(path, shown, tolerate_torn_tail=True)
+               if (row.get("review") or {}).get("verdict") in ACCEPTED_VERDICTS]
+    if not records:
+        raise InputError("no accepted reviews yet: --pool reviewed needs some", Location(shown),
+                         hint="accept some candidates in Label Studio and run `ftboot review pull`; or use --pool seeds")
+    return records
+
+
+class _Stage:
+    """One invocation's settings, shot pool and planner; shared by the dry run and the real run."""
+
+    def __init__(self, project: Project, options: Options) -> None:
+        from pipeline.llm import local
+        from pipeline.seeds import load_seeds
+
+        gen = project.config.generate
+        self.project, self.options = project, options
+        self.backend = options.backend or gen.backend
+        self.mode = options.mode or gen.mode
+        self.target = options.n or gen.n
+        self.local_config = project.config.local
+        if self.backend == "local":
+            if options.model:  # for the local backend, --model names a GGUF file
+                self.local_config = self.local_config.model_copy(update={"model_path": options.model})
+            self.model, self.label = local.model_name(self.local_config), "local"
+        else:
+            self.model, self.label = options.model or gen.model, host_of(openai_base_url(project.config.openai))
+        response_format = gen.response_format
+        if response_format == "auto":
+            response_format = "json_object" if self.backend == "local" else "json_schema"
+        self.seeds = load_seeds(project)
+        if not self.seeds:
+            raise InputError("no seeds to generate from", Location(project.show(project.seeds_dir)),
+                             hint="write a few examples in seeds/ (`ftboot init` shows the format)")
+        self.reviewed = load_reviewed(project) if options.pool == "reviewed" else []
+        self.round = 1 + max((int(r.provenance.get("round") or 1) for r in self.reviewed), default=0)
+        self.planner = Planner(project.config, mode=self.mode, model=self.model, scope=self.label,
+                               response_format=response_format, seeds=self.seeds, reviewed=self.reviewed, round_=self.round)
+        self.summary = Summary(self.round, self.target, self.backend, self.model, self.label, self.mode)
+
+    def count_existing(self) -> int:
+        path = self.project.output("candidates.jsonl")
+        if not path.exists():
+            return 0
+        return sum(1 for _, row in read_jsonl(path, tolerate_torn_tail=True)
+                   if (row.get("provenance") or {}).get("round") == self.round)
+
+    def planned(self, existing: int) -> int:
+        return math.ceil(max(self.target - existing, 0) / self.planner.m)
+
+    def endpoint(self, stack: ExitStack) -> Endpoint:
+        from pipeline.llm.local import local_server
+
+        if self.backend == "local":
+            log = self.project.output("cache") / "local-server.log"
+            return stack.enter_context(local_server(self.local_config, self.project.root, log))
+        return openai_endpoint(self.project.config.openai, self.model)
+
+
+def preview(project: Project, options: Options) -> Preview:
+    """The first request and how many would be sent, without sending anything (--dry-run)."""
+    stage = _Stage(project, options)
+    stage.summary.existing = stage.count_existing()
+    planned = stage.planned(stage.summary.existing)
+    cached = 0
+    cache_path = project.output("cache") / "replies.jsonl"
+    if cache_path.exists():
+        with ReplyCache(cache_path) as cache:
+            cached = sum(stage.planner.request(i).key in cache for i in range(planned))
+    stage.summary.planned = planned
+    return Preview(stage.planner.request(0), planned, cached, stage.summary)
+
+
+def generate(project: Project, options: Options, progress: Callable[[Summary], None] | None = None) -> Summary:
+    """Generate until `n` candidates of this round pass the filters, a budget stops the run, or it fails."""
+    stage = _Stage(project, options)
+    gen, summary = project.config.generate, stage.summary
+    started = time.monotonic()
+    with ExitStack() as stack:
+        candidates = stack.enter_context(Appender(project.output("candidates.jsonl")))
+        rejected = stack.enter_context(Appender(project.output("rejected.jsonl")))
+        screen = Screen(project.config, stage.seeds)
+        for record in stage.reviewed:
+            screen.remember(record.id, record.example)
+        written: set[tuple[str, int]] = set()
+        for path, is_candidate in ((candidates.path, True), (rejected.path, False)):
+            for _, row in read_jsonl(path, tolerate_torn_tail=True):
+                provenance = row.get("provenance") or {}
+                written.add((provenance.get("request"), provenance.get("item")))
+                if is_candidate:
+                    screen.remember(row["id"], row["example"])
+                    summary.existing += provenance.get("round") == stage.round
+        summary.planned = stage.planned(summary.existing)
+        if summary.total >= stage.target:
+            summary.stopped = f"round {stage.round} already has {summary.total} candidates (--n {stage.target})"
+            return summary
+        cap = options.max_requests or DEFAULT_CAP * summary.planned
+        budget = Budget(cap, options.max_tokens, options.max_cost, project.config.prices.get(stage.model), stage.model)
+        endpoint = stage.endpoint(stack)
+        cache = stack.enter_context(ReplyCache(project.output("cache") / "replies.jsonl"))
+        concurrency = options.concurrency or gen.concurrency
+        if stage.backend == "local":
+            from pipeline.llm.local import MAX_CONCURRENCY
+
+            concurrency = min(concurrency, MAX_CONCURRENCY)
+        client = Client(endpoint, cache, budget, Pacer(gen.requests_per_minute, gen.tokens_per_minute),
+                        concurrency=concurrency, timeout=gen.timeout, retries=gen.retries)
+
+        def update() -> None:
+            stats = client.stats
+            summary.sent, summary.cached, summary.retries, summary.errors = stats.sent, stats.cached, stats.retries, stats.errors
+            summary.prompt_tokens, summary.completion_tokens = budget.prompt_tokens, budget.completion_tokens
+            summary.cost, summary.elapsed = budget.cost, time.monotonic() - started
+            if progress:
+                progress(summary)
+
+        def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
+            for record, accepted in records_from_reply(request, reply, screen, stage.label, written):
+                (candidates if accepted else rejected).write(record.model_dump())
+                if accepted:
+                    summary.accepted += 1
+                else:
+                    summary.rejected += 1
+                    summary.reasons[record.reason["code"]] += 1
+            update()
+
+        def want_more(in_flight: int) -> bool:
+            # Expect each request in flight to bring per_request items at the acceptance rate seen so far.
+            rate = (summary.accepted + 1) / (summary.accepted + summary.rejected + 1)
+            return summary.total + in_flight * stage.planner.m * rate < stage.target
+
+        asyncio.run(client.run(iter(stage.planner), want_more, handle))
+        update()
+        summary.error = client.error
+        if summary.total >= stage.target:
+            summary.stopped = f"reached --n {stage.target}"
+        elif client.stop_reason and options.max_requests is None and client.stop_reason.startswith("--max-requests"):
+            summary.stopped = (f"stopped after {cap} requests (ten times the plan, the default limit) with "
+                               f"{summary.total} of {stage.target} accepted; set --max-requests to allow more")
+        elif client.stop_reason:
+            summary.stopped = f"stopped: {client.stop_reason} with {summary.total} of {stage.target} accepted"
+        elif client.error:
+            summary.stopped = f"stopped by an error with {summary.total} of {stage.target} accepted"
+    return summary

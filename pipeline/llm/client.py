@@ -1,0 +1,267 @@
+"""Planned requests, their replies, and the loop that sends them through the openai SDK.
+
+A `PlannedRequest` is everything that decides an answer (endpoint, model, prompt or messages, parameters, sample
+index) and its `key`, the hash of all of it: the cache key here, and the `custom_id` a provider batch line would
+carry. `reply_from_body` turns an API response body (online, or a batch output line's body) into a `Reply`, the
+one normalized form that the cache stores and the generate stage parses.
+
+`Client.run` keeps up to `concurrency` requests in flight and starts the next one the moment one finishes. It asks
+the cache first, then the budget, then the pacer, then the network. The SDK's own retries are off: 429, 5xx,
+timeouts, dropped connections and unreadable bodies are retried here, with exponential backoff and jitter, waiting
+at least what a Retry-After header asks, and every retry is counted. A request that still fails, a refused key or
+a refused request stops the run cleanly (requests in flight finish) and is reported as a `RunError`.
+
+It leaves streaming, tool calls and the provider Batch APIs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import json
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipeline.config import OpenAIConfig
+from pipeline.errors import InputError, RunError
+from pipeline.llm.cache import ReplyCache
+from pipeline.llm.limits import Budget, Pacer
+
+CHAT, COMPLETION = "chat/completions", "completions"
+BACKOFF_BASE, BACKOFF_CAP, RETRY_AFTER_CAP = 0.5, 30.0, 600.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where requests go. `label` names it in provenance and cache keys: a host, never a key."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    model: str
+    label: str
+
+
+def host_of(base_url: str) -> str:
+    """`https://user:pw@api.example.com:8443/v1` → `api.example.com:8443` (credentials in a URL stay out)."""
+    parts = urlsplit(base_url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
+def openai_base_url(config: OpenAIConfig) -> str:
+    return os.environ.get("OPENAI_BASE_URL") or config.base_url or "https://api.openai.com/v1"
+
+
+def openai_endpoint(config: OpenAIConfig, model: str) -> Endpoint:
+    """The configured OpenAI-compatible endpoint; the key comes from the environment only."""
+    api_key = os.environ.get(config.api_key_env, "")
+    if not api_key:
+        raise InputError(f"{config.api_key_env} is not set; the openai backend needs an API key",
+                         hint="export it, or use --backend local for the bundled offline model")
+    base_url = openai_base_url(config)
+    return Endpoint(base_url, api_key, model, host_of(base_url))
+
+
+def request_key(scope: str, endpoint: str, model: str, payload: dict[str, Any], params: dict[str, Any], sample: str) -> str:
+    blob = json.dumps([scope, endpoint, model, payload, params, sample], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    endpoint: str  # CHAT or COMPLETION
+    model: str
+    payload: dict[str, Any]  # {"messages": [...]} or {"prompt": "..."}
+    params: dict[str, Any]  # temperature, top_p, max_tokens, seed, stop, response_format
+    sample: str  # which draw this is, so equal prompts still make distinct requests
+    scope: str  # the endpoint's label
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)  # for provenance; never sent
+
+    @cached_property
+    def key(self) -> str:
+        return request_key(self.scope, self.endpoint, self.model, self.payload, self.params, self.sample)
+
+    def body(self) -> dict[str, Any]:
+        return {"model": self.model, **self.payload, **self.params}
+
+    @cached_property
+    def prompt_estimate(self) -> int:
+        # About 3 characters a token errs on the high side for English, which is the safe side for a budget.
+        return len(json.dumps(self.payload, ensure_ascii=False)) // 3 + 1
+
+
+@dataclass(frozen=True)
+class Choice:
+    text: str
+    finish_reason: str | None = "stop"
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    choices: tuple[Choice, ...]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"choices": [c.__dict__ for c in self.choices],
+                "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        usage = data.get("usage") or {}
+        return cls(tuple(Choice(**c) for c in data["choices"]), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+
+
+def reply_from_body(endpoint: str, body: dict[str, Any]) -> Reply:
+    """A chat or completion response body as a `Reply`; KeyError/TypeError when it is not one."""
+    choices = []
+    for choice in body["choices"]:
+        if endpoint == CHAT:
+            message = choice["message"]
+            choices.append(Choice(message.get("content") or "", choice.get("finish_reason"), message.get("refusal")))
+        else:
+            choices.append(Choice(choice["text"] or "", choice.get("finish_reason")))
+    usage = body.get("usage") or {}
+    return Reply(tuple(choices), int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds a 429/503 asks us to wait (retry-after-ms, retry-after in seconds or as an HTTP date)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return min(max(float(value) / scale, 0.0), RETRY_AFTER_CAP)
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value)
+            if parsed:
+                return min(max(email.utils.mktime_tz(parsed) - time.time(), 0.0), RETRY_AFTER_CAP)
+    return None
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: a random wait in the upper half of base·2^attempt, capped."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class ClientStats:
+    sent: int = 0  # requests answered by the endpoint
+    cached: int = 0  # requests answered from the cache
+    retries: int = 0
+    errors: Counter[str] = field(default_factory=Counter)  # failed attempts by cause: 429, 500, timeout, ...
+
+
+class Client:
+    def __init__(self, endpoint: Endpoint, cache: ReplyCache, budget: Budget, pacer: Pacer | None = None,
+                 concurrency: int = 16, timeout: float = 120.0, retries: int = 6) -> None:
+        from openai import AsyncOpenAI
+
+        self.endpoint, self.cache, self.budget = endpoint, cache, budget
+        self.pacer = pacer or Pacer()
+        self.concurrency, self.retries = concurrency, retries
+        self.sdk = AsyncOpenAI(api_key=endpoint.api_key, base_url=endpoint.base_url, max_retries=0, timeout=timeout)
+        self.stats = ClientStats()
+        self.in_flight = 0
+        self.stop_reason: str | None = None
+        self.error: RunError | None = None
+
+    async def send(self, request: PlannedRequest) -> Reply:
+        """One request, retried on transient failures; RunError when it cannot get an answer."""
+        import openai
+
+        api = self.sdk.chat.completions if request.endpoint == CHAT else self.sdk.completions
+        host = self.endpoint.label
+        cause = ""
+        for attempt in range(self.retries + 1):
+            wait: float | None = None
+            try:
+                raw = await api.with_raw_response.create(**request.body())
+                return reply_from_body(request.endpoint, json.loads(raw.http_response.content))
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                if status in (401, 403):
+                    raise RunError(f"{host} refused the API key (HTTP {status})",
+                                   hint="check the key's value and permissions, or use --backend local") from None
+                if status not in (408, 409, 429) and status < 500:
+                    raise RunError(f"{host} refused the request (HTTP {status}): {exc.message}") from None
+                cause, wait = str(status), retry_after(exc.response.headers)
+            except openai.APITimeoutError:
+                cause = "timeout"
+            except openai.APIConnectionError:
+                cause = "connection"
+            except (ValueError, KeyError, TypeError):
+                cause = "malformed"  # a 200 whose body is not a completion
+            self.stats.errors[cause] += 1
+            if attempt < self.retries:
+                self.stats.retries += 1
+                await asyncio.sleep(wait * random.uniform(1.0, 1.1) if wait is not None else backoff(attempt))
+        raise RunError(f"a request to {host} still failed after {self.retries + 1} attempts (last: {cause})",
+                       hint="replies received so far are saved; rerun the same command to carry on")
+
+    async def run(self, requests: Iterator[PlannedRequest], want_more: Callable[[int], bool],
+                  handle: Callable[[PlannedRequest, Reply, bool], None]) -> None:
+        """Answer planned requests until `want_more(in_flight)` is false with nothing in flight, the plan runs
+        out, the budget says stop or a request fails for good. `handle(request, reply, cached)` gets each answer."""
+        wake = asyncio.Event()
+
+        async def worker() -> None:
+            while self.stop_reason is None and self.error is None:
+                if not want_more(self.in_flight):
+                    if self.in_flight == 0:
+                        return
+                    wake.clear()
+                    await wake.wait()
+                    continue
+                request = next(requests, None)
+                if request is None:
+                    return
+                stored = self.cache.get(request.key)
+                if stored is not None:
+                    self.stats.cached += 1
+                    handle(request, Reply.from_dict(stored), True)
+                    await asyncio.sleep(0)  # let the other workers and the progress display run
+                    continue
+                await self._fetch(request, handle)
+                wake.set()
+            wake.set()
+
+        tasks = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.sdk.close()
+
+    async def _fetch(self, request: PlannedRequest, handle: Callable[[PlannedRequest, Reply, bool], None]) -> None:
+        max_tokens = int(request.params.get("max_tokens") or 0)
+        reservation = self.budget.reserve(request.prompt_estimate, max_tokens)
+        if isinstance(reservation, str):
+            self.stop_reason = reservation
+            return
+        self.in_flight += 1
+        try:
+            await self.pacer.wait(reservation.tokens)
+            reply = await self.send(request)
+        except RunError as exc:
+            self.budget.settle(reservation, 0, 0)
+            self.error = self.error or exc
+            return
+        finally:
+            self.in_flight -= 1
+        self.stats.sent += 1
+        self.cache.put(request.key, reply.to_dict())
+        self.budget.settle(reservation, reply.prompt_tokens, reply.completion_tokens)
+        handle(request, reply, False)

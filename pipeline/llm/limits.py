@@ -1,0 +1,109 @@
+"""What a run may spend and how fast: the hard budget and the per-minute pacing.
+
+`Budget` stops a run before a request that could cross `--max-requests`, `--max-tokens` or `--max-cost`: each
+request reserves its worst case (estimated prompt tokens plus the full output allowance) before it is sent, and
+the reservation is replaced by the real usage when the reply comes back, so requests in flight can never carry
+the total past a limit. A cost is known only for models priced in the config (`[prices."model"]`, USD per million
+tokens); there are no built-in prices. A retry is not a new request; answers from the cache cost nothing.
+
+`Pacer` spaces request starts for a requests-per-minute limit and holds them back while the tokens started in the
+last minute would exceed a tokens-per-minute limit. It leaves the server's own 429s to the retry logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from pipeline.config import Price
+from pipeline.errors import InputError
+
+
+@dataclass(frozen=True)
+class Reservation:
+    tokens: int
+    cost: float
+
+
+class Budget:
+    def __init__(self, max_requests: int | None = None, max_tokens: int | None = None, max_cost: float | None = None,
+                 price: Price | None = None, model: str = "") -> None:
+        priced = price is not None and price.input is not None and price.output is not None
+        if max_cost is not None and not priced:
+            raise InputError(f"--max-cost needs the price of {model!r}",
+                             hint=f'set input and output (USD per 1M tokens) under [prices."{model}"] in ftboot.toml')
+        self.max_requests, self.max_tokens, self.max_cost = max_requests, max_tokens, max_cost
+        self.price = price if priced else None
+        self.requests = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._reserved_tokens = 0
+        self._reserved_cost = 0.0
+        self._spent_cost = 0.0
+
+    def cost_of(self, prompt_tokens: int, completion_tokens: int) -> float:
+        assert self.price is not None
+        return (prompt_tokens * (self.price.input or 0) + completion_tokens * (self.price.output or 0)) / 1e6
+
+    @property
+    def cost(self) -> float | None:
+        """Dollars spent so far, or None when the model has no configured price."""
+        return self._spent_cost if self.price else None
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def reserve(self, prompt_tokens: int, max_output_tokens: int) -> Reservation | str:
+        """Reserve one request's worst case, or say which limit it would cross."""
+        worst = prompt_tokens + max_output_tokens
+        cost = self.cost_of(prompt_tokens, max_output_tokens) if self.price else 0.0
+        if self.max_requests is not None and self.requests >= self.max_requests:
+            return f"--max-requests {self.max_requests} reached"
+        if self.max_tokens is not None and self.tokens + self._reserved_tokens + worst > self.max_tokens:
+            return f"--max-tokens {self.max_tokens:,} reached"
+        if self.max_cost is not None and self._spent_cost + self._reserved_cost + cost > self.max_cost:
+            return f"--max-cost ${self.max_cost:g} reached"
+        self.requests += 1
+        self._reserved_tokens += worst
+        self._reserved_cost += cost
+        return Reservation(worst, cost)
+
+    def settle(self, reservation: Reservation, prompt_tokens: int, completion_tokens: int) -> None:
+        """Replace a reservation by what the request really used (zeros for a request that failed)."""
+        self._reserved_tokens -= reservation.tokens
+        self._reserved_cost -= reservation.cost
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if self.price:
+            self._spent_cost += self.cost_of(prompt_tokens, completion_tokens)
+
+
+class Pacer:
+    def __init__(self, requests_per_minute: int | None = None, tokens_per_minute: int | None = None) -> None:
+        self.interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self.tokens_per_minute = tokens_per_minute
+        self._next_start = 0.0
+        self._window: deque[tuple[float, int]] = deque()
+        self._window_tokens = 0
+
+    async def wait(self, tokens: int) -> None:
+        """Return when a request of about `tokens` tokens may start."""
+        if self.interval:
+            now = time.monotonic()
+            start = max(now, self._next_start)
+            self._next_start = start + self.interval
+            if start > now:
+                await asyncio.sleep(start - now)
+        if self.tokens_per_minute:
+            while True:
+                now = time.monotonic()
+                while self._window and self._window[0][0] <= now - 60:
+                    self._window_tokens -= self._window.popleft()[1]
+                if not self._window or self._window_tokens + tokens <= self.tokens_per_minute:
+                    break
+                await asyncio.sleep(self._window[0][0] + 60 - now)
+            self._window.append((time.monotonic(), tokens))
+            self._window_tokens += tokens

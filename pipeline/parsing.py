@@ -1,0 +1,148 @@
+"""Reading examples out of what a model wrote, tolerantly, item by item.
+
+A reply becomes a list of `Item`s in the order they appear, each either an object to validate or a problem (a
+short code and a detail) that becomes a line of `rejected.jsonl`. Nothing is dropped silently except prose.
+
+- JSON replies (chat mode): any prose around the JSON, code fences, one object holding `{"examples": [...]}`, a
+  bare list, or several objects one after another (JSONL); trailing commas are forgiven. When the reply was cut
+  off, the complete examples before the cut are kept and the cut-off one is a `truncated` item.
+- Numbered replies (completion mode): `### Example N` blocks with `USER:`/`ASSISTANT:`/`SYSTEM:` turns closed by
+  `### END`; only the numbers that were asked for count, and text after the last `### END` is ignored.
+
+Whether an object is a valid example is not decided here (see `pipeline.filters`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.prompts import END, ROLE_LABELS, header
+
+_DECODER = json.JSONDecoder()
+_START = re.compile(r"[{\[]")
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+_CONTAINER_KEY = re.compile(r'\{\s*"(\w+)"\s*:\s*\[')
+_HEADER = re.compile(r"^###\s*Example\s+(\d+)\s*$", re.MULTILINE)
+_TURN = re.compile(r"^(%s):[ \t]?(.*)$" % "|".join(ROLE_LABELS.values()))
+_ROLE_OF = {label: role for role, label in ROLE_LABELS.items()}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing found in a reply: an object to validate, or a problem `(code, detail)`; `raw` is its text."""
+
+    value: Any = None
+    problem: tuple[str, str] | None = None
+    raw: str = ""
+
+
+def _span_end(text: str, start: int) -> int | None:
+    """The index after the bracket that closes the one at `start`, or None when the text ends first."""
+    depth, in_string, escaped = 0, False, False
+    for index in range(start, len(text)):
+        char = text[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return None
+
+
+def _flatten(value: Any, raw: str) -> list[Item]:
+    """A decoded JSON value → example candidates: a container's items, a list's items, or the object itself."""
+    if isinstance(value, dict) and "messages" not in value:
+        lists = [v for v in value.values() if isinstance(v, list)]
+        if len(lists) == 1:  # {"examples": [...]} or any other single list of them
+            value = lists[0]
+    if isinstance(value, list):
+        return [item for v in value for item in _flatten(v, json.dumps(v, ensure_ascii=False))]
+    if isinstance(value, dict):
+        return [Item(value, raw=raw)]
+    return [Item(problem=("not-an-example", f"a JSON {type(value).__name__} where an example object belongs"), raw=raw)]
+
+
+def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item]:
+    """Every example object in a reply, with a problem item for each part that cannot be read."""
+    items: list[Item] = []
+    position = 0
+    while (found := _START.search(text, position)) is not None:
+        start = found.start()
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+            items += _flatten(value, text[start:end])
+            position = end
+            continue
+        except json.JSONDecodeError as exc:
+            error = exc
+        end = _span_end(text, start)
+        if end is not None:
+            chunk = text[start:end]
+            try:
+                items += _flatten(json.loads(_TRAILING_COMMA.sub(r"\1", chunk)), chunk)
+                position = end
+                continue
+            except json.JSONDecodeError:
+                pass
+        # A container that is cut off or broken somewhere: step inside it and read its examples one by one.
+        container = _CONTAINER_KEY.match(text, start)
+        if text[start] == "[" or (container and container.group(1) != "messages"):
+            position = container.end() if container else start + 1
+            continue
+        if end is None:
+            reason = "the reply hit the output limit" if finish_reason == "length" else "the JSON ends unclosed"
+            items.append(Item(problem=("truncated", reason), raw=text[start:]))
+            break
+        items.append(Item(problem=("unparseable", f"invalid JSON: {error.msg}"), raw=text[start:end]))
+        position = end
+    return items
+
+
+def _turns(block: str) -> list[dict[str, str]]:
+    messages: list[dict[str, str]] = []
+    for line in block.splitlines():
+        turn = _TURN.match(line)
+        if turn:
+            messages.append({"role": _ROLE_OF[turn.group(1)], "content": turn.group(2)})
+        elif messages:
+            messages[-1]["content"] += "\n" + line
+    for message in messages:
+        message["content"] = message["content"].strip()
+    return messages
+
+
+def parse_numbered(text: str, first: int, count: int, finish_reason: str | None = "stop") -> list[Item]:
+    """Examples `first` … `first+count-1` of a continued numbered pattern (the prompt ended with `first`'s header)."""
+    full = f"{header(first)}\n{text}"
+    marks = list(_HEADER.finditer(full))
+    items: list[Item] = []
+    for index, mark in enumerate(marks):
+        number = int(mark.group(1))
+        if not first <= number < first + count:
+            continue
+        is_last = index + 1 == len(marks)
+        block = full[mark.end() : marks[index + 1].start() if not is_last else len(full)]
+        closed = END in block
+        block = block.split(END, 1)[0]
+        if not closed and is_last and finish_reason == "length":
+            items.append(Item(problem=("truncated", "the reply hit the output limit inside this example"), raw=block.strip()))
+            continue
+        messages = _turns(block)
+        if not messages:
+            items.append(Item(problem=("unparseable", f"example {number} has no USER:/ASSISTANT: turns"), raw=block.strip()))
+            continue
+        items.append(Item({"messages": messages}, raw=block.strip()))
+    return items

@@ -1,0 +1,189 @@
+"""What generate asks the model: the shots of each request, how they rotate, and the prompt in either mode.
+
+Request `i` of a round is a pure function of `i`, so a rerun plans the very same requests and the cache answers
+the ones already paid for. Shots rotate through consecutive windows of a stream of shuffled passes over the pool,
+so across a run every seed is shown about equally often; with `--pool reviewed`, `reviewed_shots` of the k shots
+come from accepted reviews, rotated the same way. Topics, personas and difficulty levels from the config are spread
+over requests in every combination.
+
+- chat mode (instruction-tuned models): a system and a user message; the shots as JSON lines; the reply asked for
+  as `{"examples": [{"messages": [...]}, ...]}`, enforced with `response_format` where the server supports it.
+- completion mode (base models): the shots as a numbered pattern (`### Example 1`, `USER:`, `ASSISTANT:`,
+  `### END`) that the model continues from the next number; cut at the header after the last one asked for.
+
+The project's system prompt is left out of the shots and added back to every candidate, which saves tokens and
+keeps the model from rewriting it. Parsing the replies is `pipeline.parsing`'s job.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import random
+import zlib
+from collections.abc import Iterator
+from itertools import count
+from typing import Any
+
+from pipeline.config import Config
+from pipeline.llm.client import CHAT, COMPLETION, PlannedRequest
+from pipeline.schema import Record, content_text
+
+CHAT_SYSTEM = "You write new training examples for fine-tuning a language model. You reply with JSON only."
+ROLE_LABELS = {"system": "SYSTEM", "user": "USER", "assistant": "ASSISTANT"}
+END = "### END"
+
+EXAMPLES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"examples": {"type": "array", "items": {
+        "type": "object",
+        "properties": {"messages": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"role": {"type": "string", "enum": ["user", "assistant"]}, "content": {"type": "string"}},
+            "required": ["role", "content"], "additionalProperties": False}}},
+        "required": ["messages"], "additionalProperties": False}}},
+    "required": ["examples"], "additionalProperties": False,
+}
+
+
+def header(number: int) -> str:
+    return f"### Example {number}"
+
+
+@functools.lru_cache(maxsize=8)
+def _shuffled(n: int, salt: str, epoch: int) -> tuple[int, ...]:
+    order = list(range(n))
+    random.Random(f"{salt}:{epoch}").shuffle(order)
+    return tuple(order)
+
+
+def rotation(n: int, draw: int, k: int, salt: str = "shots") -> list[int]:
+    """k distinct indices out of n for draw number `draw`: window `draw` of a stream of shuffled passes."""
+    if k >= n:
+        shift = draw % n if n else 0
+        return [(j + shift) % n for j in range(n)]
+    picked: list[int] = []
+    position = draw * k
+    while len(picked) < k:
+        epoch, offset = divmod(position, n)
+        index = _shuffled(n, salt, epoch)[offset]
+        if index not in picked:  # a window across two passes may meet a seed twice
+            picked.append(index)
+        position += 1
+    return picked
+
+
+def steering(config: Config, draw: int) -> dict[str, str]:
+    """The topic, persona and difficulty of a draw: every combination in turn (mixed-radix counting)."""
+    chosen: dict[str, str] = {}
+    rest = draw
+    for option, name in (("topics", "topic"), ("personas", "persona"), ("difficulty", "difficulty")):
+        options: list[str] = getattr(config.generate, option)
+        if options:
+            rest, pick = divmod(rest, len(options))
+            chosen[name] = options[pick]
+    return chosen
+
+
+def _steer_text(steer: dict[str, str]) -> str:
+    parts = []
+    if "topic" in steer:
+        parts.append(f"about {steer['topic']}")
+    if "persona" in steer:
+        parts.append(f"for {steer['persona']}")
+    if "difficulty" in steer:
+        parts.append(f"of {steer['difficulty']} difficulty")
+    return " " + ", ".join(parts) if parts else ""
+
+
+def shot_messages(example: dict[str, Any], system_prompt: str) -> list[dict[str, Any]]:
+    """A shot's messages as shown to the model: without the project's own system prompt, as role and text."""
+    messages = [{"role": m["role"], "content": content_text(m.get("content"))} for m in example["messages"]]
+    if system_prompt and messages and messages[0]["role"] == "system" and messages[0]["content"] == system_prompt:
+        messages = messages[1:]
+    return messages
+
+
+def render_chat(config: Config, shots: list[dict[str, Any]], m: int, steer: dict[str, str]) -> list[dict[str, str]]:
+    task = config.task
+    lines = [f"Task: {task.description.strip() or task.name}"]
+    if task.system_prompt:
+        lines.append(f"Every conversation starts from this system prompt, which is added for you: {task.system_prompt}")
+    lines += ["", "Examples, one JSON object per line:"]
+    lines += [json.dumps({"messages": shot_messages(s, task.system_prompt)}, ensure_ascii=False) for s in shots]
+    lines += ["", f"Write {m} new examples{_steer_text(steer)} that differ from these in content and wording. "
+              'Reply with one JSON object: {"examples": [{"messages": [{"role": "user", "content": "..."}, '
+              '{"role": "assistant", "content": "..."}]}, ...]}']
+    return [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+
+def render_completion(config: Config, shots: list[dict[str, Any]], m: int, steer: dict[str, str]) -> str:
+    task = config.task
+    first, last = len(shots) + 1, len(shots) + m
+    wanted = f"Example {first} is a new one" if m == 1 else f"Examples {first} to {last} are new ones"
+    lines = [task.description.strip() or task.name]
+    if task.system_prompt:
+        lines.append(f"The assistant follows this instruction: {task.system_prompt}")
+    lines += [f"Below are numbered examples. {wanted}{_steer_text(steer)}, each different from those before it.", ""]
+    for number, shot in enumerate(shots, start=1):
+        lines.append(header(number))
+        lines += [f"{ROLE_LABELS.get(msg['role'], msg['role'].upper())}: {msg['content']}"
+                  for msg in shot_messages(shot, task.system_prompt)]
+        lines += [END, ""]
+    lines.append(header(first))
+    return "\n".join(lines) + "\n"
+
+
+class Planner:
+    """The requests of one round, in a fixed order: `request(i)` is the same on every run."""
+
+    def __init__(self, config: Config, *, mode: str, model: str, scope: str, response_format: str,
+                 seeds: list[Record], reviewed: list[Record], round_: int) -> None:
+        if not seeds:
+            raise ValueError("generation needs at least one seed")
+        self.config, self.mode, self.model, self.scope = config, mode, model, scope
+        self.response_format, self.seeds, self.reviewed, self.round = response_format, seeds, reviewed, round_
+        gen = config.generate
+        self.m = gen.per_request
+        self.k_reviewed = min(gen.reviewed_shots, gen.shots, len(reviewed))
+        self.k_seeds = min(gen.shots - self.k_reviewed, len(seeds))
+
+    def shots(self, i: int) -> list[Record]:
+        picked = [self.seeds[j] for j in rotation(len(self.seeds), i, self.k_seeds, "seeds")]
+        if self.k_reviewed:
+            # Reviewed shots go last, nearest the new examples, where a few-shot model weighs them most.
+            picked += [self.reviewed[j] for j in rotation(len(self.reviewed), i, self.k_reviewed, "reviewed")]
+        return picked
+
+    def _params(self, i: int) -> dict[str, Any]:
+        gen = self.config.generate
+        params: dict[str, Any] = {"temperature": gen.temperature, "top_p": gen.top_p,
+                                  "max_tokens": gen.max_output_tokens,
+                                  # a per-draw seed makes equal prompts distinct requests and local runs repeatable
+                                  "seed": zlib.crc32(f"{self.round}:{i}".encode()) & 0x7FFFFFFF}
+        if self.response_format == "json_schema":
+            params["response_format"] = {"type": "json_schema",
+                                         "json_schema": {"name": "examples", "strict": True, "schema": EXAMPLES_SCHEMA}}
+        elif self.response_format == "json_object":  # llama.cpp's server turns the schema into a grammar
+            params["response_format"] = {"type": "json_object", "schema": EXAMPLES_SCHEMA}
+        return params
+
+    def request(self, i: int) -> PlannedRequest:
+        shots = self.shots(i)
+        examples = [s.example for s in shots]
+        steer = steering(self.config, i)
+        if self.mode == "chat":
+            endpoint, payload = CHAT, {"messages": render_chat(self.config, examples, self.m, steer)}
+            params = self._params(i)
+        else:
+            endpoint, payload = COMPLETION, {"prompt": render_completion(self.config, examples, self.m, steer)}
+            params = {k: v for k, v in self._params(i).items() if k != "response_format"}
+            params["stop"] = [header(len(shots) + self.m + 1)]
+        prompt_hash = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        meta = {"shots": [s.id for s in shots], "round": self.round, "steer": steer, "prompt_hash": prompt_hash,
+                "first": len(shots) + 1, "count": self.m, "mode": self.mode}
+        return PlannedRequest(endpoint, self.model, payload, params, f"{self.round}:{i}", self.scope, meta)
+
+    def __iter__(self) -> Iterator[PlannedRequest]:
+        return (self.request(i) for i in count())
