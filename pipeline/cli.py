@@ -206,7 +206,7 @@ class _GenerateProgress:
         if self.bar is None:
             return
         cost = f" · ${s.cost:.4f}" if s.cost is not None else ""
-        info = (f"{s.sent + s.cached} req ({s.cached} cached) · {s.requests_per_second:.1f} req/s · "
+        info = (f"{s.sent + s.cached} req ({s.cached} cached) · {s.requests_per_second:.3g} req/s · "
                 f"{s.prompt_tokens + s.completion_tokens:,} tok{cost} · {s.rejected} rejected")
         self.bar.update(self.task, completed=s.total, total=s.target, info=info)
 
@@ -227,7 +227,7 @@ def _print_generate_summary(s: Any) -> None:
             ("requests", f"{s.sent} sent, {s.cached} from the cache, {s.retries} retries" + (f" ({errors})" if errors else "")),
             ("tokens", f"{s.prompt_tokens:,} prompt, {s.completion_tokens:,} output"),
             ("cost", f"${s.cost:.4f}" if s.cost is not None else "unknown (no price configured for this model)"),
-            ("time", f"{s.elapsed:.1f} s, {s.requests_per_second:.1f} requests/s")]
+            ("time", f"{s.elapsed:.1f} s, {s.requests_per_second:.3g} requests/s")]
     for name, value in rows:
         table.add_row(name, value)
     console = Console()
