@@ -77,9 +77,11 @@ class BuildConfig(_Section):
 
 
 class LabelStudioConfig(_Section):
-    url: str = ""
+    url: str = Field("", description="used when $LABEL_STUDIO_URL is not set")
+    api_key_env: str = Field("LABEL_STUDIO_API_KEY", description="the variable that holds the API key")
     project_title: str = "ftboot review"
     policy: Literal["latest", "majority", "unanimous"] = "latest"
+    batch_size: int = Field(1000, ge=1, description="tasks per import request")
 
 
 class AzureUploadConfig(_Section):
