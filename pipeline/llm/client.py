@@ -194,7 +194,11 @@ class Client:
                     raise RunError(f"{host} refused the API key (HTTP {status})",
                                    hint="check the key's value and permissions, or use --backend local") from None
                 if status not in (408, 409, 429) and status < 500:
-                    raise RunError(f"{host} refused the request (HTTP {status}): {exc.message}") from None
+                    detail = exc.body.get("message") if isinstance(exc.body, dict) else None
+                    detail = str(detail or exc.message)
+                    hint = ('the server has no structured output: set response_format = "none" under [generate]'
+                            if "response_format" in detail else None)
+                    raise RunError(f"{host} refused the request (HTTP {status}): {detail}", hint=hint) from None
                 cause, wait = str(status), retry_after(exc.response.headers)
             except openai.APITimeoutError:
                 cause = "timeout"
