@@ -237,6 +237,78 @@ def _print_generate_summary(s: Any) -> None:
         click.echo("next: ftboot review push")
 
 
+@cli.group()
+def review() -> None:
+    """Review candidates in Label Studio: push them, then pull the verdicts and corrections back.
+
+    \b
+    Start a local Label Studio first (it prints LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY):
+      export $(scripts/label-studio start | tail -2)
+    """
+
+
+@review.command("push")
+@click.option("--to-file", "to_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the tasks as Label Studio import JSON (and the labeling config beside it) instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None:
+    """Send the candidates in outputs/candidates.jsonl that the project does not have yet.
+
+    \b
+    Examples:
+      ftboot review push
+      ftboot review push --to-file tasks.json
+    """
+    from rich.progress import Progress
+
+    from pipeline.review import push
+
+    with Progress(console=_stderr_console(), transient=True, disable=as_json) as bar:
+        task = bar.add_task("importing tasks", total=None)
+        result = push(project_of(ctx), to_file, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        echo_json(result.summary())
+    elif to_file is not None:
+        click.echo(f"wrote {result.candidates} tasks: {', '.join(result.files)}")
+    else:
+        click.echo(f"{result.new} new tasks imported, {result.candidates - result.new} already there; review at {result.url}")
+        click.echo("next: review in Label Studio, then `ftboot review pull`")
+
+
+@review.command("pull")
+@click.option("--from-file", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read a JSON export saved from Label Studio instead of asking the server.")
+@click.option("--policy", type=click.Choice(["latest", "majority", "unanimous"]),
+              help="How several reviews of one task settle (default from ftboot.toml: latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def review_pull(ctx: click.Context, from_file: Path | None, policy: str | None, as_json: bool) -> None:
+    """Rewrite outputs/reviewed.jsonl and preferences.jsonl from every review in Label Studio.
+
+    \b
+    Examples:
+      ftboot review pull
+      ftboot review pull --policy majority
+      ftboot review pull --from-file project-1-export.json
+    """
+    from pipeline.review import pull
+
+    result = pull(project_of(ctx), from_file, policy)
+    if as_json:
+        echo_json(result.summary())
+        return
+    print_warnings(result.problems)
+    click.echo(result.text())
+    click.echo("next: ftboot build" + ("  (and `ftboot build --format dpo` for the preference set)" if result.preferences else ""))
+
+
+def _stderr_console():  # -> rich.console.Console
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 @cli.command()
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Build from this chat JSONL instead of seeds + accepted reviews.")
