@@ -1,0 +1,281 @@
+"""Review: push candidates to Label Studio, pull reviewers' verdicts and corrections back.
+
+`push` imports the candidates the project does not have yet (a task knows its candidate id), in batches; with
+`to_file` it writes the same tasks as import JSON with the labeling config beside it. `pull` reads every
+annotation (through an export snapshot, or a JSON export saved from the UI), settles tasks with several
+reviews by the configured policy, and rewrites `outputs/reviewed.jsonl` and `outputs/preferences.jsonl` from
+the whole current state, so pulling again is idempotent and picks up changed annotations. A corrected example
+that breaks the schema is reported with its task link, never dropped in silence; the edits of every reviewer
+stay in the record, whichever one the policy followed.
+
+It leaves out how tasks and annotations look in Label Studio (`pipeline.labelstudio`) and what the final
+training set keeps (`pipeline.build`).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline import labelstudio as lsa
+from pipeline.config import Project
+from pipeline.errors import InputError, Location, RunError
+from pipeline.jsonl import atomic_write, read_jsonl, write_jsonl
+from pipeline.schema import Record, content_text, make_record, parse_example, validation_messages
+
+KEPT = ("accepted", "edited")
+
+
+def load_candidates(project: Project) -> list[Record]:
+    """The generated candidates, one per id, in file order."""
+    path = project.output("candidates.jsonl")
+    if not path.exists():
+        raise InputError("no outputs/candidates.jsonl yet", hint="`ftboot generate` writes it")
+    shown, records = project.show(path), {}
+    for line, row in read_jsonl(path, shown, tolerate_torn_tail=True):
+        try:
+            record = Record.model_validate(row)
+            parse_example(record.example, record.kind)
+        except ValidationError as exc:
+            field_name, message = validation_messages(exc)[0]
+            raise InputError(message, Location(shown, line, field_name)) from None
+        records.setdefault(record.id, record)
+    return list(records.values())
+
+
+@dataclass
+class PushResult:
+    candidates: int
+    new: int
+    project_id: int | None = None
+    url: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"candidates": self.candidates, "imported": self.new, "already_there": self.candidates - self.new,
+                "project_id": self.project_id, "url": self.url, "files": self.files}
+
+
+def push(project: Project, to_file: Path | None = None,
+         progress: Callable[[int, int], None] | None = None) -> PushResult:
+    """Send the candidates not yet in the project; `progress(done, total)` after each batch."""
+    from pipeline.seeds import load_seeds
+
+    records = load_candidates(project)
+    seeds = {seed.id: seed for seed in load_seeds(project)} if project.seeds_dir.is_dir() else {}
+    slots = max([len(lsa.editable_turns(r.example)) for r in records] + [1])
+    if to_file is not None:
+        config_path = to_file.with_name(to_file.stem + ".label_config.xml")
+        with atomic_write(to_file) as handle:
+            json.dump([lsa.make_task(r, slots, seeds) for r in records], handle, ensure_ascii=False)
+        with atomic_write(config_path) as handle:
+            handle.write(lsa.labeling_config(slots))
+        return PushResult(len(records), len(records), files=[project.show(to_file), project.show(config_path)])
+    server = lsa.Server.connect(project)
+    project_id, slots = server.ensure_project(project.config.labelstudio.project_title, slots)
+    known = server.candidate_ids(project_id)
+    new = [r for r in records if r.id not in known]
+    size = project.config.labelstudio.batch_size
+    for start in range(0, len(new), size):
+        server.import_tasks(project_id, [lsa.make_task(r, slots, seeds) for r in new[start:start + size]])
+        if progress:
+            progress(min(start + size, len(new)), len(new))
+    return PushResult(len(records), len(new), project_id, f"{server.url}/projects/{project_id}/data")
+
+
+# --- pull ---------------------------------------------------------------------------------------------------
+
+
+def decide(annotations: list[lsa.Annotation], policy: str) -> lsa.Annotation:
+    """The annotation a task's outcome follows. Annotations are oldest first and all have a verdict."""
+    accepts = [a for a in annotations if a.verdict == lsa.ACCEPT]
+    rejects = [a for a in annotations if a.verdict == lsa.REJECT]
+    if policy == "unanimous":
+        return rejects[-1] if rejects else accepts[-1]
+    if policy == "majority" and len(accepts) != len(rejects):
+        return (accepts if len(accepts) > len(rejects) else rejects)[-1]
+    return annotations[-1]  # latest; a tied majority goes to the latest too
+
+
+def apply_edits(example: dict[str, Any], annotation: lsa.Annotation) -> tuple[dict[str, Any], list[tuple[int, str, str]]]:
+    """The example with the reviewer's texts in place, and the (message index, old, new) of each change. A box
+    left empty is an emptied turn; whitespace at either end is not an edit."""
+    corrected, changes = copy.deepcopy(example), []
+    for index in lsa.editable_turns(example):
+        old = content_text(example["messages"][index].get("content"))
+        new = annotation.replies.get(index, "").strip()
+        if new != old.strip():
+            corrected["messages"][index]["content"] = new
+            changes.append((index, old, new))
+    return corrected, changes
+
+
+def diff(changes: list[tuple[int, str, str]]) -> str:
+    return "\n".join(line for index, old, new in changes for line in difflib.unified_diff(
+        old.splitlines(), new.splitlines(), f"generated messages[{index}]", f"reviewed messages[{index}]", lineterm=""))
+
+
+def problem(example: dict[str, Any]) -> str | None:
+    """Why a corrected example cannot be kept, or None."""
+    try:
+        parse_example(example)
+    except ValidationError as exc:
+        return "; ".join(f"{f}: {m}" for f, m in validation_messages(exc))
+    empty = [i for i in lsa.editable_turns(example) if not content_text(example["messages"][i].get("content")).strip()]
+    return f"messages[{empty[0]}]: the assistant turn was emptied" if empty else None
+
+
+def preference_records(record: Record, generated: dict[str, Any], changes: list[tuple[int, str, str]]) -> list[Record]:
+    """One DPO line per corrected turn: the reviewer's text preferred over the generated one, in the corrected
+    conversation up to that turn."""
+    out = []
+    for index, old, new in changes:
+        prompt = {"messages": record.example["messages"][:index],
+                  **{k: generated[k] for k in ("tools", "parallel_tool_calls") if k in generated}}
+        example = {"input": prompt, "preferred_output": [{"role": "assistant", "content": new}],
+                   "non_preferred_output": [{"role": "assistant", "content": old}]}
+        try:
+            parse_example(example, "preference")
+        except ValidationError:
+            continue  # a turn with nothing before it has no prompt to prefer an answer for
+        out.append(make_record(example, {**record.provenance, "generated_id": record.review["generated_id"],
+                                         "task_id": record.review["task_id"], "turn": index}, kind="preference"))
+    return out
+
+
+@dataclass
+class PullResult:
+    policy: str
+    tasks: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    several: int = 0
+    agreeing: int = 0
+    per_seed: dict[str, Counter[str]] = field(default_factory=dict)
+    preferences: int = 0
+
+    def count(self, verdict: str, shots: list[Any]) -> None:
+        self.counts[verdict] += 1
+        for seed in shots:
+            self.per_seed.setdefault(str(seed), Counter())[verdict] += 1
+
+    @staticmethod
+    def rates(counts: Counter[str]) -> dict[str, Any]:
+        reviewed = sum(counts[v] for v in ("accepted", "edited", "rejected"))
+        kept = counts["accepted"] + counts["edited"]
+        return {"reviewed": reviewed, "acceptance_rate": round(kept / reviewed, 3) if reviewed else None,
+                "edit_rate": round(counts["edited"] / kept, 3) if kept else None}
+
+    def summary(self) -> dict[str, Any]:
+        settled = sum(self.counts.values()) + len(self.problems)
+        return {"policy": self.policy, "tasks": self.tasks, **{v: self.counts[v] for v in (*KEPT, "rejected", "skipped")},
+                "pending": max(self.tasks - settled, 0), **self.rates(self.counts), "preferences": self.preferences,
+                "agreement": round(self.agreeing / self.several, 3) if self.several else None,
+                "tasks_with_several_reviews": self.several, "problems": self.problems,
+                "per_seed": {seed: {**self.rates(c), "accepted": c["accepted"], "edited": c["edited"]}
+                             for seed, c in sorted(self.per_seed.items())}}
+
+    def text(self) -> str:
+        s, pct = self.summary(), lambda x: "–" if x is None else f"{x:.0%}"
+        lines = [f"{s['reviewed']} reviewed of {s['tasks']} tasks: {s['accepted']} accepted, {s['edited']} accepted "
+                 f"with edits, {s['rejected']} rejected; {s['skipped']} skipped, {s['pending']} pending",
+                 f"acceptance {pct(s['acceptance_rate'])}, edits {pct(s['edit_rate'])} of accepted; "
+                 f"{s['preferences']} preference pairs; policy {self.policy}"]
+        if self.several:
+            lines.append(f"agreement {pct(s['agreement'])} on {self.several} tasks with several reviews")
+        worst = sorted(s["per_seed"].items(), key=lambda kv: (kv[1]["acceptance_rate"] or 0, -kv[1]["reviewed"]))
+        if worst:
+            lines.append("per seed used as a shot (lowest acceptance first):")
+            lines += [f"  {seed:<18} {r['reviewed']:>5} reviewed  {pct(r['acceptance_rate']):>4} accepted  "
+                      f"{pct(r['edit_rate']):>4} edited" for seed, r in worst[:15]]
+            if len(worst) > 15:
+                lines.append(f"  … and {len(worst) - 15} more seeds (see --json)")
+        return "\n".join(lines)
+
+
+def _read_export(path: Path) -> list[dict[str, Any]]:
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a JSON export: {exc}", Location(path)) from None
+    if not isinstance(tasks, list) or any(not isinstance(t, dict) or "annotations" not in t
+                                          or "candidate_id" not in (t.get("data") or {}) for t in tasks):
+        raise InputError("not a Label Studio JSON export of an ftboot project (each task needs data.candidate_id "
+                         "and annotations)", Location(path), hint="export with the JSON format, not JSON-MIN or CSV")
+    return tasks
+
+
+def pull(project: Project, from_file: Path | None = None, policy: str | None = None) -> PullResult:
+    """Rewrite reviewed.jsonl and preferences.jsonl from every annotation in the project (or in an export)."""
+    settings = project.config.labelstudio
+    result = PullResult(policy or settings.policy)
+    if from_file is not None:
+        tasks, reviewers = _read_export(from_file), {}
+        result.tasks = len(tasks)
+        base = (os.environ.get("LABEL_STUDIO_URL") or settings.url).rstrip("/")
+        link: Callable[[dict[str, Any]], str] = lambda t: (  # noqa: E731
+            f"{base}/projects/{t.get('project')}/data?task={t['id']}" if base else f"task {t['id']}")
+    else:
+        server = lsa.Server.connect(project)
+        found = server.find_project(settings.project_title)
+        if found is None:
+            raise RunError(f"no Label Studio project titled {settings.project_title!r} at {server.url}",
+                           hint="`ftboot review push` creates it")
+        tasks, reviewers, result.tasks = server.export(found.id), server.reviewers(), server.task_count(found.id)
+        link = lambda t: server.task_url(found.id, t["id"])  # noqa: E731
+    reviewed, preferences = [], []
+    for task in sorted(tasks, key=lambda t: t["id"]):
+        settled = _settle(task, reviewers, result, link(task))
+        if settled is not None:
+            record, changes = settled
+            reviewed.append(record.model_dump())
+            if record.review["verdict"] == "edited":
+                preferences += [p.model_dump() for p in preference_records(record, task["data"]["example"], changes)]
+    write_jsonl(project.output("reviewed.jsonl"), reviewed)
+    result.preferences = write_jsonl(project.output("preferences.jsonl"), preferences)
+    return result
+
+
+def _settle(task: dict[str, Any], reviewers: dict[int, str], result: PullResult,
+            link: str) -> tuple[Record, list[tuple[int, str, str]]] | None:
+    """The reviewed record of one task under the policy and its changes, or None (skipped, pending, or a
+    reported problem)."""
+    data = task["data"]
+    generated, provenance = data["example"], data.get("provenance") or {}
+    annotations = lsa.read_annotations(task, reviewers)
+    for a in annotations:
+        if a.verdict not in (lsa.ACCEPT, lsa.REJECT):
+            result.problems.append(f"task {task['id']} ({link}): annotation {a.id} by {a.reviewer} has no accept/reject choice")
+    annotations = [a for a in annotations if a.verdict in (lsa.ACCEPT, lsa.REJECT)]
+    if not annotations:
+        if lsa.is_skipped(task):
+            result.counts["skipped"] += 1
+        return None
+    if len(annotations) > 1:
+        result.several += 1
+        result.agreeing += len({a.verdict for a in annotations}) == 1
+    chosen = decide(annotations, result.policy)
+    corrected, changes = apply_edits(generated, chosen)
+    if chosen.verdict == lsa.ACCEPT and (why := problem(corrected)):
+        result.problems.append(f"task {task['id']} ({link}): the correction by {chosen.reviewer} breaks the schema: {why}")
+        return None
+    verdict = "rejected" if chosen.verdict == lsa.REJECT else "edited" if changes else "accepted"
+    result.count(verdict, provenance.get("shots") or [])
+    review = {"verdict": verdict, "reviewers": sorted({a.reviewer for a in annotations}), "lead_time": chosen.lead_time,
+              "notes": chosen.notes, "diff": diff(changes), "task_id": task["id"], "generated_id": data["candidate_id"],
+              "annotation_id": chosen.id, "updated_at": chosen.updated_at}
+    if len(annotations) > 1:
+        review["policy"] = result.policy
+        review["annotations"] = [{"id": a.id, "reviewer": a.reviewer, "verdict": a.verdict, "lead_time": a.lead_time,
+                                  "notes": a.notes, "updated_at": a.updated_at, "diff": diff(apply_edits(generated, a)[1])}
+                                 for a in annotations]
+    return make_record(generated if verdict == "rejected" else corrected, provenance, review=review), changes
