@@ -15,7 +15,7 @@ from tests.fakeapi import FakeAPI
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.labelstudio_fixtures"]
 
 
 @pytest.fixture

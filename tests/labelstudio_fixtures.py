@@ -1,0 +1,151 @@
+"""A real Label Studio for the test session, and reviewers who annotate through its API.
+
+`labelstudio` starts the server once per session with `scripts/label-studio start` on a throw-away data dir (the
+migrated database is cached under .cache/, so a start takes about 4 s after the first) and stops it at the end.
+`review_project` is the demo project with its own Label Studio project title and the server's URL and key in
+the environment. `Reviewer.submit` posts what the labeling editor posts on Submit: the prefilled prediction's
+result (its text changed where the reviewer edited, `origin: prediction-changed`), the choice, the notes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ADMIN, PASSWORD = "admin@example.com", "ftboot-test-admin"
+
+
+@dataclass
+class LabelStudioServer:
+    url: str
+    api_key: str
+    state: Path
+    env: dict[str, str]
+
+    def client(self):  # -> label_studio_sdk.LabelStudio
+        from label_studio_sdk import LabelStudio
+
+        return LabelStudio(base_url=self.url, api_key=self.api_key)
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Token {self.api_key}"}, timeout=60)
+
+    def user(self, email: str) -> int:
+        """The id of the user with this email, created when missing."""
+        ls = self.client()
+        for user in ls.users.list():
+            if user.email == email:
+                return user.id
+        return ls.users.create(username=email.split("@")[0], email=email, password=uuid.uuid4().hex).id
+
+
+def run_script(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(REPO / "scripts" / "label-studio"), command], env=env, capture_output=True,
+                          text=True, timeout=1200)
+
+
+@pytest.fixture(scope="session")
+def labelstudio(tmp_path_factory: pytest.TempPathFactory):
+    state = tmp_path_factory.mktemp("labelstudio")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
+    env.update(LABEL_STUDIO_DATA_DIR=str(state), LABEL_STUDIO_USERNAME=ADMIN, LABEL_STUDIO_PASSWORD=PASSWORD)
+    started = run_script("start", env)
+    if started.returncode != 0:
+        pytest.fail(f"scripts/label-studio start failed:\n{started.stderr[-3000:]}")
+    lines = dict(line.split("=", 1) for line in started.stdout.strip().splitlines()[-2:])
+    server = LabelStudioServer(lines["LABEL_STUDIO_URL"], lines["LABEL_STUDIO_API_KEY"], state, env)
+    yield server
+    run_script("stop", env)
+
+
+@pytest.fixture
+def review_project(project: Path, labelstudio: LabelStudioServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo project, with a Label Studio project of its own, and the server in the environment."""
+    config = project / "ftboot.toml"
+    title = f"test {uuid.uuid4().hex[:10]}"
+    text = re.sub(r'(?m)^project_title = .*$', f'project_title = "{title}"', config.read_text(encoding="utf-8"))
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("LABEL_STUDIO_URL", labelstudio.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", labelstudio.api_key)
+    return project
+
+
+@dataclass
+class Reviewer:
+    """Annotates tasks of one project through the API, as the labeling editor does."""
+
+    server: LabelStudioServer
+    project_id: int
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        """Candidate id → task (with its predictions)."""
+        with self.server.http() as http:
+            rows = http.get("/api/tasks", params={"project": self.project_id, "page_size": 10000,
+                                                  "fields": "all"}).raise_for_status().json()["tasks"]
+            out = {}
+            for row in rows:
+                row["predictions"] = http.get(f"/api/predictions", params={"task": row["id"]}).raise_for_status().json()
+                out[row["data"]["candidate_id"]] = row
+            return out
+
+    def submit(self, task: dict[str, Any], verdict: str | None, edits: dict[int, str] | None = None,
+               notes: str = "", by: str | None = None, lead_time: float = 12.5, cancelled: bool = False) -> int:
+        """Submit an annotation; `edits` maps turn slot (1, 2, ...) to the new text (None removes the box's text)."""
+        prediction = task["predictions"][0]
+        result = []
+        for item in prediction["result"]:
+            slot = int(item["from_name"].split("_")[1])
+            item = {**item, "id": uuid.uuid4().hex[:10], "origin": "prediction"}
+            if edits and slot in edits:
+                if edits[slot] is None:
+                    continue
+                item = {**item, "value": {"text": [edits[slot]]}, "origin": "prediction-changed"}
+            result.append(item)
+        if verdict:
+            result.append({"id": uuid.uuid4().hex[:10], "from_name": "verdict", "to_name": "dialogue_1",
+                           "type": "choices", "origin": "manual", "value": {"choices": [verdict]}})
+        if notes:
+            result.append({"id": uuid.uuid4().hex[:10], "from_name": "notes", "to_name": "dialogue_1",
+                           "type": "textarea", "origin": "manual", "value": {"text": [notes]}})
+        body: dict[str, Any] = {"result": [] if cancelled else result, "lead_time": lead_time,
+                                "was_cancelled": cancelled, "parent_prediction": prediction["id"],
+                                "project": self.project_id}
+        if by:
+            body["completed_by"] = self.server.user(by)
+        with self.server.http() as http:
+            answer = http.post(f"/api/tasks/{task['id']}/annotations", params={"project": self.project_id}, json=body)
+            return answer.raise_for_status().json()["id"]
+
+    def update(self, annotation_id: int, task: dict[str, Any], verdict: str, edits: dict[int, str] | None = None) -> None:
+        """Change a submitted annotation, as reopening and updating it in the editor does."""
+        with self.server.http() as http:
+            old = http.get(f"/api/annotations/{annotation_id}").raise_for_status().json()
+        result = [r for r in old["result"] if r["from_name"] != "verdict"]
+        for item in result:
+            slot = item["from_name"].removeprefix("reply_")
+            if edits and slot.isdigit() and int(slot) in edits:
+                item["value"] = {"text": [edits[int(slot)]]}
+                item["origin"] = "prediction-changed"
+        result.append({"id": uuid.uuid4().hex[:10], "from_name": "verdict", "to_name": "dialogue_1",
+                       "type": "choices", "origin": "manual", "value": {"choices": [verdict]}})
+        with self.server.http() as http:
+            http.patch(f"/api/annotations/{annotation_id}", json={"result": result}).raise_for_status()
+
+    def draft(self, task: dict[str, Any], verdict: str) -> None:
+        with self.server.http() as http:
+            http.post(f"/api/tasks/{task['id']}/drafts", json={
+                "lead_time": 3.0, "result": [{"from_name": "verdict", "to_name": "dialogue_1", "type": "choices",
+                                              "value": {"choices": [verdict]}}]}).raise_for_status()
+
+
+def project_id(server: LabelStudioServer, title: str) -> int:
+    return next(p.id for p in server.client().projects.list() if p.title == title)
