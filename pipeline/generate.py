@@ -259,6 +259,10 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
                                f"{summary.total} of {stage.target} accepted; set --max-requests to allow more")
         elif client.stop_reason:
             summary.stopped = f"stopped: {client.stop_reason} with {summary.total} of {stage.target} accepted"
+            if budget.requests == 0 and not summary.cached:
+                summary.error = RunError(f"{client.stop_reason} before the first request: one request may use up to "
+                                         f"{gen.max_output_tokens} output tokens",
+                                         hint="raise the limit, or lower max_output_tokens under [generate]")
         elif client.error:
             summary.stopped = f"stopped by an error with {summary.total} of {stage.target} accepted"
     return summary

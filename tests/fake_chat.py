@@ -7,7 +7,7 @@ carries `response_format`, otherwise wrapped in prose and a code fence with a tr
 write it) and the numbered `### Example N` pattern for completions. Generated texts are random word sequences, so
 they never look like near duplicates of one another.
 
-`response_format=False` makes the server refuse requests that carry one (400), like servers without structured
+Like a real server, it stops a reply at `max_tokens` (finish_reason `length`). `response_format=False` makes the server refuse requests that carry one (400), like servers without structured
 output. `delay` sleeps inside the handler while counting requests in flight (`peak`). HTTP faults (429, 500,
 timeouts, dropped connections, malformed bodies) are FakeAPI's `inject`. The `chat` fixture starts one and points
 OPENAI_BASE_URL and OPENAI_API_KEY at it; tests import it from here.
@@ -108,9 +108,12 @@ class FakeChat:
 
     def _next(self, body: dict[str, Any], chat: bool) -> Canned:
         with self._lock:
-            if self.replies:
-                return self.replies.popleft()
-        return self._generate_chat(body) if chat else self._generate_completion(body)
+            reply = self.replies.popleft() if self.replies else None
+        reply = reply or (self._generate_chat(body) if chat else self._generate_completion(body))
+        limit = body.get("max_tokens")
+        if limit and len(reply.text) // 4 + 1 > limit:  # a real server stops at the output limit
+            return Canned(reply.text[: (limit - 1) * 4], "length", reply.refusal)
+        return reply
 
     def _wait(self) -> None:
         with self._lock:

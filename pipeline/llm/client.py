@@ -217,15 +217,14 @@ class Client:
                   handle: Callable[[PlannedRequest, Reply, bool], None]) -> None:
         """Answer planned requests until `want_more(in_flight)` is false with nothing in flight, the plan runs
         out, the budget says stop or a request fails for good. `handle(request, reply, cached)` gets each answer."""
-        wake = asyncio.Event()
+        self._wake = asyncio.Event()
 
         async def worker() -> None:
             while self.stop_reason is None and self.error is None:
                 if not want_more(self.in_flight):
                     if self.in_flight == 0:
                         return
-                    wake.clear()
-                    await wake.wait()
+                    await self._until_one_finishes()
                     continue
                 request = next(requests, None)
                 if request is None:
@@ -237,8 +236,8 @@ class Client:
                     await asyncio.sleep(0)  # let the other workers and the progress display run
                     continue
                 await self._fetch(request, handle)
-                wake.set()
-            wake.set()
+                self._wake.set()
+            self._wake.set()
 
         tasks = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
         try:
@@ -249,12 +248,20 @@ class Client:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.sdk.close()
 
+    async def _until_one_finishes(self) -> None:
+        self._wake.clear()
+        await self._wake.wait()
+
     async def _fetch(self, request: PlannedRequest, handle: Callable[[PlannedRequest, Reply, bool], None]) -> None:
         max_tokens = int(request.params.get("max_tokens") or 0)
-        reservation = self.budget.reserve(request.prompt_estimate, max_tokens)
-        if isinstance(reservation, str):
-            self.stop_reason = reservation
-            return
+        while isinstance(reservation := self.budget.reserve(request.prompt_estimate, max_tokens), str):
+            # Requests in flight hold worst-case reservations; what they really use may leave room for this one.
+            if self.in_flight == 0:
+                self.stop_reason = reservation
+                return
+            await self._until_one_finishes()
+            if self.stop_reason or self.error:
+                return
         self.in_flight += 1
         try:
             await self.pacer.wait(reservation.tokens)
