@@ -29,8 +29,10 @@ MODEL_VERSION = "ftboot-generated"
 ACCEPT, REJECT = "accept", "reject"
 EXPORT_TIMEOUT = 600.0
 
-# Paragraphs draws audio timestamps (00:00:00) beside every message; they mean nothing here.
-_STYLE = 'span[class^="time--"] { display: none; }'
+# Paragraphs draws audio timestamps (00:00:00) and a filter by speaker, which mean nothing here, and folds line
+# breaks, which a reviewer must see.
+_STYLE = ('.lsf-paragraphs span[class^="time--"], .lsf-paragraphs div[class^="authorFilter--"] { display: none; } '
+          '.lsf-paragraphs span[class^="dialoguetext--"] { white-space: pre-wrap; }')
 
 
 def labeling_config(slots: int) -> str:
