@@ -44,12 +44,19 @@ def load_candidates(project: Project) -> list[Record]:
     for line, row in read_jsonl(path, shown, tolerate_torn_tail=True):
         try:
             record = Record.model_validate(row)
+        except ValidationError as exc:
+            raise _located(exc, Location(shown, line)) from None
+        try:
             parse_example(record.example, record.kind)
         except ValidationError as exc:
-            field_name, message = validation_messages(exc)[0]
-            raise InputError(message, Location(shown, line, field_name)) from None
+            raise _located(exc, Location(shown, line, "example")) from None
         records.setdefault(record.id, record)
     return list(records.values())
+
+
+def _located(exc: ValidationError, where: Location) -> InputError:
+    field_name, message = validation_messages(exc)[0]
+    return InputError(message, Location(where.file, where.line, ".".join(filter(None, [where.field, field_name]))))
 
 
 @dataclass
