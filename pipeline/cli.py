@@ -264,7 +264,8 @@ def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None
 
     from pipeline.review import push
 
-    with Progress(console=_stderr_console(), transient=True, disable=as_json) as bar:
+    console = _stderr_console()
+    with Progress(console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
         task = bar.add_task("importing tasks", total=None)
         result = push(project_of(ctx), to_file, progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
