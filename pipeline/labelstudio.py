@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,7 +66,7 @@ def labeling_config(slots: int) -> str:
 
 def config_slots(config: str) -> int:
     """How many turn slots a project's labeling config has."""
-    return sum(1 for k in range(1, 1000) if f'name="reply_{k}"' in config) if config else 0
+    return max((int(k) for k in re.findall(r'name="reply_(\d+)"', config or "")), default=0)
 
 
 def editable_turns(example: dict[str, Any]) -> list[int]:

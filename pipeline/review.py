@@ -215,7 +215,7 @@ def _read_export(path: Path) -> list[dict[str, Any]]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"not a JSON export: {exc}", Location(path)) from None
     if not isinstance(tasks, list) or any(not isinstance(t, dict) or "annotations" not in t
-                                          or "candidate_id" not in (t.get("data") or {}) for t in tasks):
+                                          or not {"candidate_id", "example"} <= set(t.get("data") or {}) for t in tasks):
         raise InputError("not a Label Studio JSON export of an ftboot project (each task needs data.candidate_id "
                          "and annotations)", Location(path), hint="export with the JSON format, not JSON-MIN or CSV")
     return tasks
