@@ -255,6 +255,9 @@ def test_server_trouble_is_one_line_exit_1_and_nothing_written(review_project, r
     if case == "unreachable":
         import socket
 
+        # the SDK retries refused connections with backoff, as it should; the test need not wait for it
+        monkeypatch.setattr("label_studio_sdk.core.http_client.INITIAL_RETRY_DELAY_SECONDS", 0.01)
+
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
