@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import Project
@@ -124,7 +124,6 @@ def make_task(record: Record, slots: int, seeds: dict[str, Record]) -> dict[str,
         else:
             data[f"dialogue_{k}"] = _dialogue(messages[start:] if k == 1 else [], f"(no assistant turn {k} here)")
             data[f"title_{k}"] = f"This conversation has no assistant turn {k}: leave the box below empty"
-            start = len(messages)
     return {"data": data, "predictions": [{"model_version": MODEL_VERSION, "result": result}]}
 
 
@@ -142,7 +141,6 @@ class Annotation:
     notes: str
     lead_time: float | None
     updated_at: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _text(item: dict[str, Any]) -> str:

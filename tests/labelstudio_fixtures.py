@@ -93,7 +93,7 @@ class Reviewer:
                                                   "fields": "all"}).raise_for_status().json()["tasks"]
             out = {}
             for row in rows:
-                row["predictions"] = http.get(f"/api/predictions", params={"task": row["id"]}).raise_for_status().json()
+                row["predictions"] = http.get("/api/predictions", params={"task": row["id"]}).raise_for_status().json()
                 out[row["data"]["candidate_id"]] = row
             return out
 
