@@ -241,7 +241,7 @@ def build(project: Project, input_path: Path | None = None, fmt: str = "chat", t
                          price.training if price else None, {}, model, rules.name)
     _write(project, result, train_lines, suffix="-dpo" if kind == "preference" else "")
     if push_to_hub:
-        _push(project.output(f"dataset{'-dpo' if kind == 'preference' else ''}"), push_to_hub)
+        _push(project, project.output(f"dataset{'-dpo' if kind == 'preference' else ''}"), push_to_hub)
     return result
 
 
@@ -262,13 +262,13 @@ def _write(project: Project, result: BuildResult, train_lines: list[str], suffix
         handle.write(render_report(result))
 
 
-def _push(dataset_dir: Path, repo: str) -> None:
+def _push(project: Project, dataset_dir: Path, repo: str) -> None:
+    import os
+
     from datasets import load_from_disk
 
-    from pipeline.errors import RunError
+    from pipeline.upload.huggingface import push_dataset
 
-    try:
-        load_from_disk(str(dataset_dir)).push_to_hub(repo)
-    except Exception as exc:  # the Hub client raises many types; all mean the push did not happen
-        raise RunError(f"pushing to the Hub repo {repo} failed: {exc}",
-                       hint="set HF_TOKEN and check the network; the local files are written") from None
+    key_env = project.config.upload.huggingface.token_env
+    push_dataset(load_from_disk(str(dataset_dir)), repo, os.environ.get(key_env) or None,
+                 project.config.upload.huggingface.private, project.show(dataset_dir), key_env)

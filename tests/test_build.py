@@ -183,3 +183,18 @@ def test_cost_only_from_configured_price(project, run):
 def test_project_from_env(project, monkeypatch):
     monkeypatch.setenv("FTBOOT_PROJECT", str(project))
     assert find_project().root == project.resolve()
+
+
+def test_push_to_hub_failure_is_one_line_and_keeps_local_files(project, run, monkeypatch):
+    import datasets.config
+
+    # A port nothing listens on: the push fails fast, as it would with no network.
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token_value")
+    monkeypatch.setenv("HF_HUB_ENDPOINT", "http://127.0.0.1:9")
+    source = write_jsonl(project / "in.jsonl", varied_examples(20))
+    result = run("build", "--input", str(source), "--push-to-hub", "me/shop")
+    assert result.exit_code == 1
+    assert "pushing outputs/dataset to the Hub repo me/shop" in result.stderr
+    assert "hf_secret_token_value" not in result.output
+    assert (project / "outputs" / "train.jsonl").exists()

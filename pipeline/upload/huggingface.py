@@ -50,6 +50,18 @@ def load_checked(directory: Path, shown: str, plan: Plan) -> Any:
     return dataset
 
 
+def push_dataset(dataset: Any, repo: str, token: str | None, private: bool, shown: str, key_env: str) -> None:
+    """Push a DatasetDict to a Hub dataset repo; any failure is one RunError that never shows the token."""
+    from datasets import config
+
+    try:
+        dataset.push_to_hub(repo, private=private, token=token)
+    except Exception as exc:  # the Hub client raises many types; each means the push did not complete
+        reason = str(exc).replace(token, "***") if token else str(exc)
+        raise RunError(f"pushing {shown} to the Hub repo {repo} at {config.HF_ENDPOINT} failed: {reason or type(exc).__name__}",
+                       hint=f"check the network and the token in {key_env}, then run the same command again") from None
+
+
 class HubProvider(Provider):
     name = "huggingface"
     label = "Hugging Face Hub"
@@ -90,13 +102,7 @@ class HubProvider(Provider):
                              hint='e.g. repo = "your-name/support-chat"')
         directory = self.project.output("dataset-dpo" if plan.method == "dpo" else "dataset")
         dataset = load_checked(directory, self.project.show(directory), plan)
-        token = self.key()
-        try:
-            dataset.push_to_hub(repo, private=self.settings.huggingface.private, token=token)
-        except Exception as exc:  # the Hub client raises many types; each means the push did not complete
-            reason = str(exc).replace(token, "***") or type(exc).__name__
-            raise RunError(f"pushing {self.project.show(directory)} to the Hub repo {repo} at {self.endpoint} failed: {reason}",
-                           hint=f"check the network and the token in {self.key_env}, then run the same command again") from None
+        push_dataset(dataset, repo, self.key(), self.settings.huggingface.private, self.project.show(directory), self.key_env)
         url = f"{self.endpoint.rstrip('/')}/datasets/{repo}"
         ledger.append("push", provider=self.name, endpoint=self.endpoint, repo=repo, url=url, method=plan.method,
                       splits={split: dataset[split].num_rows for split in dataset}, sha256=plan.train.sha256)
