@@ -111,12 +111,12 @@ class DuplicateIndex:
             self.add(key, text, sig)
         return duplicate
 
-    def nearest(self, text: str) -> Duplicate | None:
+    def nearest(self, text: str, sig=None) -> Duplicate | None:
         """The most similar entry whatever the threshold, by comparing with every entry (small indexes only)."""
         exact = self._exact.get(self._digest(text))
         if exact is not None:
             return Duplicate(exact, 1.0, exact=True)
-        sig = signature(text, self.num_perm)
+        sig = sig if sig is not None else signature(text, self.num_perm)
         scored = ((sig.jaccard(other), key) for key, other in self._signatures.items())
         best = max(scored, default=None)
         return Duplicate(best[1], round(best[0], 3)) if best else None

@@ -19,6 +19,7 @@ call; token limits of a fine-tuning target are checked by `build`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Container
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.config import Config
-from pipeline.dedup import DuplicateIndex
+from pipeline.dedup import DuplicateIndex, signature
 from pipeline.llm.client import CHAT, PlannedRequest, Reply
 from pipeline.parsing import Item, parse_json_reply, parse_numbered
 from pipeline.schema import Record, content_text, dump_example, example_id, make_record, normalize_text, parse_example, validation_messages
@@ -85,12 +86,14 @@ class Screen:
             return example, _reject("too-long", f"{len(text)} characters, more than max_chars {gen.max_chars}")
         if self.blocklist and (hit := self.blocklist.search(normalize_text(text))):
             return example, _reject("blocklisted", f"contains {hit.group(0)!r}")
-        duplicate = self.index.add_if_new(example_id(example), text)
+        sig = signature(text, self.index.num_perm)
+        duplicate = self.index.find(text, sig)
         if duplicate is not None:
             code = "duplicate" if duplicate.similarity >= 1.0 else "near-duplicate"
             return example, _reject(code, f"{code} of {duplicate.key} (similarity {duplicate.similarity:.2f})",
                                     neighbour=duplicate.key, similarity=duplicate.similarity)
-        nearest = self.seed_index.nearest(text)
+        self.index.add(example_id(example), text, sig)
+        nearest = self.seed_index.nearest(text, sig)
         return example, {"nearest_seed": nearest.key if nearest else None,
                          "nearest_seed_similarity": nearest.similarity if nearest else None}
 
@@ -135,5 +138,6 @@ def records_from_reply(request: PlannedRequest, reply: Reply, screen: Screen, en
             out.append((make_record(example, provenance, **verdict), False))
         else:
             rid = hashlib.sha256(f"{request.key}:{number}".encode()).hexdigest()[:16]
-            out.append((Record(id=rid, example={}, provenance=provenance, raw=item.raw, **verdict), False))
+            raw = item.raw or json.dumps(item.value, ensure_ascii=False)
+            out.append((Record(id=rid, example={}, provenance=provenance, raw=raw, **verdict), False))
     return out

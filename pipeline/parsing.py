@@ -32,7 +32,8 @@ _ROLE_OF = {label: role for role, label in ROLE_LABELS.items()}
 
 @dataclass(frozen=True)
 class Item:
-    """One thing found in a reply: an object to validate, or a problem `(code, detail)`; `raw` is its text."""
+    """One thing found in a reply: an object to validate, or a problem `(code, detail)`; `raw` is the text a
+    problem was found in, or a numbered block's text."""
 
     value: Any = None
     problem: tuple[str, str] | None = None
@@ -62,17 +63,19 @@ def _span_end(text: str, start: int) -> int | None:
     return None
 
 
-def _flatten(value: Any, raw: str) -> list[Item]:
-    """A decoded JSON value → example candidates: a container's items, a list's items, or the object itself."""
+def _flatten(value: Any) -> list[Item]:
+    """A decoded JSON value → example candidates: a container's items, a list's items, or the object itself.
+    Their `raw` is left empty: the object itself is what a rejection shows."""
     if isinstance(value, dict) and "messages" not in value:
         lists = [v for v in value.values() if isinstance(v, list)]
         if len(lists) == 1:  # {"examples": [...]} or any other single list of them
             value = lists[0]
     if isinstance(value, list):
-        return [item for v in value for item in _flatten(v, json.dumps(v, ensure_ascii=False))]
+        return [item for v in value for item in _flatten(v)]
     if isinstance(value, dict):
-        return [Item(value, raw=raw)]
-    return [Item(problem=("not-an-example", f"a JSON {type(value).__name__} where an example object belongs"), raw=raw)]
+        return [Item(value)]
+    return [Item(problem=("not-an-example", f"a JSON {type(value).__name__} where an example object belongs"),
+                 raw=json.dumps(value, ensure_ascii=False))]
 
 
 def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item]:
@@ -83,7 +86,7 @@ def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item
         start = found.start()
         try:
             value, end = _DECODER.raw_decode(text, start)
-            items += _flatten(value, text[start:end])
+            items += _flatten(value)
             position = end
             continue
         except json.JSONDecodeError as exc:
@@ -92,7 +95,7 @@ def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item
         if end is not None:
             chunk = text[start:end]
             try:
-                items += _flatten(json.loads(_TRAILING_COMMA.sub(r"\1", chunk)), chunk)
+                items += _flatten(json.loads(_TRAILING_COMMA.sub(r"\1", chunk)))
                 position = end
                 continue
             except json.JSONDecodeError:

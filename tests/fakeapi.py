@@ -49,6 +49,13 @@ class Fault:
 Handler = Callable[[Request], tuple[int, Any]]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The listen() backlog, read in the constructor: with the default of 5, clients opening many connections at
+    # once see dropped SYNs and wait a second for the retransmission.
+    request_queue_size = 256
+
+
 @dataclass
 class FakeAPI:
     latency: float = 0.0
@@ -144,9 +151,7 @@ class FakeAPI:
 
             do_GET = do_POST = do_DELETE = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 256
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
