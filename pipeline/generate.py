@@ -74,6 +74,7 @@ class Summary:
     completion_tokens: int = 0
     cost: float | None = None
     elapsed: float = 0.0
+    sending: float = 0.0  # seconds from the first request sent to the last answer
     stopped: str = ""
     error: RunError | None = None
 
@@ -84,7 +85,8 @@ class Summary:
 
     @property
     def requests_per_second(self) -> float:
-        return self.sent / self.elapsed if self.elapsed else 0.0
+        """Requests answered per second while sending (start-up, such as the local model's, left out)."""
+        return self.sent / self.sending if self.sending else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"round": self.round, "target": self.target, "candidates": self.total, "accepted": self.accepted,
@@ -93,7 +95,7 @@ class Summary:
                 "requests": {"planned": self.planned, "sent": self.sent, "cached": self.cached,
                              "retries": self.retries, "errors": dict(self.errors)},
                 "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
-                "cost_usd": self.cost, "elapsed_s": round(self.elapsed, 2),
+                "cost_usd": self.cost, "elapsed_s": round(self.elapsed, 2), "sending_s": round(self.sending, 2),
                 "requests_per_s": round(self.requests_per_second, 1), "stopped": self.stopped,
                 "error": self.error.message if self.error else None}
 
@@ -230,7 +232,7 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             stats = client.stats
             summary.sent, summary.cached, summary.retries, summary.errors = stats.sent, stats.cached, stats.retries, stats.errors
             summary.prompt_tokens, summary.completion_tokens = budget.prompt_tokens, budget.completion_tokens
-            summary.cost, summary.elapsed = budget.cost, time.monotonic() - started
+            summary.cost, summary.elapsed, summary.sending = budget.cost, time.monotonic() - started, stats.sending
             if progress:
                 progress(summary)
 

@@ -48,7 +48,7 @@ def send_one(client: Client):
         try:
             return await client.send(planned(0))
         finally:
-            await client.sdk.close()
+            await client.close()
 
     return asyncio.run(go())
 
@@ -99,7 +99,7 @@ def test_a_refused_request_stops_with_the_servers_words(chat: FakeChat, tmp_path
         try:
             await client.send(request)
         finally:
-            await client.sdk.close()
+            await client.close()
 
     with pytest.raises(RunError, match="HTTP 400.*response_format is not supported") as failure:
         asyncio.run(go())

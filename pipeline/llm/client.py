@@ -164,6 +164,13 @@ class ClientStats:
     cached: int = 0  # requests answered from the cache
     retries: int = 0
     errors: Counter[str] = field(default_factory=Counter)  # failed attempts by cause: 429, 500, timeout, ...
+    first_sent: float | None = None  # time.monotonic() of the first request sent
+    last_answer: float | None = None  # and of the last answer received
+
+    @property
+    def sending(self) -> float:
+        """Seconds from the first request sent to the last answer: the window throughput is measured over."""
+        return self.last_answer - self.first_sent if self.first_sent and self.last_answer else 0.0
 
 
 class Client:
@@ -179,6 +186,9 @@ class Client:
         self.in_flight = 0
         self.stop_reason: str | None = None
         self.error: RunError | None = None
+
+    async def close(self) -> None:
+        await self.sdk.close()
 
     async def send(self, request: PlannedRequest) -> Reply:
         """One request, retried on transient failures; RunError when it cannot get an answer."""
@@ -252,7 +262,7 @@ class Client:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.sdk.close()
+            await self.close()
 
     async def _until_one_finishes(self) -> None:
         self._wake.clear()
@@ -271,6 +281,7 @@ class Client:
         self.in_flight += 1
         try:
             await self.pacer.wait(reservation.tokens)
+            self.stats.first_sent = self.stats.first_sent or time.monotonic()
             reply = await self.send(request)
         except RunError as exc:
             self.budget.settle(reservation, 0, 0)
@@ -279,6 +290,7 @@ class Client:
         finally:
             self.in_flight -= 1
         self.stats.sent += 1
+        self.stats.last_answer = time.monotonic()
         self.cache.put(request.key, reply.to_dict())
         self.budget.settle(reservation, reply.prompt_tokens, reply.completion_tokens)
         handle(request, reply, False)
