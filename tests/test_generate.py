@@ -81,7 +81,8 @@ def test_interrupted_run_resumes_from_the_cache(run, project: Path, chat: FakeCh
     kept = candidates_file.read_text().splitlines()[:7]
     candidates_file.write_text("\n".join(kept) + "\n" + '{"id": "torn", "exam')  # lost lines and a torn one
     result = summary(run(*OPENAI, "--n", "20", "--json"))
-    assert result["requests"]["sent"] == 0 and result["requests"]["cached"] == 10
+    # Replies are cached, so the lost lines come back without a request; the replay stops once 20 are there.
+    assert result["requests"]["sent"] == 0 and 7 <= result["requests"]["cached"] <= 10
     candidates, _ = outputs(project)
     assert len(candidates) == 20 and len({c["id"] for c in candidates}) == 20
 
