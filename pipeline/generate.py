@@ -246,10 +246,11 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
                     summary.reasons[record.reason["code"]] += 1
             update()
 
-        def want_more(in_flight: int) -> bool:
-            # Expect each request in flight to bring per_request items at the acceptance rate seen so far.
+        def want_more(pending: int) -> bool:
+            # Expect each request in flight or answered but not yet handled to bring per_request items at the
+            # acceptance rate seen so far.
             rate = (summary.accepted + 1) / (summary.accepted + summary.rejected + 1)
-            return summary.total + in_flight * stage.planner.m * rate < stage.target
+            return summary.total + pending * stage.planner.m * rate < stage.target
 
         asyncio.run(client.run(iter(stage.planner), want_more, handle))
         update()

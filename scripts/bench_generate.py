@@ -8,7 +8,7 @@ dedup, appends) in a fresh child process on a fresh copy of the demo project, so
 own. At concurrency 50 and 250 ms the ideal rate is 200 requests/s; the target is at least 95% of it.
 
 Usage: .venv/bin/python scripts/bench_generate.py [--requests 1000 4000] [--concurrency 50] [--latency 0.25]
-                                                  [--mode chat|completion]
+                                                  [--mode chat|completion] [--client-only]
 """
 
 from __future__ import annotations
@@ -44,13 +44,28 @@ def serve(latency: float, urls: multiprocessing.Queue) -> None:
         time.sleep(3600)
 
 
-def one_run(url: str, requests: int, concurrency: int, mode: str) -> dict:
-    """Generate `requests` requests' worth in this process; returns its figures."""
+def _figures(requests: int, accepted: int, wall: float, sending: float, cpu_before, cpu_after) -> dict:
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return {"requests": requests, "accepted": accepted, "wall_s": wall, "sending_s": sending,
+            "rate": requests / sending if sending else 0.0, "cpu_ms_per_request": 1000 * cpu / max(requests, 1),
+            "peak_rss_mb": cpu_after.ru_maxrss / 1024}
+
+
+def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: bool) -> dict:
+    """Run `requests` requests in this process and return its figures. `client_only`: the same planned requests
+    through the same client, with replies thrown away (no parsing, filters, dedup or appends)."""
+    import asyncio
+
     import datasketch  # noqa: F401  (imported up front: start-up is not per-request work)
     import openai  # noqa: F401
 
     from pipeline.config import find_project
     from pipeline.generate import Options, generate
+    from pipeline.llm.cache import ReplyCache
+    from pipeline.llm.client import Client, Endpoint
+    from pipeline.llm.limits import Budget
+    from pipeline.prompts import Planner
+    from pipeline.seeds import load_seeds
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -58,17 +73,21 @@ def one_run(url: str, requests: int, concurrency: int, mode: str) -> dict:
         shutil.copytree(REPO / "seeds", root / "seeds")
         os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-bench")
         project = find_project(root)
-        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-        started = time.perf_counter()
+        if client_only:
+            planner = Planner(project.config, mode=mode, model="gpt-4o-mini", scope="bench", response_format="json_schema",
+                              seeds=load_seeds(project), reviewed=[], round_=1)
+            with ReplyCache(root / "replies.jsonl") as cache:
+                client = Client(Endpoint(url, "sk-bench", "gpt-4o-mini", "bench"), cache, Budget(max_requests=requests),
+                                concurrency=concurrency)
+                cpu_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+                asyncio.run(client.run(iter(planner), lambda in_flight: True, lambda request, reply, cached: None))
+                wall = time.perf_counter() - started
+            return _figures(client.stats.sent, 0, wall, client.stats.sending, cpu_before, resource.getrusage(resource.RUSAGE_SELF))
+        cpu_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         summary = generate(project, Options(backend="openai", mode=mode, n=10 * requests, concurrency=concurrency,
                                             max_requests=requests))
         wall = time.perf_counter() - started
-        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-        return {"requests": summary.sent, "accepted": summary.accepted, "rejected": summary.rejected,
-                "wall_s": wall, "sending_s": summary.sending, "rate": summary.requests_per_second,
-                "overall_rate": summary.sent / wall, "cpu_ms_per_request": 1000 * cpu / max(summary.sent, 1),
-                "peak_rss_mb": cpu_after.ru_maxrss / 1024, "stopped": summary.stopped}
+        return _figures(summary.sent, summary.accepted, wall, summary.sending, cpu_before, resource.getrusage(resource.RUSAGE_SELF))
 
 
 def main() -> None:
@@ -78,10 +97,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.25)
     parser.add_argument("--mode", choices=["chat", "completion"], default="chat",
                         help="chat sends the JSON schema with every request; completion, the demo's mode, does not")
+    parser.add_argument("--client-only", action="store_true",
+                        help="measure the request path alone: replies are not parsed, filtered or written")
     parser.add_argument("--child", nargs=2, metavar=("URL", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_run(args.child[0], int(args.child[1]), args.concurrency, args.mode)))
+        print(json.dumps(one_run(args.child[0], int(args.child[1]), args.concurrency, args.mode, args.client_only)))
         return
 
     urls: multiprocessing.Queue = multiprocessing.Queue()
@@ -89,7 +110,8 @@ def main() -> None:
     server.start()
     url = urls.get(timeout=30)
     ideal = args.concurrency / args.latency
-    print(f"test server: {url}, {args.latency * 1000:.0f} ms per reply; {args.mode} mode, concurrency "
+    what = "the client alone, replies thrown away" if args.client_only else "generate"
+    print(f"test server: {url}, {args.latency * 1000:.0f} ms per reply; {what}, {args.mode} mode, concurrency "
           f"{args.concurrency}: ideal {ideal:.0f} requests/s")
     print("req/s: requests answered per second from the first request sent to the last answer; start-up is the")
     print("rest of the call (seeds, filters' index, outputs read); CPU: the whole call's user+system time per request")
@@ -98,7 +120,7 @@ def main() -> None:
     try:
         for n in args.requests:
             child = subprocess.run([sys.executable, __file__, "--concurrency", str(args.concurrency), "--mode", args.mode,
-                                    "--child", url, str(n)],
+                                    *(["--client-only"] if args.client_only else []), "--child", url, str(n)],
                                    capture_output=True, text=True, check=True)
             r = json.loads(child.stdout.strip().splitlines()[-1])
             print(f"{r['requests']:>9,} {r['accepted']:>9,} {r['wall_s'] - r['sending_s']:>11.2f} {r['sending_s']:>10.1f} "

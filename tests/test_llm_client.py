@@ -185,3 +185,15 @@ def test_canned_refusal_comes_back_as_a_refusal(chat: FakeChat, tmp_path: Path) 
     chat.queue(Canned(refusal="I can't help with that."))
     reply = send_one(make_client(chat, tmp_path))
     assert reply.choices[0].refusal == "I can't help with that." and reply.choices[0].text == ""
+
+
+def test_a_failure_to_handle_an_answer_stops_the_run(chat: FakeChat, tmp_path: Path) -> None:
+    client = make_client(chat, tmp_path, concurrency=4)
+
+    def handle(request, reply, cached):
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        asyncio.run(client.run(iter(planned(i) for i in range(100)), lambda pending: True, handle))
+    assert len(chat.bodies()) < 100 and len(client.cache) >= 1  # what was answered is cached for the rerun
+    client.cache.close()

@@ -23,7 +23,7 @@ import json
 import os
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -231,14 +231,23 @@ class Client:
 
     async def run(self, requests: Iterator[PlannedRequest], want_more: Callable[[int], bool],
                   handle: Callable[[PlannedRequest, Reply, bool], None]) -> None:
-        """Answer planned requests until `want_more(in_flight)` is false with nothing in flight, the plan runs
-        out, the budget says stop or a request fails for good. `handle(request, reply, cached)` gets each answer."""
+        """Answer planned requests until `want_more(pending)` is false with nothing pending, the plan runs out,
+        the budget says stop or a request fails for good. `handle(request, reply, cached)` gets each answer.
+
+        Answers from the network are handled by one task, one per turn of the event loop, after they are cached:
+        a worker sends its next request first, so handling never delays the requests of a burst of answers.
+        `pending` counts requests in flight and answers not yet handled."""
         self._wake = asyncio.Event()
+        answers: deque[tuple[PlannedRequest, Reply]] = deque()
+        arrived = asyncio.Event()
+
+        def pending() -> int:
+            return self.in_flight + len(answers)
 
         async def worker() -> None:
             while self.stop_reason is None and self.error is None:
-                if not want_more(self.in_flight):
-                    if self.in_flight == 0:
+                if not want_more(pending()):
+                    if pending() == 0:
                         return
                     await self._until_one_finishes()
                     continue
@@ -251,33 +260,51 @@ class Client:
                     handle(request, Reply.from_dict(stored), True)
                     await asyncio.sleep(0)  # let the other workers and the progress display run
                     continue
-                await self._fetch(request, handle)
-                self._wake.set()
+                reply = await self._fetch(request)
+                if reply is not None:
+                    answers.append((request, reply))
+                    arrived.set()
             self._wake.set()
 
-        tasks = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        async def handler() -> None:
+            while True:
+                while answers:
+                    handle(*answers.popleft(), False)
+                    self._wake.set()
+                    await asyncio.sleep(0)
+                arrived.clear()
+                await arrived.wait()
+
+        workers = asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        handling = asyncio.create_task(handler())
         try:
-            await asyncio.gather(*tasks)
+            await asyncio.wait({workers, handling}, return_when=asyncio.FIRST_COMPLETED)
+            if handling.done():
+                handling.result()  # the handler only ends by raising: a failure to write the outputs
+            await workers
+            while answers:
+                handle(*answers.popleft(), False)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            workers.cancel()
+            handling.cancel()
+            await asyncio.gather(workers, handling, return_exceptions=True)
             await self.close()
 
     async def _until_one_finishes(self) -> None:
         self._wake.clear()
         await self._wake.wait()
 
-    async def _fetch(self, request: PlannedRequest, handle: Callable[[PlannedRequest, Reply, bool], None]) -> None:
+    async def _fetch(self, request: PlannedRequest) -> Reply | None:
+        """Send one request within the budget; its reply, cached, or None when the run must stop."""
         max_tokens = int(request.params.get("max_tokens") or 0)
         while isinstance(reservation := self.budget.reserve(request.prompt_estimate, max_tokens), str):
             # Requests in flight hold worst-case reservations; what they really use may leave room for this one.
             if self.in_flight == 0:
                 self.stop_reason = reservation
-                return
+                return None
             await self._until_one_finishes()
             if self.stop_reason or self.error:
-                return
+                return None
         self.in_flight += 1
         try:
             await self.pacer.wait(reservation.tokens)
@@ -286,11 +313,11 @@ class Client:
         except RunError as exc:
             self.budget.settle(reservation, 0, 0)
             self.error = self.error or exc
-            return
+            return None
         finally:
             self.in_flight -= 1
         self.stats.sent += 1
         self.stats.last_answer = time.monotonic()
         self.cache.put(request.key, reply.to_dict())
         self.budget.settle(reservation, reply.prompt_tokens, reply.completion_tokens)
-        handle(request, reply, False)
+        return reply
