@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from pipeline.config import Config
 from pipeline.dedup import DuplicateIndex, signature
-from pipeline.llm.client import CHAT, PlannedRequest, Reply
+from pipeline.llm.request import CHAT, PlannedRequest, Reply
 from pipeline.parsing import Item, parse_json_reply, parse_numbered
 from pipeline.schema import Record, content_text, dump_example, example_id, make_record, normalize_text, parse_example, validation_messages
 

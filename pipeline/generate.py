@@ -29,7 +29,8 @@ from pipeline.errors import InputError, Location, RunError
 from pipeline.filters import Screen, records_from_reply
 from pipeline.jsonl import Appender, read_jsonl
 from pipeline.llm.cache import ReplyCache
-from pipeline.llm.client import Client, Endpoint, PlannedRequest, Reply, host_of, openai_base_url, openai_endpoint
+from pipeline.llm.client import Client
+from pipeline.llm.request import Endpoint, PlannedRequest, Reply, host_of, openai_base_url, openai_endpoint
 from pipeline.llm.limits import Budget, Pacer
 from pipeline.prompts import Planner
 from pipeline.schema import Record

@@ -27,7 +27,7 @@ from itertools import count
 from typing import Any
 
 from pipeline.config import Config
-from pipeline.llm.client import CHAT, COMPLETION, PlannedRequest
+from pipeline.llm.request import CHAT, COMPLETION, PlannedRequest
 from pipeline.schema import Record, content_text
 
 CHAT_SYSTEM = "You write new training examples for fine-tuning a language model. You reply with JSON only."

@@ -62,7 +62,8 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
     from pipeline.config import find_project
     from pipeline.generate import Options, generate
     from pipeline.llm.cache import ReplyCache
-    from pipeline.llm.client import Client, Endpoint
+    from pipeline.llm.client import Client
+    from pipeline.llm.request import Endpoint
     from pipeline.llm.limits import Budget
     from pipeline.prompts import Planner
     from pipeline.seeds import load_seeds

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.config import Config
 from pipeline.filters import Screen, dedup_text, records_from_reply
-from pipeline.llm.client import CHAT, COMPLETION, Choice, PlannedRequest, Reply
+from pipeline.llm.request import CHAT, COMPLETION, Choice, PlannedRequest, Reply
 from pipeline.schema import make_record
 
 SYSTEM = "You write product descriptions."

@@ -13,7 +13,8 @@ from pipeline.config import Price
 from pipeline.errors import InputError, RunError
 from pipeline.llm import client as client_module
 from pipeline.llm.cache import ReplyCache
-from pipeline.llm.client import CHAT, Client, Endpoint, PlannedRequest, host_of, retry_after
+from pipeline.llm.client import Client, retry_after
+from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
 from pipeline.llm.limits import Budget, Pacer
 from tests.fake_chat import KEY, Canned, FakeChat, chat  # noqa: F401  (fixture)
 from tests.fakeapi import Fault

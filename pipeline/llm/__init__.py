@@ -1,7 +1,8 @@
 """The one path by which ftboot talks to a language model: the openai SDK against any OpenAI-compatible endpoint.
 
-- `client`: planned requests and their cache keys, the normalized reply, continuous bounded concurrency,
-  retries with backoff, and the run loop that answers from the cache first.
+- `request`: planned requests and their cache keys, the normalized reply, where requests go.
+- `client`: continuous bounded concurrency, retries with backoff, and the run loop that answers from the cache
+  first.
 - `limits`: the hard budget (requests, tokens, cost) and the requests/tokens-per-minute pacing.
 - `cache`: every reply on disk, keyed by the hash of the whole request, so nothing is paid for twice.
 - `local`: the life cycle of the bundled llama.cpp server that makes the offline default an endpoint like any other.

