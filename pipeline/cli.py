@@ -196,8 +196,8 @@ class _GenerateProgress:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("candidates"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                TimeElapsedColumn(), console=self.console)
+            self.bar = Progress(TextColumn("candidates"), BarColumn(bar_width=12), MofNCompleteColumn(),
+                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=self.console)
             self.bar.start()
             self.task = self.bar.add_task("generate", total=None, info="starting")
         return self
@@ -205,9 +205,9 @@ class _GenerateProgress:
     def update(self, s: Any) -> None:
         if self.bar is None:
             return
-        cost = f" · ${s.cost:.4f}" if s.cost is not None else ""
-        info = (f"{s.sent + s.cached} req ({s.cached} cached) · {s.requests_per_second:.3g} req/s · "
-                f"{s.prompt_tokens + s.completion_tokens:,} tok{cost} · {s.rejected} rejected")
+        cost = f", ${s.cost:.4f}" if s.cost is not None else ""
+        info = (f"{s.sent + s.cached} req, {s.requests_per_second:.3g}/s, {s.prompt_tokens + s.completion_tokens:,} tok"
+                f"{cost}, {s.rejected} rejected")
         self.bar.update(self.task, completed=s.total, total=s.target, info=info)
 
     def __exit__(self, *exc: object) -> None:
