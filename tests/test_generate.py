@@ -53,8 +53,10 @@ def test_generates_n_candidates_with_provenance(run, project: Path, chat: FakeCh
     assert max(shots.values()) - min(shots.values()) <= 1  # 15 requests x 3 shots over 10 seeds
     everything = "".join(p.read_text() for p in (project / "outputs").rglob("*.jsonl"))
     assert KEY not in everything
-    assert all(KEY not in r.headers.get("Authorization", "x") or r.headers["Authorization"] == f"Bearer {KEY}"
-               for r in chat.api.log)
+    for request in chat.api.log:  # the key travels in the Authorization header and nowhere else
+        assert request.headers["Authorization"] == f"Bearer {KEY}" and KEY.encode() not in request.body
+        assert not [k for k, v in request.headers.items() if KEY in v and k != "Authorization"]
+        assert request.headers["Content-Type"] == "application/json"
 
 
 def test_chat_mode_without_structured_output(run, project: Path, chat: FakeChat) -> None:
