@@ -54,9 +54,10 @@ def test_generates_n_candidates_with_provenance(run, project: Path, chat: FakeCh
     everything = "".join(p.read_text() for p in (project / "outputs").rglob("*.jsonl"))
     assert KEY not in everything
     for request in chat.api.log:  # the key travels in the Authorization header and nowhere else
-        assert request.headers["Authorization"] == f"Bearer {KEY}" and KEY.encode() not in request.body
-        assert not [k for k, v in request.headers.items() if KEY in v and k != "Authorization"]
-        assert request.headers["Content-Type"] == "application/json"
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        assert headers["authorization"] == f"Bearer {KEY}" and KEY.encode() not in request.body
+        assert [k for k, v in headers.items() if KEY in v] == ["authorization"]
+        assert headers["content-type"] == "application/json"
 
 
 def test_chat_mode_without_structured_output(run, project: Path, chat: FakeChat) -> None:
