@@ -82,9 +82,9 @@ def project_status(project: Project) -> Status:
 
     if seeds < MIN_SEEDS:
         step = f"write at least {MIN_SEEDS} seeds in seeds/, then `ftboot seeds check`"
-    elif counts["candidates"] == 0 and counts["reviewed"] == 0:
+    elif counts["candidates"] == 0 and counts["reviewed"] == 0 and counts["train"] == 0:
         step = "`ftboot generate` to grow the seeds into candidates"
-    elif counts["reviewed"] == 0:
+    elif counts["candidates"] and counts["reviewed"] == 0:
         step = "`ftboot review push`, review in Label Studio, then `ftboot review pull`"
     elif counts["train"] == 0 or stale:
         step = "`ftboot build`"
