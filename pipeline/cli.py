@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -260,14 +262,10 @@ def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None
       ftboot review push
       ftboot review push --to-file tasks.json
     """
-    from rich.progress import Progress
-
     from pipeline.review import push
 
-    console = _stderr_console()
-    with Progress(console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
-        task = bar.add_task("importing tasks", total=None)
-        result = push(project_of(ctx), to_file, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with progress_bar(disabled=as_json) as update:
+        result = push(project_of(ctx), to_file, progress=lambda done, total: update("importing tasks", done, total))
     if as_json:
         echo_json(result.summary())
     elif to_file is not None:
@@ -310,6 +308,23 @@ def _stderr_console():  # -> rich.console.Console
     return Console(stderr=True)
 
 
+@contextmanager
+def progress_bar(disabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A transient rich progress display on stderr with one bar per step; yields update(step, done, total)."""
+    from rich.progress import Progress
+
+    console = _stderr_console()
+    with Progress(console=console, transient=True, disable=disabled or not console.is_terminal) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done, total=total)
+
+        yield update
+
+
 @cli.command()
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Build from this chat JSONL instead of seeds + accepted reviews.")
@@ -333,7 +348,9 @@ def build(ctx: click.Context, input_path: Path | None, fmt: str, target: str | N
     from pipeline.build import build as run_build
 
     project = project_of(ctx)
-    result = run_build(project, input_path=input_path, fmt=fmt, target=target, model=model, push_to_hub=push_to_hub)
+    with progress_bar(disabled=as_json) as update:
+        result = run_build(project, input_path=input_path, fmt=fmt, target=target, model=model, push_to_hub=push_to_hub,
+                           progress=update)
     if as_json:
         echo_json(result.summary())
         return
