@@ -129,7 +129,54 @@ def load_reviewed(project: Project) -> list[Record]:
     return records
 
 
-class _Stage:
+class Outputs:
+    """outputs/candidates.jsonl and rejected.jsonl, open for appending: where every reply, online or from a batch,
+    becomes records (`take`). The screen knows the seeds, the reviewed examples and every candidate written so
+    far; the (request, item) pairs already written are skipped, so a reply taken twice adds nothing twice."""
+
+    def __init__(self, project: Project, seeds: list[Record], reviewed: list[Record]) -> None:
+        self._candidates = Appender(project.output("candidates.jsonl"))
+        self._rejected = Appender(project.output("rejected.jsonl"))
+        self.screen = Screen(project.config, seeds)
+        for record in reviewed:
+            self.screen.remember(record.id, record.example)
+        self.written: set[tuple[str, int]] = set()
+        self.candidates_by_round: Counter[int] = Counter()  # this run's included
+        self.rejected_by_round: Counter[int] = Counter()
+        for path, is_candidate in ((self._candidates.path, True), (self._rejected.path, False)):
+            for _, row in read_jsonl(path, tolerate_torn_tail=True):
+                provenance = row.get("provenance") or {}
+                self.written.add((provenance.get("request"), provenance.get("item")))
+                if is_candidate:
+                    self.screen.remember(row["id"], row["example"])
+                (self.candidates_by_round if is_candidate else self.rejected_by_round)[provenance.get("round")] += 1
+        self.accepted, self.rejected = 0, 0  # written by this run
+        self.reasons: Counter[str] = Counter()
+
+    def take(self, request: PlannedRequest, reply: Reply, endpoint: str) -> None:
+        """Screen a reply's items and append them, each to the file it belongs in."""
+        for record, accepted in records_from_reply(request, reply, self.screen, endpoint, self.written):
+            self.written.add((request.key, record.provenance["item"]))
+            (self._candidates if accepted else self._rejected).write(record.model_dump())
+            (self.candidates_by_round if accepted else self.rejected_by_round)[request.meta["round"]] += 1
+            if accepted:
+                self.accepted += 1
+            else:
+                self.rejected += 1
+                self.reasons[record.reason["code"]] += 1
+
+    def close(self) -> None:
+        self._candidates.close()
+        self._rejected.close()
+
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Stage:
     """One invocation's settings, shot pool and planner; shared by the dry run and the real run."""
 
     def __init__(self, project: Project, options: Options) -> None:
@@ -182,7 +229,7 @@ class _Stage:
 
 def preview(project: Project, options: Options) -> Preview:
     """The first request and how many would be sent, without sending anything (--dry-run)."""
-    stage = _Stage(project, options)
+    stage = Stage(project, options)
     stage.summary.existing = stage.count_existing()
     planned = stage.planned(stage.summary.existing)
     cached = 0
@@ -196,23 +243,12 @@ def preview(project: Project, options: Options) -> Preview:
 
 def generate(project: Project, options: Options, progress: Callable[[Summary], None] | None = None) -> Summary:
     """Generate until `n` candidates of this round pass the filters, a budget stops the run, or it fails."""
-    stage = _Stage(project, options)
+    stage = Stage(project, options)
     gen, summary = project.config.generate, stage.summary
     started = time.monotonic()
     with ExitStack() as stack:
-        candidates = stack.enter_context(Appender(project.output("candidates.jsonl")))
-        rejected = stack.enter_context(Appender(project.output("rejected.jsonl")))
-        screen = Screen(project.config, stage.seeds)
-        for record in stage.reviewed:
-            screen.remember(record.id, record.example)
-        written: set[tuple[str, int]] = set()
-        for path, is_candidate in ((candidates.path, True), (rejected.path, False)):
-            for _, row in read_jsonl(path, tolerate_torn_tail=True):
-                provenance = row.get("provenance") or {}
-                written.add((provenance.get("request"), provenance.get("item")))
-                if is_candidate:
-                    screen.remember(row["id"], row["example"])
-                    summary.existing += provenance.get("round") == stage.round
+        outputs = stack.enter_context(Outputs(project, stage.seeds, stage.reviewed))
+        summary.existing = outputs.candidates_by_round[stage.round]
         summary.planned = stage.planned(summary.existing)
         if summary.total >= stage.target:
             summary.stopped = f"round {stage.round} already has {summary.total} candidates (--n {stage.target})"
@@ -231,6 +267,7 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
 
         def update() -> None:
             stats = client.stats
+            summary.accepted, summary.rejected, summary.reasons = outputs.accepted, outputs.rejected, outputs.reasons
             summary.sent, summary.cached, summary.retries, summary.errors = stats.sent, stats.cached, stats.retries, stats.errors
             summary.prompt_tokens, summary.completion_tokens = budget.prompt_tokens, budget.completion_tokens
             summary.cost, summary.elapsed, summary.sending = budget.cost, time.monotonic() - started, stats.sending
@@ -238,13 +275,7 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
                 progress(summary)
 
         def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
-            for record, accepted in records_from_reply(request, reply, screen, stage.label, written):
-                (candidates if accepted else rejected).write(record.model_dump())
-                if accepted:
-                    summary.accepted += 1
-                else:
-                    summary.rejected += 1
-                    summary.reasons[record.reason["code"]] += 1
+            outputs.take(request, reply, stage.label)
             update()
 
         def want_more(pending: int) -> bool:
