@@ -20,7 +20,7 @@ def test_short_form_becomes_chat_with_project_system_prompt(project):
     messages = records[0].example["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
     assert messages[0]["content"].startswith("You write product descriptions")
-    assert records[0].provenance == {"source": "seed", "file": "seeds/descriptions.yaml", "line": 5}
+    assert records[0].provenance == {"source": "seed", "file": "seeds/descriptions.yaml", "line": 6}
 
 
 def test_short_form_own_system(project):
