@@ -55,6 +55,8 @@ class GenerateConfig(_Section):
         "auto", description="chat mode's structured output: auto = json_schema for openai, json_object (grammar) for local")
     timeout: float = Field(120, gt=0, description="seconds before one request counts as timed out")
     retries: int = Field(6, ge=0, description="retries per request on 429, 5xx, timeouts and dropped connections")
+    acceptance_guess: float = Field(0.8, gt=0, le=1, description=(
+        "share of generated items expected to pass the filters, for sizing a --batch before 20 items were seen"))
 
 
 class OpenAIConfig(_Section):
