@@ -10,7 +10,8 @@ earlier, interrupted runs. A rerun plans the same requests, the cache answers th
 already written are skipped, so a killed run resumes without duplicates and pays again only for what was in flight.
 
 Without `--max-requests` a run stops after ten times the planned number of requests, so a model whose every
-answer is rejected cannot spend without end. It leaves provider Batch APIs and preference (DPO) pairs out.
+answer is rejected cannot spend without end. Requests that open provider batches will answer are left to them
+(`pipeline.batch` sends and collects those). It leaves preference (DPO) pairs out.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Any
 
+from pipeline.batch.ledger import Ledger
 from pipeline.config import Project
 from pipeline.errors import InputError, Location, RunError
 from pipeline.filters import Screen, records_from_reply
@@ -284,7 +287,9 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             rate = (summary.accepted + 1) / (summary.accepted + summary.rejected + 1)
             return summary.total + pending * stage.planner.m * rate < stage.target
 
-        asyncio.run(client.run(iter(stage.planner), want_more, handle))
+        outstanding = Ledger(project).outstanding(stage.planner.request(0).key)  # open batches will answer these
+        requests = (stage.planner.request(i) for i in count() if i not in outstanding)
+        asyncio.run(client.run(requests, want_more, handle))
         update()
         summary.error = client.error
         if summary.total >= stage.target:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.batch.ledger import Ledger
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import count_lines, read_jsonl
@@ -40,9 +41,11 @@ class Status:
     next_step: str
     advice: str
     notes: list[str] = field(default_factory=list)
+    batches: list[dict[str, Any]] = field(default_factory=list)  # open provider batches
 
     def as_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts, "next": self.next_step, "advice": self.advice, "notes": self.notes}
+        return {"counts": self.counts, "next": self.next_step, "advice": self.advice, "notes": self.notes,
+                "open_batches": self.batches}
 
     def text(self) -> str:
         width = max(len(k) for k in self.counts)
@@ -80,8 +83,18 @@ def project_status(project: Project) -> Status:
     if stale:
         notes.append("train.jsonl is older than the seeds or the reviews: rebuild it")
 
+    batches = [{"name": e.name, "batch_id": e.batch_id, "status": e.status, "requests": e.count,
+                "completed": e.counts.get("completed", 0), "failed": e.counts.get("failed", 0)}
+               for e in Ledger(project).open_entries()]
+    if batches:
+        notes.append(f"open batches: {len(batches)} with {sum(b['requests'] for b in batches):,} requests ("
+                     + ", ".join(f"{b['batch_id'] or b['name']} {b['status']} {b['completed']:,}/{b['requests']:,}"
+                                 for b in batches) + "); `ftboot generate --collect` takes in the finished ones")
+
     if seeds < MIN_SEEDS:
         step = f"write at least {MIN_SEEDS} seeds in seeds/, then `ftboot seeds check`"
+    elif batches and counts["candidates"] == 0:
+        step = "`ftboot generate --collect` once the open batches have finished"
     elif counts["candidates"] == 0 and counts["reviewed"] == 0 and counts["train"] == 0:
         step = "`ftboot generate` to grow the seeds into candidates"
     elif counts["candidates"] and counts["reviewed"] == 0:
@@ -93,4 +106,4 @@ def project_status(project: Project) -> Status:
     else:
         step = "`ftboot upload --status` to follow the job"
     available = counts["train"] + counts["val"] if counts["train"] and not stale else seeds + counts["accepted"]
-    return Status(counts, step, size_advice(available), notes)
+    return Status(counts, step, size_advice(available), notes, batches)

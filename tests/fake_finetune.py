@@ -1,4 +1,4 @@
-"""The fine-tuning API family on FakeAPI: OpenAI's `/v1/files` and `/v1/fine_tuning/jobs` (with events, checkpoints,
+"""The fine-tuning API family on FakeAPI: OpenAI's `/v1/files` (upload, list, retrieve, content) and `/v1/fine_tuning/jobs` (with events, checkpoints,
 list and cancel), the same under Azure's `/openai/...` (an `api-version` query and an `api-key` header required),
 and Together's `/v1/files/upload` and `/v1/fine-tunes`.
 
@@ -59,6 +59,7 @@ class FineTuneAPI:
         self._ids = itertools.count(1)
         route = self.api.route
         route("POST", f"{PREFIX}/files")(self._auth(self.create_file))
+        route("GET", f"{PREFIX}/files")(self._auth(self.list_files))
         route("GET", f"{PREFIX}/files/(?P<id>[^/]+)")(self._auth(lambda r: (200, self._file_object(r.match["id"]))))
         route("GET", f"{PREFIX}/files/(?P<id>[^/]+)/content")(self._auth(lambda r: (200, self.files[r.match["id"]]["content"])))
         route("POST", f"{PREFIX}/fine_tuning/jobs")(self._auth(self.create_job))
@@ -105,13 +106,26 @@ class FineTuneAPI:
             return 400, {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_file"}}
         filename, content = form["file"]
         file_id = f"file-{next(self._ids):04d}"
-        self.files[file_id] = {"filename": form.get("file_name", filename), "purpose": form["purpose"],
-                               "content": content, "form": form}
+        self.add_file(file_id, form.get("file_name", filename), form["purpose"], content, form)
         return 200, self._file_object(file_id)
+
+    def add_file(self, file_id: str, filename: str, purpose: str, content: bytes, form: dict[str, Any] | None = None) -> None:
+        self.files[file_id] = {"filename": filename, "purpose": purpose, "content": content, "form": form or {},
+                               "created_at": int(time.time())}
+
+    def list_files(self, request: Request) -> tuple[int, Any]:
+        """Newest first (or `order=asc`), by `purpose`, in pages of `limit` after the id `after`."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(request.path).query).items()}
+        ids = [i for i in self.files if query.get("purpose") in (None, self.files[i]["purpose"])]
+        ids = ids if query.get("order") == "asc" else ids[::-1]
+        if "after" in query:
+            ids = ids[ids.index(query["after"]) + 1 :]
+        limit = int(query.get("limit", 10000))
+        return 200, {"object": "list", "data": [self._file_object(i) for i in ids[:limit]], "has_more": len(ids) > limit}
 
     def _file_object(self, file_id: str) -> dict[str, Any]:
         f = self.files[file_id]
-        return {"id": file_id, "object": "file", "bytes": len(f["content"]), "created_at": int(time.time()),
+        return {"id": file_id, "object": "file", "bytes": len(f["content"]), "created_at": f["created_at"],
                 "filename": f["filename"], "purpose": f["purpose"], "status": "processed"}
 
     # --- jobs ---

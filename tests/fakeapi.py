@@ -2,7 +2,7 @@
 
 The server is a route table (method, path regex) → handler, a log of every request, a fixed latency, and a
 queue of faults to inject into the next requests (an HTTP status with optional Retry-After, a dropped
-connection, a hang past the client's timeout, a malformed body). Each API family registers its routes from its
+connection, a hang past the client's timeout, an answer held back after the work is done, a malformed body). Each API family registers its routes from its
 own module (`fake_chat.py`, `fake_finetune.py`, ...) with `FakeAPI.route`.
 
 Handlers take a `Request` and return `(status, body)` where body is a dict (sent as JSON) or bytes.
@@ -42,6 +42,7 @@ class Fault:
     retry_after: float | None = None
     drop: bool = False  # close the connection without answering
     hang: float = 0.0  # sleep this long first (longer than the client's timeout = a timeout)
+    after: float = 0.0  # do the work, then sleep this long before answering (a client killed meanwhile never knows)
     malformed: bool = False  # 200 with a body that is not JSON
     path: str | None = None  # only for requests whose path contains this
 
@@ -133,6 +134,8 @@ class FakeAPI:
                     if method == self.command and match:
                         request.match = match
                         status, payload = handler(request)
+                        if fault and fault.after:
+                            time.sleep(fault.after)
                         return self._send(status, payload, {})
                 self._send(404, {"error": {"message": f"no route for {self.command} {path}"}}, {})
 

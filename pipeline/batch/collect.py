@@ -1,0 +1,182 @@
+"""`ftboot generate --collect` and `--collect-file`: take a finished batch's answers in.
+
+A finished batch's output and error files are downloaded, then its requests are walked in plan order: each
+answer is found by its custom_id (the cache key), cached, and handed to `pipeline.generate.Outputs`, the code
+online replies go through, so the candidates are what an online run would have written and collecting twice
+adds nothing twice. Requests without an answer are recorded as failed, by error code, for `--resubmit`. Costs
+are priced at the configured batch prices and compared with the online ones. Sending is `pipeline.batch.send`'s.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.batch.files import ResultIndex, outcome
+from pipeline.batch.ledger import Ledger, expand, to_ranges
+from pipeline.batch.send import Progress, api_for, costs, price_text, quiet, reconcile, stage_of
+from pipeline.config import Project
+from pipeline.generate import Options, Outputs, Stage
+from pipeline.llm.cache import ReplyCache
+
+MISSING = {"expired": "batch_expired", "cancelled": "batch_cancelled", "failed": "batch_failed"}  # requests without a line
+
+
+@dataclass
+class Collected:
+    """One finished batch or result file, as taken in."""
+
+    name: str
+    batch_id: str | None
+    status: str
+    requests: int
+    answered: int = 0
+    failed: Counter[str] = field(default_factory=Counter)  # by error code; "missing" = no line at all
+    accepted: int = 0
+    rejected: int = 0
+    unmatched: int = 0  # lines for requests this plan does not have
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Harvest:
+    batches: list[Collected] = field(default_factory=list)
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    costs: dict[str, float | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(sum(b.failed.values()) for b in self.batches)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batches": [{**b.__dict__, "failed": dict(b.failed)} for b in self.batches], "waiting": self.waiting,
+                "accepted": sum(b.accepted for b in self.batches), "rejected": sum(b.rejected for b in self.batches),
+                "rejected_by_reason": dict(self.reasons.most_common()), "failed": self.failed,
+                "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens}, "cost_usd": self.costs,
+                "notes": self.notes}
+
+    def lines(self, model: str) -> list[str]:
+        out = [*self.notes]
+        for b in self.batches:
+            failures = ", ".join(f"{code} {n}" for code, n in b.failed.most_common())
+            what = f"batch {b.batch_id} ({b.name})" if b.batch_id else b.name
+            out.append(f"{what}: {b.status}, {b.requests} requests, {b.answered} answered, {sum(b.failed.values())} failed"
+                       + (f" ({failures})" if failures else "") + (f", {b.unmatched} unmatched" if b.unmatched else ""))
+            out += [f"  {error}" for error in b.errors]
+        if self.batches:
+            reasons = ", ".join(f"{code} {n}" for code, n in self.reasons.most_common())
+            out.append(f"candidates: +{sum(b.accepted for b in self.batches)}, rejected {sum(b.rejected for b in self.batches)}"
+                       + (f" ({reasons})" if reasons else ""))
+            out.append(f"tokens: {self.prompt_tokens:,} prompt, {self.completion_tokens:,} output; "
+                       + price_text(self.costs, model))
+        out += [f"still open: batch {w['batch_id']} ({w['name']}) {w['status']}, {w['completed']} of {w['requests']} done"
+                for w in self.waiting]
+        if self.failed and any(b.batch_id for b in self.batches):
+            out.append(f"next: ftboot generate --resubmit  ({self.failed} failed requests)")
+        elif self.failed:
+            out.append("next: write the missing requests again with the same --batch-file command")
+        elif self.waiting:
+            out.append("next: ftboot generate --collect again later (a batch finishes within 24 h)")
+        elif self.batches:
+            out.append("next: ftboot review push")
+        return out
+
+
+def _take_in(stage: Stage, numbers: Iterable[int], index: ResultIndex, cache: ReplyCache, outputs: Outputs,
+             result: Collected, harvest: Harvest, progress: Progress, missing: str | None) -> list[int]:
+    """Answers in plan order into the cache and the outputs; returns the numbers that failed. A request without
+    a line counts as failed with the code `missing` (None: not at all, for a file that answers only some)."""
+    failed: list[int] = []
+    before = outputs.accepted, outputs.rejected
+    for done, number in enumerate(numbers, start=1):
+        request = stage.planner.request(number)
+        line = index.pop(request.key)
+        got = outcome(line, request.endpoint) if line is not None else (missing, "")
+        if isinstance(got, tuple):
+            if got[0] is not None:
+                failed.append(number)
+                result.failed[got[0]] += 1
+            continue
+        cache.put(request.key, got.to_dict())
+        outputs.take(request, got, stage.label)
+        result.answered += 1
+        harvest.prompt_tokens += got.prompt_tokens
+        harvest.completion_tokens += got.completion_tokens
+        if done % 1000 == 0:
+            progress("collecting", done, result.requests)
+    for key, line in index.rest():  # answers to requests of another plan: cached, so that plan finds them
+        got = outcome(line, stage.planner.request(0).endpoint)
+        if not isinstance(got, tuple):
+            cache.put(key, got.to_dict())
+        result.unmatched += 1
+    result.accepted, result.rejected = outputs.accepted - before[0], outputs.rejected - before[1]
+    harvest.reasons = outputs.reasons
+    return failed
+
+
+def collect(project: Project, progress: Progress = quiet) -> Harvest:
+    """--collect: read every open batch; take in the finished ones."""
+    ledger, harvest = Ledger(project), Harvest()
+    pending = ledger.open_entries()
+    if not pending:
+        harvest.notes.append("no open batches")
+        return harvest
+    api = api_for(project, pending[0].plan["model"])
+    harvest.notes += reconcile(project, ledger, api)
+    finished = []
+    for entry in ledger.open_entries():
+        info = api.retrieve(entry.batch_id or "")
+        if (info.status, info.counts) != (entry.status, entry.counts):
+            ledger.append("status", entry.name, batch_id=info.id, status=info.status, counts=info.counts)
+        if info.done:
+            finished.append((entry, info))
+        else:
+            harvest.waiting.append({"name": entry.name, "batch_id": info.id, "status": info.status,
+                                    "requests": entry.count, "completed": info.counts.get("completed", 0)})
+    stages = {e.plan["fingerprint"]: stage_of(project, e.plan) for e, _ in finished}
+    model = pending[0].plan["model"]
+    if finished:
+        first = next(iter(stages.values()))
+        reviewed = [r for s in stages.values() for r in s.reviewed]
+        with Outputs(project, first.seeds, reviewed) as outputs, ReplyCache(project.output("cache") / "replies.jsonl") as cache:
+            for entry, info in finished:
+                result = Collected(entry.name, info.id, info.status, entry.count, errors=info.errors)
+                files = [api.download(file_id, project.output("batches") / f"{entry.name}-{kind}.jsonl")
+                         for kind, file_id in (("output", info.output_file_id), ("errors", info.error_file_id)) if file_id]
+                with ResultIndex(files, project.show) as index:
+                    failed = _take_in(stages[entry.plan["fingerprint"]], expand(entry.ranges), index, cache, outputs,
+                                      result, harvest, progress, MISSING.get(info.status, "missing"))
+                ledger.append("collected", entry.name, batch_id=info.id, status=info.status, answered=result.answered,
+                              failed=to_ranges(failed), failures=dict(result.failed), unmatched=result.unmatched,
+                              accepted=result.accepted, rejected=result.rejected)
+                for path in files:
+                    path.unlink()
+                harvest.batches.append(result)
+    harvest.costs = costs(project.config.prices.get(model), harvest.prompt_tokens, harvest.completion_tokens)
+    return harvest
+
+
+def collect_file(project: Project, options: Options, path: Path, progress: Progress = quiet) -> Harvest:
+    """--collect-file: take in a result file produced elsewhere for requests this plan wrote with --batch-file."""
+    stage, ledger, harvest = Stage(project, options), Ledger(project), Harvest()
+    fingerprint = stage.planner.request(0).key
+    numbers = sorted({n for e in ledger.entries().values() if e.plan["fingerprint"] == fingerprint for n in expand(e.ranges)})
+    result = Collected(path.name, None, "file", len(numbers))
+    with Outputs(project, stage.seeds, stage.reviewed) as outputs, \
+            ReplyCache(project.output("cache") / "replies.jsonl") as cache, ResultIndex([path], project.show) as index:
+        lines = len(index)
+        _take_in(stage, numbers, index, cache, outputs, result, harvest, progress, None)
+    result.requests = lines
+    if result.unmatched:
+        harvest.notes.append(f"{result.unmatched} lines answer requests this plan does not have: were --model, --mode "
+                             "and --pool the same as for --batch-file? (their answers are cached)")
+    harvest.batches.append(result)
+    harvest.costs = costs(project.config.prices.get(stage.model), harvest.prompt_tokens, harvest.completion_tokens)
+    return harvest

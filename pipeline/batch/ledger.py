@@ -1,0 +1,117 @@
+"""outputs/batches.jsonl, the record of every batch input file ftboot planned and what became of it.
+
+Each input file is an `Entry` named `ftboot-<time>-<token>-<part>`: the name of the file on disk and at the
+provider, and the tag in the batch's metadata. Its lines, appended one at a time and never rewritten, are events:
+
+  planned    the file is written (plan, request numbers as ranges, count, bytes, sha256); before any network call
+  uploaded   the provider holds the file (file id)
+  submitted  the batch exists (batch id); `adopted` when it was found at the provider after a crash
+  status     the provider's status and request counts, when they change
+  collected  its answers are in the cache and the outputs (counts, failed request numbers, tokens)
+  abandoned  nothing was sent and the input file is gone: the requests are free to be planned again
+  file       an offline input file (`--batch-file`), for `--collect-file` to know its requests
+
+A batch is open from `planned` to `collected` or `abandoned`; its requests are outstanding, so neither a later
+`--batch` nor an online run plans them again. Keys never appear here. Talking to the provider is
+`pipeline.batch.api`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from pipeline.config import Project
+from pipeline.jsonl import Appender, read_jsonl
+
+LEDGER = "batches.jsonl"
+CLOSED = ("collected", "abandoned")
+
+
+def to_ranges(numbers: Iterable[int]) -> list[list[int]]:
+    """Increasing request numbers as [[first, last], ...]: a plan of 50,000 requests is a few numbers."""
+    ranges: list[list[int]] = []
+    for n in numbers:
+        if ranges and n == ranges[-1][1] + 1:
+            ranges[-1][1] = n
+        else:
+            ranges.append([n, n])
+    return ranges
+
+
+def expand(ranges: Iterable[list[int]]) -> Iterator[int]:
+    for first, last in ranges:
+        yield from range(first, last + 1)
+
+
+@dataclass
+class Entry:
+    """One input file and its batch, as the ledger's events add up."""
+
+    name: str
+    kind: str  # "batch" or "file"
+    plan: dict[str, Any]
+    ranges: list[list[int]]
+    count: int
+    bytes: int
+    sha256: str
+    input: str  # the input file, relative to the project
+    planned_at: str
+    file_id: str | None = None
+    batch_id: str | None = None
+    status: str = "planned"
+    counts: dict[str, int] = field(default_factory=dict)
+    failed: list[list[int]] = field(default_factory=list)
+    collected: dict[str, Any] | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.kind == "batch" and self.status not in CLOSED
+
+    @property
+    def planned_ts(self) -> float:
+        return datetime.fromisoformat(self.planned_at).timestamp()
+
+
+class Ledger:
+    def __init__(self, project: Project) -> None:
+        self.path = project.output(LEDGER)
+
+    def append(self, event: str, name: str, **row: Any) -> None:
+        with Appender(self.path) as out:
+            out.write({"event": event, "name": name, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **row})
+
+    def entries(self) -> dict[str, Entry]:
+        """Every input file by name, in the order planned."""
+        entries: dict[str, Entry] = {}
+        if not self.path.exists():
+            return entries
+        for _, row in read_jsonl(self.path, tolerate_torn_tail=True):
+            event, name = row.get("event"), row.get("name")
+            if event in ("planned", "file"):
+                entries[name] = Entry(name, "batch" if event == "planned" else "file", row["plan"], row["ranges"],
+                                      row["count"], row["bytes"], row["sha256"], row["input"], row["at"])
+                continue
+            entry = entries.get(name)
+            if entry is None:
+                continue
+            if event == "uploaded":
+                entry.file_id, entry.status = row["file_id"], "uploaded"
+            elif event in ("submitted", "status"):
+                entry.batch_id = row.get("batch_id", entry.batch_id)
+                entry.file_id = row.get("file_id", entry.file_id)
+                entry.status, entry.counts = row["status"], row.get("counts") or entry.counts
+            elif event == "collected":
+                entry.status, entry.failed, entry.collected = "collected", row["failed"], row
+            elif event == "abandoned":
+                entry.status = "abandoned"
+        return entries
+
+    def open_entries(self) -> list[Entry]:
+        return [e for e in self.entries().values() if e.open]
+
+    def outstanding(self, fingerprint: str) -> set[int]:
+        """Request numbers of a plan that open batches will answer."""
+        return {n for e in self.open_entries() if e.plan["fingerprint"] == fingerprint for n in expand(e.ranges)}

@@ -1,0 +1,263 @@
+"""`ftboot generate --batch`, `--resubmit` and `--batch-file`: plan, size, write and send batch input files.
+
+Planning is online generation's (`pipeline.generate.Stage`: the same planner, prompts, shots, sampling and cache
+keys); requests the cache has answered and those open batches will answer are left out. `--n` counts accepted
+candidates of the round: a batch is sized from the acceptance rate seen so far in the round (before 20 items,
+`generate.acceptance_guess`), counting what open batches are expected to bring, so a later `--batch` tops up
+what is still missing. `--max-requests`, `--max-tokens` and `--max-cost` cap a batch at its worst case, priced
+at the configured batch prices.
+
+Every input file is recorded in the ledger before any network call; `reconcile`, run first by every command that
+talks to the provider, adopts a batch or file that a killed run sent without recording it (by the batch's
+metadata tag, the file's name) and sends what was planned but never sent. Collecting is `pipeline.batch.collect`'s.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from pipeline.batch.api import LOOKBACK, TAG, BatchAPI
+from pipeline.batch.files import url_of, write_parts
+from pipeline.batch.ledger import Entry, Ledger, expand
+from pipeline.config import Price, Project
+from pipeline.errors import InputError
+from pipeline.generate import Options, Stage
+from pipeline.jsonl import read_jsonl
+from pipeline.llm.cache import ReplyCache
+from pipeline.llm.limits import Budget
+from pipeline.llm.request import PlannedRequest, openai_endpoint
+
+MIN_SEEN = 20
+Progress = Callable[[str, int, int | None], None]  # (what, done, total)
+
+
+def quiet(what: str, done: int, total: int | None) -> None:
+    pass
+
+
+def costs(price: Price | None, prompt: int, output: int) -> dict[str, float | None]:
+    """The cost of these tokens at batch and at online prices (None where a price is not configured)."""
+    def at(rate_in: float | None, rate_out: float | None) -> float | None:
+        return None if rate_in is None or rate_out is None else (prompt * rate_in + output * rate_out) / 1e6
+
+    price = price or Price()
+    batch, online = at(price.batch_input, price.batch_output), at(price.input, price.output)
+    return {"batch": batch, "online": online,
+            "saving": None if batch is None or online is None else online - batch}
+
+
+def price_text(costs: dict[str, float | None], model: str) -> str:
+    batch, online = costs.get("batch"), costs.get("online")
+    if batch is None:
+        return f'cost unknown: set batch_input and batch_output under [prices."{model}"]'
+    if online is None:
+        return f"${batch:.4f} at batch prices"
+    return f"${batch:.4f} at batch prices, ${online:.4f} online: ${online - batch:.4f} saved"
+
+
+@dataclass
+class Sent:
+    """The outcome of a planning command: the input files written and where they went."""
+
+    target: int | None = None
+    round: int | None = None
+    existing: int = 0
+    outstanding: int = 0  # requests in open batches of this plan
+    rate: float | None = None
+    rate_from: str = ""
+    requests: int = 0
+    files: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 0  # estimated
+    output_tokens: int = 0  # the whole output allowance
+    costs: dict[str, float | None] = field(default_factory=dict)
+    stopped: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "worst_case_tokens": {"prompt": self.prompt_tokens, "output": self.output_tokens}}
+
+    def lines(self, model: str) -> list[str]:
+        out = [*self.notes]
+        if self.target is not None:
+            out.append(f"round {self.round}: {self.existing} of {self.target} candidates, {self.outstanding} requests in "
+                       f"open batches; acceptance {self.rate:.2f} ({self.rate_from})")
+        out.append(f"{self.requests} requests planned" + (f" ({self.stopped})" if self.stopped else ""))
+        for f in self.files:
+            where = f"batch {f['batch_id']} ({f['status']})" if f.get("batch_id") else f["path"]
+            out.append(f"  {f['name']}: {f['requests']} requests, {f['bytes'] / 1e6:.2f} MB -> {where}")
+        if self.requests:
+            out.append(f"worst case {self.prompt_tokens:,} prompt + {self.output_tokens:,} output tokens: "
+                       + price_text(self.costs, model))
+        return out
+
+
+def _plan(stage: Stage) -> dict[str, Any]:
+    first = stage.planner.request(0)
+    return {"backend": stage.backend, "model": stage.model, "mode": stage.mode, "pool": stage.options.pool,
+            "round": stage.round, "endpoint": first.endpoint, "host": stage.label, "fingerprint": first.key}
+
+
+def stage_of(project: Project, plan: dict[str, Any]) -> Stage:
+    return Stage(project, Options(backend=plan["backend"], model=plan["model"], mode=plan["mode"], pool=plan["pool"]))
+
+
+def api_for(project: Project, model: str) -> BatchAPI:
+    return BatchAPI(openai_endpoint(project.config.openai, model), project.config.openai.api_key_env)
+
+
+def _budget(project: Project, stage: Stage, options: Options) -> Budget:
+    price = project.config.prices.get(stage.model)
+    batch = Price(input=price.batch_input, output=price.batch_output) if price else None
+    if options.max_cost is not None and (batch is None or batch.input is None or batch.output is None):
+        raise InputError(f"--max-cost in batch mode needs the batch price of {stage.model!r}",
+                         hint=f'set batch_input and batch_output (USD per 1M tokens) under [prices."{stage.model}"]')
+    return Budget(options.max_requests, options.max_tokens, options.max_cost, batch, stage.model)
+
+
+def _round_counts(project: Project, round_: int) -> tuple[int, int]:
+    counts = []
+    for name in ("candidates.jsonl", "rejected.jsonl"):
+        path = project.output(name)
+        counts.append(sum(1 for _, row in read_jsonl(path, tolerate_torn_tail=True)
+                          if (row.get("provenance") or {}).get("round") == round_) if path.exists() else 0)
+    return counts[0], counts[1]
+
+
+def _choose(stage: Stage, numbers: Iterable[int], cache: ReplyCache, skip: set[int], wanted: int | None,
+            budget: Budget, sent: Sent, progress: Progress) -> Iterator[tuple[int, PlannedRequest]]:
+    """The requests to send: `numbers` less those skipped or cached, within `wanted` and the budget."""
+    for number in numbers:
+        if wanted is not None and sent.requests >= wanted:
+            return
+        if number in skip:
+            continue
+        request = stage.planner.request(number)
+        if request.key in cache:
+            continue
+        max_tokens = int(request.params.get("max_tokens") or 0)
+        reservation = budget.reserve(request.prompt_estimate, max_tokens)
+        if isinstance(reservation, str):
+            sent.stopped = f"{reservation}: the batch holds {sent.requests} requests"
+            return
+        sent.requests += 1
+        sent.prompt_tokens += request.prompt_estimate
+        sent.output_tokens += max_tokens
+        if sent.requests % 1000 == 0:
+            progress("planning", sent.requests, wanted)
+        yield number, request
+
+
+def _write(project: Project, ledger: Ledger, stage: Stage, chosen: Iterator[tuple[int, PlannedRequest]],
+           sent: Sent, to: Path | None, dry_run: bool) -> list[Entry]:
+    """Write the chosen requests as input files and record them; nothing is sent yet."""
+    if dry_run:
+        sum(1 for _ in chosen)
+        return []
+    name = f"ftboot-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+    directory = project.output("batches")
+    path_of = (lambda n: to if n == 0 else to.with_name(f"{to.stem}-{n + 1}{to.suffix}")) if to else \
+        (lambda n: directory / f"{name}-{n + 1}.jsonl")
+    parts = write_parts(chosen, path_of)
+    plan = _plan(stage)
+    for number, part in enumerate(parts):
+        ledger.append("file" if to else "planned", f"{name}-{number + 1}", plan=plan, ranges=part.ranges,
+                      count=part.count, bytes=part.bytes, sha256=part.sha256, input=project.show(part.path))
+        sent.files.append({"name": f"{name}-{number + 1}", "path": project.show(part.path), "requests": part.count,
+                           "bytes": part.bytes})
+    entries = ledger.entries()
+    return [entries[f["name"]] for f in sent.files]
+
+
+def _send(project: Project, ledger: Ledger, api: BatchAPI, entry: Entry, fresh: bool) -> str:
+    """Upload a planned input file and create its batch, unless a run killed half-way did (`fresh` = surely not)."""
+    path, since = project.root / entry.input, entry.planned_ts - LOOKBACK
+    if not fresh and (found := api.find_batch(entry.name, since)) is not None:
+        ledger.append("submitted", entry.name, batch_id=found.id, file_id=found.input_file_id, status=found.status,
+                      counts=found.counts, adopted=True)
+        path.unlink(missing_ok=True)
+        return f"adopted batch {found.id} ({entry.name}), created by a run that stopped before recording it"
+    file_id = entry.file_id or (None if fresh else api.find_file(path.name, entry.bytes, since))
+    if file_id is None:
+        if not path.exists():
+            ledger.append("abandoned", entry.name, reason="the input file is gone and was never sent")
+            return f"{entry.name} was never sent and its input file is gone: its requests will be planned again"
+        file_id = api.upload(path)
+    if entry.file_id is None:
+        ledger.append("uploaded", entry.name, file_id=file_id)
+    batch = api.create(file_id, url_of(entry.plan["endpoint"]), {TAG: entry.name, "ftboot_sha256": entry.sha256})
+    ledger.append("submitted", entry.name, batch_id=batch.id, file_id=file_id, status=batch.status, counts=batch.counts)
+    path.unlink(missing_ok=True)
+    return f"sent batch {batch.id} ({entry.name}, {entry.count} requests)"
+
+
+def reconcile(project: Project, ledger: Ledger, api: BatchAPI) -> list[str]:
+    """Finish what a killed run left between planning a batch and recording it."""
+    return [_send(project, ledger, api, e, fresh=False) for e in ledger.open_entries() if e.batch_id is None]
+
+
+def plan_batch(project: Project, options: Options, to: Path | None = None, dry_run: bool = False,
+               progress: Progress = quiet) -> Sent:
+    """--batch (send), --batch-file (`to`: write only), or either with --dry-run (count and price only)."""
+    stage, ledger = Stage(project, options), Ledger(project)
+    if to is None and stage.backend != "openai":
+        raise InputError("--batch needs --backend openai: a Batch API is an OpenAI-compatible provider's",
+                         hint="write the requests with --batch-file PATH for an engine such as `vllm run-batch`")
+    api = api_for(project, stage.model) if to is None and not dry_run else None
+    sent = Sent(target=stage.target, round=stage.round, notes=reconcile(project, ledger, api) if api else [])
+    outstanding = ledger.outstanding(stage.planner.request(0).key)
+    accepted, rejected = _round_counts(project, stage.round)
+    seen, m = accepted + rejected, stage.planner.m
+    sent.rate, sent.rate_from = ((max(accepted / seen, 0.05), f"{seen} items seen in round {stage.round}")
+                                 if seen >= MIN_SEEN else (project.config.generate.acceptance_guess, "generate.acceptance_guess"))
+    sent.existing, sent.outstanding = accepted, len(outstanding)
+    wanted = max(math.ceil((stage.target - accepted - len(outstanding) * m * sent.rate) / (m * sent.rate)), 0)
+    if wanted == 0:
+        sent.stopped = (f"nothing to plan: round {stage.round} has {accepted} candidates and open batches should bring "
+                        f"{round(len(outstanding) * m * sent.rate)} more (--n {stage.target})")
+    budget = _budget(project, stage, options)
+    with ReplyCache(project.output("cache") / "replies.jsonl") as cache:
+        chosen = _choose(stage, count(), cache, outstanding, wanted, budget, sent, progress)
+        entries = _write(project, ledger, stage, chosen, sent, to, dry_run)
+    sent.costs = costs(project.config.prices.get(stage.model), sent.prompt_tokens, sent.output_tokens)
+    if api:
+        for entry in entries:
+            _send(project, ledger, api, entry, fresh=True)
+        _note_ids(ledger, sent)
+    return sent
+
+
+def _note_ids(ledger: Ledger, sent: Sent) -> None:
+    entries = ledger.entries()
+    for f in sent.files:
+        f["batch_id"], f["status"] = entries[f["name"]].batch_id, entries[f["name"]].status
+
+
+def resubmit(project: Project, options: Options, dry_run: bool = False, progress: Progress = quiet) -> Sent:
+    """Send the failed and expired requests of collected batches again, those not answered or outstanding."""
+    ledger, sent = Ledger(project), Sent()
+    plans: dict[str, tuple[dict[str, Any], set[int]]] = {}
+    for entry in ledger.entries().values():
+        if entry.status == "collected" and entry.failed:
+            plans.setdefault(entry.plan["fingerprint"], (entry.plan, set()))[1].update(expand(entry.failed))
+    for fingerprint, (plan, numbers) in plans.items():
+        stage = stage_of(project, plan)
+        api = None if dry_run else api_for(project, stage.model)
+        if api:
+            sent.notes += reconcile(project, ledger, api)
+        budget = _budget(project, stage, options)
+        with ReplyCache(project.output("cache") / "replies.jsonl") as cache:
+            chosen = _choose(stage, sorted(numbers), cache, ledger.outstanding(fingerprint), None, budget, sent, progress)
+            entries = _write(project, ledger, stage, chosen, sent, None, dry_run)
+        for entry in entries if api else []:
+            _send(project, ledger, api, entry, fresh=True)
+    _note_ids(ledger, sent)
+    model = next(iter(plans.values()))[0]["model"] if plans else ""
+    sent.costs = costs(project.config.prices.get(model), sent.prompt_tokens, sent.output_tokens)
+    return sent
