@@ -140,15 +140,26 @@ def seeds_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> N
 @click.option("--max-requests", type=click.IntRange(min=1), help="Stop before sending more requests than this.")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Stop before prompt + output tokens could pass this.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help='Stop before the cost in USD could pass this (needs [prices."model"]).')
+@click.option("--batch", is_flag=True, help="Send the planned requests as Batch API batches (about half price, "
+              "answered within 24 h) and return; --backend openai only.")
+@click.option("--collect", is_flag=True, help="Take in the answers of finished batches.")
+@click.option("--resubmit", is_flag=True, help="Collect, then send the failed and expired requests again as a new batch.")
+@click.option("--batch-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Only write the Batch API input file, for an engine such as `vllm run-batch`.")
+@click.option("--collect-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Take in a Batch API output file produced elsewhere (same --model, --mode, --pool as --batch-file).")
 @click.option("--dry-run", is_flag=True, help="Print the first prompt and the planned number of requests; send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def generate(ctx: click.Context, n: int | None, backend: str | None, model: str | None, mode: str | None, pool: str,
              concurrency: int | None, max_requests: int | None, max_tokens: int | None, max_cost: float | None,
+             batch: bool, collect: bool, resubmit: bool, batch_file: Path | None, collect_file: Path | None,
              dry_run: bool, as_json: bool) -> None:
     """Few-shot generate candidates from the seeds into outputs/candidates.jsonl (rejects: rejected.jsonl).
 
     Every reply is cached; a rerun, or a run after Ctrl-C or a crash, carries on without paying twice.
+    With --batch the requests go to the provider's Batch API instead; --collect takes the answers in through
+    the same filters (outputs/batches.jsonl records every batch; `ftboot status` shows the open ones).
 
     \b
     Examples:
@@ -156,12 +167,21 @@ def generate(ctx: click.Context, n: int | None, backend: str | None, model: str 
       ftboot generate --n 20 --backend local
       OPENAI_API_KEY=... ftboot generate --backend openai --model gpt-4o-mini --mode chat --n 500 --max-cost 2
       ftboot generate --pool reviewed --n 200
+      ftboot generate --backend openai --n 20000 --batch        (later: --collect, then --resubmit)
+      ftboot generate --backend openai --model my-model --n 5000 --batch-file requests.jsonl
     """
     from pipeline.generate import Options, generate as run_generate, preview
 
     project = project_of(ctx)
     options = Options(n=n, backend=backend, model=model, mode=mode, pool=pool, concurrency=concurrency,
                       max_requests=max_requests, max_tokens=max_tokens, max_cost=max_cost)
+    chosen = [name for name, on in (("--batch", batch), ("--collect", collect), ("--resubmit", resubmit),
+                                    ("--batch-file", batch_file), ("--collect-file", collect_file)) if on]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} do not go together: choose one")
+    if chosen:
+        _generate_batch(project, options, chosen[0], batch_file or collect_file, dry_run, as_json)
+        return
     if dry_run:
         plan = preview(project, options)
         s = plan.summary
@@ -182,6 +202,40 @@ def generate(ctx: click.Context, n: int | None, backend: str | None, model: str 
         _print_generate_summary(summary)
     if summary.error:
         raise summary.error
+
+
+def _generate_batch(project: Any, options: Any, action: str, path: Path | None, dry_run: bool, as_json: bool) -> None:
+    """--batch, --collect, --resubmit, --batch-file, --collect-file: call the batch stage and print its summary."""
+    from pipeline.batch import collect, send
+
+    if dry_run and action in ("--collect", "--collect-file"):
+        raise click.UsageError(f"--dry-run goes with --batch, --resubmit or --batch-file, not {action}")
+    with progress_bar(as_json) as progress:
+        if action in ("--collect", "--resubmit"):
+            harvest = collect.collect(project, progress) if not dry_run else None
+            sent = send.resubmit(project, options, dry_run, progress) if action == "--resubmit" else None
+        elif action == "--collect-file":
+            harvest, sent = collect.collect_file(project, options, path, progress), None
+        else:
+            harvest, sent = None, send.plan_batch(project, options, path, dry_run, progress)
+    model = options.model or project.config.generate.model
+    if as_json:
+        echo_json({**({"collected": harvest.as_dict()} if harvest else {}),
+                   **({"dry_run": dry_run, "planned": sent.as_dict()} if sent else {})})
+        return
+    for line in harvest.lines(model) if harvest else []:
+        click.echo(line)
+    if sent is None:
+        return
+    for line in sent.lines(model):
+        click.echo(line)
+    if dry_run:
+        click.echo("dry run: nothing written or sent")
+    elif action == "--batch-file" and sent.files:
+        click.echo(f"next: run it elsewhere (e.g. vllm run-batch -i {sent.files[0]['path']} -o results.jsonl --model {model}), "
+                   "then `ftboot generate --collect-file results.jsonl` with the same --model, --mode and --pool")
+    elif sent.files:
+        click.echo("next: ftboot generate --collect  (a batch finishes within 24 h; `ftboot status` shows open batches)")
 
 
 class _GenerateProgress:
