@@ -169,8 +169,8 @@ def collect_file(project: Project, options: Options, path: Path, progress: Progr
     fingerprint = stage.planner.request(0).key
     numbers = sorted({n for e in ledger.entries().values() if e.plan["fingerprint"] == fingerprint for n in expand(e.ranges)})
     result = Collected(path.name, None, "file", len(numbers))
-    with Outputs(project, stage.seeds, stage.reviewed) as outputs, \
-            ReplyCache(project.output("cache") / "replies.jsonl") as cache, ResultIndex([path], project.show) as index:
+    with ResultIndex([path], project.show) as index, Outputs(project, stage.seeds, stage.reviewed) as outputs, \
+            ReplyCache(project.output("cache") / "replies.jsonl") as cache:
         lines = len(index)
         _take_in(stage, numbers, index, cache, outputs, result, harvest, progress, None)
     result.requests = lines

@@ -1,0 +1,92 @@
+"""Batch files for engines ftboot does not call: `generate --batch-file` writes the online requests as a Batch API
+input file (no key, no network, split at the limits), `--collect-file` takes in an output file produced elsewhere
+through the online filters, and taking it in twice adds nothing twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.batch import files as batch_files
+from pipeline.config import find_project
+from pipeline.generate import Options, Stage
+from tests.fake_chat import FakeChat
+from tests.fakeapi import FakeAPI, Request
+
+COMPLETION = ("generate", "--backend", "openai", "--mode", "completion")
+
+
+def ok(result) -> dict:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def run_elsewhere(requests: Path, results: Path, fail: set[int] = frozenset()) -> None:
+    """What `vllm run-batch` does with the file: one result line per request, some of them failed."""
+    engine = FakeChat(FakeAPI())
+    out = []
+    for number, line in enumerate(lines(requests)):
+        status, body = engine._completion(Request("POST", line["url"], {}, json.dumps(line["body"]).encode()))
+        if number in fail:
+            status, body = 400, {"error": {"message": "prompt too long", "type": "BadRequestError"}}
+        out.append({"id": f"vllm-{number}", "custom_id": line["custom_id"],
+                    "response": {"status_code": status, "request_id": f"vllm-batch-{number}", "body": body}, "error": None})
+    results.write_text("".join(json.dumps(row) + "\n" for row in out))
+
+
+def test_batch_file_then_collect_file(run, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # writing a file needs no key
+    requests = tmp_path / "requests.jsonl"
+    written = ok(run(*COMPLETION, "--n", "16", "--batch-file", str(requests), "--json"))["planned"]
+    assert written["requests"] == 10 and [project / f["path"] for f in written["files"]] == [requests]
+    stage = Stage(find_project(project), Options(backend="openai", mode="completion"))
+    assert lines(requests) == [{"custom_id": stage.planner.request(i).key, "method": "POST", "url": "/v1/completions",
+                                "body": stage.planner.request(i).body()} for i in range(10)]
+    assert ok(run("status", "--json"))["open_batches"] == []  # a file is nobody's open batch
+
+    results = tmp_path / "results.jsonl"
+    run_elsewhere(requests, results, fail={3})
+    taken = ok(run(*COMPLETION, "--collect-file", str(results), "--json"))["collected"]
+    (file,) = taken["batches"]
+    assert (file["answered"], file["failed"], file["unmatched"], taken["accepted"]) == (9, {"400": 1}, 0, 18)
+    assert ok(run(*COMPLETION, "--collect-file", str(results), "--json"))["collected"]["accepted"] == 0
+    candidates = lines(project / "outputs" / "candidates.jsonl")
+    assert len(candidates) == 18 and len({c["id"] for c in candidates}) == 18
+    assert {c["provenance"]["mode"] for c in candidates} == {"completion"}
+
+    # A file for a higher --n holds the failed request and new ones, none of those answered.
+    again = tmp_path / "again.jsonl"
+    assert ok(run(*COMPLETION, "--n", "16", "--batch-file", str(again), "--json"))["planned"]["requests"] == 0
+    ok(run(*COMPLETION, "--n", "30", "--batch-file", str(again), "--json"))  # 12 more at 0.8 x 2: 8 requests
+    assert [line["custom_id"] for line in lines(again)] == [stage.planner.request(i).key for i in (3, *range(10, 17))]
+    other_mode = ok(run("generate", "--backend", "openai", "--mode", "chat", "--collect-file", str(results), "--json"))
+    assert other_mode["collected"]["batches"][0]["unmatched"] == 10 and "were --model" in other_mode["collected"]["notes"][0]
+
+
+def test_collect_file_reports_a_bad_line(run, project: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"custom_id": "a", "response": null, "error": {"code": "x", "message": "y"}}\n{"no": "id"}\n')
+    result = run(*COMPLETION, "--collect-file", str(results))
+    assert result.exit_code == 2 and "results.jsonl:2: not a batch result line" in result.output
+    assert not (project / "outputs" / "candidates.jsonl").exists()
+
+
+def test_parts_split_at_the_line_and_byte_limits(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stage = Stage(find_project(project), Options(backend="openai", mode="chat"))
+    requests = [(i, stage.planner.request(i)) for i in (0, 1, 2, 5, 6, 9, 10)]
+    size = max(len(batch_files.input_line(r)) for _, r in requests)
+    monkeypatch.setattr(batch_files, "MAX_LINES", 3)
+    monkeypatch.setattr(batch_files, "MAX_BYTES", 2 * size + 1)  # two lines fit, three do not
+    parts = batch_files.write_parts(iter(requests), lambda n: tmp_path / "parts" / f"part-{n}.jsonl")
+    assert [(p.count, p.ranges) for p in parts] == [(2, [[0, 1]]), (2, [[2, 2], [5, 5]]), (2, [[6, 6], [9, 9]]), (1, [[10, 10]])]
+    for part in parts:
+        data = part.path.read_bytes()
+        assert len(data) == part.bytes <= 2 * size + 1 and data.count(b"\n") == part.count
+        assert batch_files.hashlib.sha256(data).hexdigest() == part.sha256
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == [f"part-{n}.jsonl" for n in range(4)]  # no temporaries
