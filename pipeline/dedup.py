@@ -75,11 +75,13 @@ class DuplicateIndex:
         # candidate is then checked against the threshold itself.
         self._lsh = MinHashLSH(threshold=max(0.3, threshold - 0.15), num_perm=num_perm)
         self._signatures: dict[str, object] = {}
+        self._matrix = None  # every signature's hash values as rows, for `nearest`; None when stale
 
     def __len__(self) -> int:
         return len(self._signatures)
 
     @staticmethod
+    @functools.lru_cache(maxsize=8)  # one candidate's text is looked up, added and compared with the seeds in a row
     def _digest(text: str) -> str:
         return hashlib.blake2b(normalize_text(text).encode(), digest_size=16).hexdigest()
 
@@ -102,6 +104,7 @@ class DuplicateIndex:
         if key not in self._signatures:
             self._signatures[key] = sig
             self._lsh.insert(key, sig)
+            self._matrix = None
 
     def add_if_new(self, key: str, text: str) -> Duplicate | None:
         """Add the text unless it duplicates an entry; return that entry when it does."""
@@ -116,7 +119,14 @@ class DuplicateIndex:
         exact = self._exact.get(self._digest(text))
         if exact is not None:
             return Duplicate(exact, 1.0, exact=True)
+        if not self._signatures:
+            return None
+        import numpy as np
+
         sig = sig if sig is not None else signature(text, self.num_perm)
-        scored = ((sig.jaccard(other), key) for key, other in self._signatures.items())
-        best = max(scored, default=None)
-        return Duplicate(best[1], round(best[0], 3)) if best else None
+        if self._matrix is None:
+            self._matrix = np.stack([other.hashvalues for other in self._signatures.values()])
+        # MinHash.jaccard for every entry at once: the share of equal hash values.
+        scores = (self._matrix == sig.hashvalues).mean(axis=1).tolist()
+        similarity, key = max(zip(scores, self._signatures))
+        return Duplicate(key, round(similarity, 3))

@@ -65,37 +65,43 @@ class Screen:
 
     def check(self, value: Any) -> tuple[dict[str, Any] | None, Verdict]:
         """The example as it will be stored (None if it is not one) and the verdict on it."""
+        example, verdict, _ = self.examine(value)
+        return example, verdict
+
+    def examine(self, value: Any) -> tuple[dict[str, Any] | None, Verdict, str | None]:
+        """`check`, and the id of an accepted example (the duplicate index's key, so computed once)."""
         gen = self.config.generate
         try:
             example = dump_example(parse_example(value))
         except ValidationError as exc:
             field, message = validation_messages(exc)[0]
-            return None, _reject("schema", f"{field}: {message}" if field else message)
+            return None, _reject("schema", f"{field}: {message}" if field else message), None
         messages = example["messages"]
         if self.system_prompt and messages[0]["role"] != "system":
             example["messages"] = messages = [{"role": "system", "content": self.system_prompt}, *messages]
         if not any(m["role"] == "assistant" for m in messages):
-            return example, _reject("empty", "no assistant reply")
+            return example, _reject("empty", "no assistant reply"), None
         empty = [i for i, m in enumerate(messages) if not content_text(m.get("content")).strip() and not m.get("tool_calls")]
         if empty:
-            return example, _reject("empty", f"messages[{empty[0]}] has no text")
+            return example, _reject("empty", f"messages[{empty[0]}] has no text"), None
         text = dedup_text(example)
         if len(text) < gen.min_chars:
-            return example, _reject("too-short", f"{len(text)} characters, fewer than min_chars {gen.min_chars}")
+            return example, _reject("too-short", f"{len(text)} characters, fewer than min_chars {gen.min_chars}"), None
         if len(text) > gen.max_chars:
-            return example, _reject("too-long", f"{len(text)} characters, more than max_chars {gen.max_chars}")
+            return example, _reject("too-long", f"{len(text)} characters, more than max_chars {gen.max_chars}"), None
         if self.blocklist and (hit := self.blocklist.search(normalize_text(text))):
-            return example, _reject("blocklisted", f"contains {hit.group(0)!r}")
+            return example, _reject("blocklisted", f"contains {hit.group(0)!r}"), None
         sig = signature(text, self.index.num_perm)
         duplicate = self.index.find(text, sig)
         if duplicate is not None:
             code = "duplicate" if duplicate.similarity >= 1.0 else "near-duplicate"
             return example, _reject(code, f"{code} of {duplicate.key} (similarity {duplicate.similarity:.2f})",
-                                    neighbour=duplicate.key, similarity=duplicate.similarity)
-        self.index.add(example_id(example), text, sig)
+                                    neighbour=duplicate.key, similarity=duplicate.similarity), None
+        rid = example_id(example)
+        self.index.add(rid, text, sig)
         nearest = self.seed_index.nearest(text, sig)
         return example, {"nearest_seed": nearest.key if nearest else None,
-                         "nearest_seed_similarity": nearest.similarity if nearest else None}
+                         "nearest_seed_similarity": nearest.similarity if nearest else None}, rid
 
 
 def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
@@ -131,9 +137,9 @@ def records_from_reply(request: PlannedRequest, reply: Reply, screen: Screen, en
         if (request.key, number) in skip:
             continue
         provenance = {**base, "item": number}
-        example, verdict = (None, _reject(*item.problem)) if item.problem else screen.check(item.value)
+        example, verdict, rid = (None, _reject(*item.problem), None) if item.problem else screen.examine(item.value)
         if "reason" not in verdict:
-            out.append((make_record(example, {**provenance, **verdict}), True))
+            out.append((make_record(example, {**provenance, **verdict}, id=rid), True))
         elif example is not None:
             out.append((make_record(example, provenance, **verdict), False))
         else:
