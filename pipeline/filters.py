@@ -1,7 +1,9 @@
 """From a model's reply to candidate and rejected records: the one function both online and batch replies go through.
 
 `records_from_reply` parses a `Reply` (see `pipeline.parsing`), runs each item through the `Screen`, and returns
-records that carry the request's provenance. The screen's filters, in order, each a short reason code:
+records that carry the request's provenance. The screen works in two steps: `prepare` runs every filter that needs
+no memory of other candidates (and may run in another process: `screen_reply`), `decide` compares with the
+duplicate index, one item after another. The screen's filters, in order, each a short reason code:
 
   refusal         the model refused (a `refusal` field, or finish_reason `content_filter`)
   empty           no text at all, no assistant reply, or an empty message
@@ -22,12 +24,13 @@ import hashlib
 import json
 import re
 from collections.abc import Container
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from pipeline.config import Config
-from pipeline.dedup import DuplicateIndex, signature
+from pipeline.dedup import Duplicate, DuplicateIndex, signature
 from pipeline.llm.request import CHAT, PlannedRequest, Reply
 from pipeline.parsing import Item, parse_json_reply, parse_numbered
 from pipeline.schema import Record, content_text, dump_example, example_id, make_record, normalize_text, parse_example, validation_messages
@@ -42,6 +45,21 @@ def dedup_text(example: dict[str, Any]) -> str:
 
 def _reject(code: str, detail: str, **extra: Any) -> Verdict:
     return {"reason": {"code": code, "detail": detail}, **extra}
+
+
+@dataclass
+class Screened:
+    """An item after `Screen.prepare`: a rejection, or what `Screen.decide` needs to compare it with the
+    candidates so far (its text, MinHash signature, id and nearest seed)."""
+
+    example: dict[str, Any] | None
+    verdict: Verdict  # a rejection, or {} until the duplicate index decides
+    raw: str = ""  # the text an item that is not an example was found in
+    value: Any = None  # an object that is not an example
+    text: str = ""
+    sig: Any = None
+    id: str | None = None
+    nearest: Duplicate | None = None
 
 
 class Screen:
@@ -65,43 +83,48 @@ class Screen:
 
     def check(self, value: Any) -> tuple[dict[str, Any] | None, Verdict]:
         """The example as it will be stored (None if it is not one) and the verdict on it."""
-        example, verdict, _ = self.examine(value)
+        example, verdict, _ = self.decide(self.prepare(value))
         return example, verdict
 
-    def examine(self, value: Any) -> tuple[dict[str, Any] | None, Verdict, str | None]:
-        """`check`, and the id of an accepted example (the duplicate index's key, so computed once)."""
+    def prepare(self, value: Any) -> Screened:
+        """Every filter but the duplicate index. It remembers nothing, so it may run anywhere, in any order."""
         gen = self.config.generate
         try:
             example = dump_example(parse_example(value))
         except ValidationError as exc:
             field, message = validation_messages(exc)[0]
-            return None, _reject("schema", f"{field}: {message}" if field else message), None
+            return Screened(None, _reject("schema", f"{field}: {message}" if field else message), value=value)
         messages = example["messages"]
         if self.system_prompt and messages[0]["role"] != "system":
             example["messages"] = messages = [{"role": "system", "content": self.system_prompt}, *messages]
         if not any(m["role"] == "assistant" for m in messages):
-            return example, _reject("empty", "no assistant reply"), None
+            return Screened(example, _reject("empty", "no assistant reply"))
         empty = [i for i, m in enumerate(messages) if not content_text(m.get("content")).strip() and not m.get("tool_calls")]
         if empty:
-            return example, _reject("empty", f"messages[{empty[0]}] has no text"), None
+            return Screened(example, _reject("empty", f"messages[{empty[0]}] has no text"))
         text = dedup_text(example)
         if len(text) < gen.min_chars:
-            return example, _reject("too-short", f"{len(text)} characters, fewer than min_chars {gen.min_chars}"), None
+            return Screened(example, _reject("too-short", f"{len(text)} characters, fewer than min_chars {gen.min_chars}"))
         if len(text) > gen.max_chars:
-            return example, _reject("too-long", f"{len(text)} characters, more than max_chars {gen.max_chars}"), None
+            return Screened(example, _reject("too-long", f"{len(text)} characters, more than max_chars {gen.max_chars}"))
         if self.blocklist and (hit := self.blocklist.search(normalize_text(text))):
-            return example, _reject("blocklisted", f"contains {hit.group(0)!r}"), None
+            return Screened(example, _reject("blocklisted", f"contains {hit.group(0)!r}"))
         sig = signature(text, self.index.num_perm)
-        duplicate = self.index.find(text, sig)
+        return Screened(example, {}, text=text, sig=sig, id=example_id(example), nearest=self.seed_index.nearest(text, sig))
+
+    def decide(self, item: Screened) -> tuple[dict[str, Any] | None, Verdict, str | None]:
+        """A prepared item against every candidate so far: (example, verdict, id of an accepted example)."""
+        if item.verdict:
+            return item.example, item.verdict, None
+        duplicate = self.index.find(item.text, item.sig)
         if duplicate is not None:
             code = "duplicate" if duplicate.similarity >= 1.0 else "near-duplicate"
-            return example, _reject(code, f"{code} of {duplicate.key} (similarity {duplicate.similarity:.2f})",
-                                    neighbour=duplicate.key, similarity=duplicate.similarity), None
-        rid = example_id(example)
-        self.index.add(rid, text, sig)
-        nearest = self.seed_index.nearest(text, sig)
-        return example, {"nearest_seed": nearest.key if nearest else None,
-                         "nearest_seed_similarity": nearest.similarity if nearest else None}, rid
+            return item.example, _reject(code, f"{code} of {duplicate.key} (similarity {duplicate.similarity:.2f})",
+                                         neighbour=duplicate.key, similarity=duplicate.similarity), None
+        self.index.add(item.id, item.text, item.sig)  # type: ignore[arg-type]
+        nearest = item.nearest
+        return item.example, {"nearest_seed": nearest.key if nearest else None,
+                              "nearest_seed_similarity": nearest.similarity if nearest else None}, item.id
 
 
 def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
@@ -124,22 +147,39 @@ def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
     return items
 
 
+def screen_reply(request: PlannedRequest, reply: Reply, screen: Screen,
+                 skip: Container[tuple[str, int]] = ()) -> list[Screened | None]:
+    """A reply's items through `Screen.prepare` (None for those in `skip`): the part of turning a reply into
+    records that needs no memory of other candidates, so another process may do it."""
+    out: list[Screened | None] = []
+    for number, item in enumerate(_items(request, reply)):
+        if (request.key, number) in skip:
+            out.append(None)
+            continue
+        screened = Screened(None, _reject(*item.problem), value=item.value) if item.problem else screen.prepare(item.value)
+        screened.raw = item.raw
+        out.append(screened)
+    return out
+
+
 def records_from_reply(request: PlannedRequest, reply: Reply, screen: Screen, endpoint: str,
-                       skip: Container[tuple[str, int]] = ()) -> list[tuple[Record, bool]]:
+                       skip: Container[tuple[str, int]] = (), screened: list[Screened | None] | None = None
+                       ) -> list[tuple[Record, bool]]:
     """Every item of a reply as (record, accepted). Items whose (request key, item number) are in `skip` were
-    written by an earlier run and are left out, so replaying a cached reply adds nothing twice."""
+    written by an earlier run and are left out, so replaying a cached reply adds nothing twice. `screened`: the
+    reply's items already through `screen_reply`, by another process say."""
     meta, params = request.meta, request.params
     base = {"source": "generated", "shots": meta["shots"], "model": request.model, "endpoint": endpoint,
             "mode": meta["mode"], "params": {k: params[k] for k in ("temperature", "top_p", "max_tokens", "seed") if k in params},
             "prompt_hash": meta["prompt_hash"], "round": meta["round"], "request": request.key, **meta["steer"]}
     out: list[tuple[Record, bool]] = []
-    for number, item in enumerate(_items(request, reply)):
-        if (request.key, number) in skip:
+    for number, item in enumerate(screened if screened is not None else screen_reply(request, reply, screen, skip)):
+        if item is None or (request.key, number) in skip:
             continue
         provenance = {**base, "item": number}
-        example, verdict, rid = (None, _reject(*item.problem), None) if item.problem else screen.examine(item.value)
+        example, verdict, rid = screen.decide(item)
         if "reason" not in verdict:
-            out.append((make_record(example, {**provenance, **verdict}, id=rid), True))
+            out.append((make_record(example, {**provenance, **verdict}, id=rid), True))  # type: ignore[arg-type]
         elif example is not None:
             out.append((make_record(example, provenance, **verdict), False))
         else:

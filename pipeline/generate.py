@@ -29,7 +29,7 @@ from typing import Any
 from pipeline.batch.ledger import Ledger
 from pipeline.config import Project
 from pipeline.errors import InputError, Location, RunError
-from pipeline.filters import Screen, records_from_reply
+from pipeline.filters import Screen, Screened, records_from_reply
 from pipeline.jsonl import Appender, read_jsonl
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
@@ -156,9 +156,10 @@ class Outputs:
         self.accepted, self.rejected = 0, 0  # written by this run
         self.reasons: Counter[str] = Counter()
 
-    def take(self, request: PlannedRequest, reply: Reply, endpoint: str) -> None:
-        """Screen a reply's items and append them, each to the file it belongs in."""
-        for record, accepted in records_from_reply(request, reply, self.screen, endpoint, self.written):
+    def take(self, request: PlannedRequest, reply: Reply, endpoint: str, screened: list[Screened | None] | None = None) -> None:
+        """Screen a reply's items and append them, each to the file it belongs in. `screened`: the items already
+        through `filters.screen_reply`."""
+        for record, accepted in records_from_reply(request, reply, self.screen, endpoint, self.written, screened):
             self.written.add((request.key, record.provenance["item"]))
             (self._candidates if accepted else self._rejected).write(record.model_dump())
             (self.candidates_by_round if accepted else self.rejected_by_round)[request.meta["round"]] += 1

@@ -5,6 +5,7 @@ through the online filters, and taking it in twice adds nothing twice."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,31 @@ def test_parts_split_at_the_line_and_byte_limits(project: Path, tmp_path: Path, 
         assert len(data) == part.bytes <= 2 * size + 1 and data.count(b"\n") == part.count
         assert batch_files.hashlib.sha256(data).hexdigest() == part.sha256
     assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == [f"part-{n}.jsonl" for n in range(4)]  # no temporaries
+
+
+def test_worker_processes_write_what_one_process_writes(project: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.batch import collect
+    from pipeline.cli import cli
+
+    def invoke(root: Path, *args: str) -> dict:
+        return ok(CliRunner().invoke(cli, ["--project", str(root), *args, "--json"], catch_exceptions=False))
+
+    twin = tmp_path.parent / f"{tmp_path.name}-twin"
+    shutil.copytree(project, twin)
+    requests, results = twin / "requests.jsonl", twin / "results.jsonl"
+    invoke(twin, *COMPLETION, "--n", "40", "--batch-file", str(requests))
+    run_elsewhere(requests, results, fail={4})
+    rows = lines(results)  # a line that repeats an earlier one: the order of deciding shows
+    rows[7]["response"]["body"]["choices"][0]["text"] = rows[2]["response"]["body"]["choices"][0]["text"]
+    results.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    shutil.copytree(twin / "outputs", project / "outputs", dirs_exist_ok=True)
+    single = invoke(twin, *COMPLETION, "--collect-file", str(results))["collected"]
+    monkeypatch.setattr(collect, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(collect, "BLOCK", 4)
+    parallel = invoke(project, *COMPLETION, "--collect-file", str(results))["collected"]
+    assert parallel == single and single["rejected_by_reason"] == {"duplicate": 2} and single["failed"] == 1
+    for name in ("candidates.jsonl", "rejected.jsonl", "cache/replies.jsonl"):
+        assert (project / "outputs" / name).read_bytes() == (twin / "outputs" / name).read_bytes()

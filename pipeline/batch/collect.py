@@ -3,14 +3,17 @@
 A finished batch's output and error files are downloaded, then its requests are walked in plan order: each
 answer is found by its custom_id (the cache key), cached, and handed to `pipeline.generate.Outputs`, the code
 online replies go through, so the candidates are what an online run would have written and collecting twice
-adds nothing twice. Requests without an answer are recorded as failed, by error code, for `--resubmit`. Costs
+adds nothing twice. For a large batch, worker processes plan the requests, read their answers and run the filters
+that need no memory of other candidates (`filters.screen_reply`) a few blocks ahead, while this process runs
+the duplicate index and writes, in order: the same records as one process would write, on every core. Requests without an answer are recorded as failed, by error code, for `--resubmit`. Costs
 are priced at the configured batch prices and compared with the online ones. Sending is `pipeline.batch.send`'s.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
+import os
+from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +21,15 @@ from typing import Any
 from pipeline.batch.files import ResultIndex, outcome
 from pipeline.batch.ledger import Ledger, expand, to_ranges
 from pipeline.batch.send import Progress, api_for, costs, price_text, quiet, reconcile, stage_of
-from pipeline.config import Project
+from pipeline.config import Project, find_project
+from pipeline.filters import Screen, Screened, screen_reply
 from pipeline.generate import Options, Outputs, Stage
 from pipeline.llm.cache import ReplyCache
+from pipeline.llm.request import PlannedRequest, Reply
 
+PARALLEL_FROM = 2000  # requests from which worker processes prepare them (starting one takes about a second)
+WORKERS = min(4, os.cpu_count() or 1)  # on 2 cores, 2 workers keep this process (the duplicate index) busiest
+BLOCK = 1000  # requests per task of a worker; at most WORKERS + 1 blocks wait in memory
 MISSING = {"expired": "batch_expired", "cancelled": "batch_cancelled", "failed": "batch_failed"}  # requests without a line
 
 
@@ -89,32 +97,102 @@ class Harvest:
         return out
 
 
-def _take_in(stage: Stage, numbers: Iterable[int], index: ResultIndex, cache: ReplyCache, outputs: Outputs,
-             result: Collected, harvest: Harvest, progress: Progress, missing: str | None) -> list[int]:
+@dataclass
+class Prepared:
+    """One request of a batch with its answer: a reply and its items through `filters.screen_reply`, or the
+    failure's (code, message); code None for a request without a line that counts as no failure."""
+
+    number: int
+    request: PlannedRequest
+    answer: Reply | tuple[str | None, str]
+    screened: list[Screened | None] | None = None
+
+
+class _Preparer:
+    """Plans requests, finds their answers and screens them: all that needs no memory of other candidates."""
+
+    def __init__(self, root: Path, options: Options, files: list[Path], missing: str | None) -> None:
+        project = find_project(root)
+        self.stage, self.missing = Stage(project, options), missing
+        self.screen = Screen(project.config, self.stage.seeds)
+        self.index = ResultIndex(files)
+
+    def __call__(self, number: int) -> Prepared:
+        request = self.stage.planner.request(number)
+        line = self.index.pop(request.key)
+        answer = outcome(line, request.endpoint) if line is not None else (self.missing, "")
+        if isinstance(answer, tuple):
+            return Prepared(number, request, answer)
+        return Prepared(number, request, answer, screen_reply(request, answer, self.screen))
+
+
+_worker: _Preparer | Exception | None = None  # in a worker process
+
+
+def _start_worker(*args: Any) -> None:
+    global _worker
+    try:
+        _worker = _Preparer(*args)
+    except Exception as exc:  # raised with the first task: a pool restarts a failing initializer without end
+        _worker = exc
+
+
+def _prepare_block(numbers: list[int]) -> list[Prepared]:
+    if isinstance(_worker, Exception):
+        raise _worker
+    assert _worker is not None
+    return [_worker(n) for n in numbers]
+
+
+def _prepared(project: Project, stage: Stage, numbers: list[int], files: list[Path],
+              missing: str | None) -> Iterator[Prepared]:
+    """Each request of `numbers` prepared, in order. Many are prepared by worker processes, a few blocks ahead:
+    planning and screening are most of collecting, and only the duplicate index has to go one at a time."""
+    args = (project.root, stage.options, files, missing)
+    blocks = [numbers[i : i + BLOCK] for i in range(0, len(numbers), BLOCK)]
+    if len(numbers) < PARALLEL_FROM:
+        preparer = _Preparer(*args)
+        with preparer.index:
+            for number in numbers:
+                yield preparer(number)
+        return
+    import multiprocessing
+
+    # spawn, not fork: a forked child would inherit the locks of whatever threads this process runs
+    with multiprocessing.get_context("spawn").Pool(WORKERS, _start_worker, args) as pool:
+        pending: deque[Any] = deque()
+        for block in blocks:
+            pending.append(pool.apply_async(_prepare_block, (block,)))
+            if len(pending) > WORKERS:
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()
+
+
+def _take_in(project: Project, stage: Stage, numbers: list[int], index: ResultIndex, cache: ReplyCache,
+             outputs: Outputs, result: Collected, harvest: Harvest, progress: Progress, missing: str | None) -> list[int]:
     """Answers in plan order into the cache and the outputs; returns the numbers that failed. A request without
     a line counts as failed with the code `missing` (None: not at all, for a file that answers only some)."""
     failed: list[int] = []
     before = outputs.accepted, outputs.rejected
-    for done, number in enumerate(numbers, start=1):
-        request = stage.planner.request(number)
-        line = index.pop(request.key)
-        got = outcome(line, request.endpoint) if line is not None else (missing, "")
-        if isinstance(got, tuple):
-            if got[0] is not None:
-                failed.append(number)
-                result.failed[got[0]] += 1
+    for done, item in enumerate(_prepared(project, stage, numbers, index.paths, missing), start=1):
+        index.discard(item.request.key)
+        if isinstance(item.answer, tuple):
+            if item.answer[0] is not None:
+                failed.append(item.number)
+                result.failed[item.answer[0]] += 1
             continue
-        cache.put(request.key, got.to_dict())
-        outputs.take(request, got, stage.label)
+        cache.put(item.request.key, item.answer.to_dict())
+        outputs.take(item.request, item.answer, stage.label, item.screened)
         result.answered += 1
-        harvest.prompt_tokens += got.prompt_tokens
-        harvest.completion_tokens += got.completion_tokens
+        harvest.prompt_tokens += item.answer.prompt_tokens
+        harvest.completion_tokens += item.answer.completion_tokens
         if done % 1000 == 0:
-            progress("collecting", done, result.requests)
+            progress("collecting", done, len(numbers))
     for key, line in index.rest():  # answers to requests of another plan: cached, so that plan finds them
-        got = outcome(line, stage.planner.request(0).endpoint)
-        if not isinstance(got, tuple):
-            cache.put(key, got.to_dict())
+        answer = outcome(line, stage.planner.request(0).endpoint)
+        if not isinstance(answer, tuple):
+            cache.put(key, answer.to_dict())
         result.unmatched += 1
     result.accepted, result.rejected = outputs.accepted - before[0], outputs.rejected - before[1]
     harvest.reasons = outputs.reasons
@@ -151,8 +229,8 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
                 files = [api.download(file_id, project.output("batches") / f"{entry.name}-{kind}.jsonl")
                          for kind, file_id in (("output", info.output_file_id), ("errors", info.error_file_id)) if file_id]
                 with ResultIndex(files, project.show) as index:
-                    failed = _take_in(stages[entry.plan["fingerprint"]], expand(entry.ranges), index, cache, outputs,
-                                      result, harvest, progress, MISSING.get(info.status, "missing"))
+                    failed = _take_in(project, stages[entry.plan["fingerprint"]], list(expand(entry.ranges)), index,
+                                      cache, outputs, result, harvest, progress, MISSING.get(info.status, "missing"))
                 ledger.append("collected", entry.name, batch_id=info.id, status=info.status, answered=result.answered,
                               failed=to_ranges(failed), failures=dict(result.failed), unmatched=result.unmatched,
                               accepted=result.accepted, rejected=result.rejected)
@@ -172,7 +250,7 @@ def collect_file(project: Project, options: Options, path: Path, progress: Progr
     with ResultIndex([path], project.show) as index, Outputs(project, stage.seeds, stage.reviewed) as outputs, \
             ReplyCache(project.output("cache") / "replies.jsonl") as cache:
         lines = len(index)
-        _take_in(stage, numbers, index, cache, outputs, result, harvest, progress, None)
+        _take_in(project, stage, numbers, index, cache, outputs, result, harvest, progress, None)
     result.requests = lines
     if result.unmatched:
         harvest.notes.append(f"{result.unmatched} lines answer requests this plan does not have: were --model, --mode "

@@ -37,8 +37,9 @@ def url_of(endpoint: str) -> str:
 
 
 def input_line(request: PlannedRequest) -> bytes:
-    head = json.dumps({"custom_id": request.key, "method": "POST", "url": url_of(request.endpoint)})
-    return head[:-1].encode() + b', "body": ' + request.encoded_body + b"}\n"
+    # The key is hex and the url fixed: no escaping needed, and the body is already encoded.
+    head = f'{{"custom_id": "{request.key}", "method": "POST", "url": "{url_of(request.endpoint)}", "body": '
+    return head.encode() + request.encoded_body + b"}\n"
 
 
 @dataclass
@@ -93,9 +94,10 @@ class ResultIndex:
     """custom_id → the line that answers it, over one or more output and error files; lines read on demand."""
 
     def __init__(self, paths: Iterable[Path], shown: Callable[[Path], str] = str) -> None:
+        self.paths = list(paths)
         self._files: list[IO[bytes]] = []
         self._where: dict[str, tuple[int, int]] = {}
-        for path in paths:
+        for path in self.paths:
             handle = open(path, "rb")
             self._files.append(handle)
             offset = 0
@@ -120,6 +122,9 @@ class ResultIndex:
         handle = self._files[where[0]]
         handle.seek(where[1])
         return json.loads(handle.readline())
+
+    def discard(self, key: str) -> None:
+        self._where.pop(key, None)
 
     def rest(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """The lines no request asked for."""
