@@ -21,11 +21,6 @@ NUM_PERM = 64
 SCHEME = "affine32"
 
 
-def _crc32(data: bytes) -> int:
-    # crc32 is C-fast and the same in every process, unlike hash(); datasketch wants a 32-bit hash.
-    return zlib.crc32(data)
-
-
 _WORD = re.compile(r"\w+")
 
 
@@ -34,7 +29,7 @@ def shingles(text: str) -> set[bytes]:
     words = _WORD.findall(normalize_text(text))
     if len(words) < 3:
         return {w.encode() for w in words}
-    return {" ".join(words[i : i + 3]).encode() for i in range(len(words) - 2)}
+    return set(map(str.encode, map(" ".join, zip(words, words[1:], words[2:]))))
 
 
 @functools.cache
@@ -48,7 +43,8 @@ def _permutations(num_perm: int):
 def signature(text: str, num_perm: int = NUM_PERM):  # -> datasketch.MinHash
     from datasketch import MinHash
 
-    sig = MinHash(num_perm=num_perm, hashfunc=_crc32, permutations=_permutations(num_perm), scheme=SCHEME)
+    # crc32 is C-fast and the same in every process, unlike hash(); datasketch wants a 32-bit hash.
+    sig = MinHash(num_perm=num_perm, hashfunc=zlib.crc32, permutations=_permutations(num_perm), scheme=SCHEME)
     sig.update_batch(list(shingles(text)))
     return sig
 
