@@ -103,11 +103,28 @@ def test_failed_and_expired_requests_are_resubmitted_exactly(run, project: Path,
     # While the resubmitted batch is open, its requests are not sent again, by --resubmit, --batch or online.
     assert ok(run("generate", "--resubmit", "--json"))["planned"]["requests"] == 0
     assert ok(run(*OPENAI, "--n", "16", "--batch", "--json"))["planned"]["requests"] == 0
-    before = len(lines(project / "outputs" / "candidates.jsonl"))
+    assert len(lines(project / "outputs" / "candidates.jsonl")) == 12
+    online = ok(run(*OPENAI, "--n", "14", "--json"))
+    assert online["requests"]["sent"] == 1 and online["requests"]["cached"] == 6
+    assert not {json.dumps(b, sort_keys=True) for b in batches.chat.bodies()} & {
+        json.dumps(line["body"], sort_keys=True) for line in resent}
     collect_until_done(run)
-    assert len(assert_no_duplicates(project)) == before + 8 == 20
+    assert len(assert_no_duplicates(project)) == 14 + 8
     assert ok(run("generate", "--resubmit", "--json"))["planned"]["requests"] == 0
-    assert len(batches.batches) == 4 and batches.chat.bodies() == []
+    assert len(batches.batches) == 4
+
+
+def test_a_cancelled_batch_is_resubmitted_whole(run, project: Path, batches: FakeBatches) -> None:
+    from openai import OpenAI
+
+    planned = ok(run(*OPENAI, "--n", "8", "--batch", "--json"))["planned"]
+    batch_id = planned["files"][0]["batch_id"]
+    OpenAI(base_url=batches.chat.api.url, api_key=KEY).batches.cancel(batch_id)
+    (taken,) = collect_until_done(run)
+    assert (taken["status"], taken["answered"], taken["failed"]) == ("cancelled", 0, {"batch_cancelled": 5})
+    again = ok(run("generate", "--resubmit", "--json"))["planned"]
+    assert [line["custom_id"] for line in batches.input_lines(again["files"][0]["batch_id"])] == [
+        line["custom_id"] for line in batches.input_lines(batch_id)]
 
 
 def test_a_later_batch_tops_up_what_is_missing(run, project: Path, batches: FakeBatches, chat: FakeChat) -> None:

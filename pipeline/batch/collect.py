@@ -51,6 +51,7 @@ class Collected:
 
 @dataclass
 class Harvest:
+    model: str = ""
     batches: list[Collected] = field(default_factory=list)
     waiting: list[dict[str, Any]] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
@@ -70,7 +71,7 @@ class Harvest:
                 "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens}, "cost_usd": self.costs,
                 "notes": self.notes}
 
-    def lines(self, model: str) -> list[str]:
+    def lines(self) -> list[str]:
         out = [*self.notes]
         for b in self.batches:
             failures = ", ".join(f"{code} {n}" for code, n in b.failed.most_common())
@@ -83,7 +84,7 @@ class Harvest:
             out.append(f"candidates: +{sum(b.accepted for b in self.batches)}, rejected {sum(b.rejected for b in self.batches)}"
                        + (f" ({reasons})" if reasons else ""))
             out.append(f"tokens: {self.prompt_tokens:,} prompt, {self.completion_tokens:,} output; "
-                       + price_text(self.costs, model))
+                       + price_text(self.costs, self.model))
         out += [f"still open: batch {w['batch_id']} ({w['name']}) {w['status']}, {w['completed']} of {w['requests']} done"
                 for w in self.waiting]
         if self.failed and any(b.batch_id for b in self.batches):
@@ -219,7 +220,7 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
             harvest.waiting.append({"name": entry.name, "batch_id": info.id, "status": info.status,
                                     "requests": entry.count, "completed": info.counts.get("completed", 0)})
     stages = {e.plan["fingerprint"]: stage_of(project, e.plan) for e, _ in finished}
-    model = pending[0].plan["model"]
+    harvest.model = pending[0].plan["model"]
     if finished:
         first = next(iter(stages.values()))
         reviewed = [r for s in stages.values() for r in s.reviewed]
@@ -237,13 +238,14 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
                 for path in files:
                     path.unlink()
                 harvest.batches.append(result)
-    harvest.costs = costs(project.config.prices.get(model), harvest.prompt_tokens, harvest.completion_tokens)
+    harvest.costs = costs(project.config.prices.get(harvest.model), harvest.prompt_tokens, harvest.completion_tokens)
     return harvest
 
 
 def collect_file(project: Project, options: Options, path: Path, progress: Progress = quiet) -> Harvest:
     """--collect-file: take in a result file produced elsewhere for requests this plan wrote with --batch-file."""
-    stage, ledger, harvest = Stage(project, options), Ledger(project), Harvest()
+    stage, ledger = Stage(project, options), Ledger(project)
+    harvest = Harvest(stage.model)
     fingerprint = stage.planner.request(0).key
     numbers = sorted({n for e in ledger.entries().values() if e.plan["fingerprint"] == fingerprint for n in expand(e.ranges)})
     result = Collected(path.name, None, "file", len(numbers))
@@ -256,5 +258,5 @@ def collect_file(project: Project, options: Options, path: Path, progress: Progr
         harvest.notes.append(f"{result.unmatched} lines answer requests this plan does not have: were --model, --mode "
                              "and --pool the same as for --batch-file? (their answers are cached)")
     harvest.batches.append(result)
-    harvest.costs = costs(project.config.prices.get(stage.model), harvest.prompt_tokens, harvest.completion_tokens)
+    harvest.costs = costs(project.config.prices.get(harvest.model), harvest.prompt_tokens, harvest.completion_tokens)
     return harvest

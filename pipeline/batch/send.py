@@ -66,6 +66,7 @@ def price_text(costs: dict[str, float | None], model: str) -> str:
 class Sent:
     """The outcome of a planning command: the input files written and where they went."""
 
+    model: str = ""
     target: int | None = None
     round: int | None = None
     existing: int = 0
@@ -83,7 +84,7 @@ class Sent:
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "worst_case_tokens": {"prompt": self.prompt_tokens, "output": self.output_tokens}}
 
-    def lines(self, model: str) -> list[str]:
+    def lines(self) -> list[str]:
         out = [*self.notes]
         if self.target is not None:
             out.append(f"round {self.round}: {self.existing} of {self.target} candidates, {self.outstanding} requests in "
@@ -94,7 +95,7 @@ class Sent:
             out.append(f"  {f['name']}: {f['requests']} requests, {f['bytes'] / 1e6:.2f} MB -> {where}")
         if self.requests:
             out.append(f"worst case {self.prompt_tokens:,} prompt + {self.output_tokens:,} output tokens: "
-                       + price_text(self.costs, model))
+                       + price_text(self.costs, self.model))
         return out
 
 
@@ -210,7 +211,7 @@ def plan_batch(project: Project, options: Options, to: Path | None = None, dry_r
         raise InputError("--batch needs --backend openai: a Batch API is an OpenAI-compatible provider's",
                          hint="write the requests with --batch-file PATH for an engine such as `vllm run-batch`")
     api = api_for(project, stage.model) if to is None and not dry_run else None
-    sent = Sent(target=stage.target, round=stage.round, notes=reconcile(project, ledger, api) if api else [])
+    sent = Sent(stage.model, target=stage.target, round=stage.round, notes=reconcile(project, ledger, api) if api else [])
     outstanding = ledger.outstanding(stage.planner.request(0).key)
     accepted, rejected = _round_counts(project, stage.round)
     seen, m = accepted + rejected, stage.planner.m
@@ -258,6 +259,6 @@ def resubmit(project: Project, options: Options, dry_run: bool = False, progress
         for entry in entries if api else []:
             _send(project, ledger, api, entry, fresh=True)
     _note_ids(ledger, sent)
-    model = next(iter(plans.values()))[0]["model"] if plans else ""
-    sent.costs = costs(project.config.prices.get(model), sent.prompt_tokens, sent.output_tokens)
+    sent.model = next(iter(plans.values()))[0]["model"] if plans else ""
+    sent.costs = costs(project.config.prices.get(sent.model), sent.prompt_tokens, sent.output_tokens)
     return sent
