@@ -218,21 +218,20 @@ def _generate_batch(project: Any, options: Any, action: str, path: Path | None, 
             harvest, sent = collect.collect_file(project, options, path, progress), None
         else:
             harvest, sent = None, send.plan_batch(project, options, path, dry_run, progress)
-    model = options.model or project.config.generate.model
     if as_json:
         echo_json({**({"collected": harvest.as_dict()} if harvest else {}),
                    **({"dry_run": dry_run, "planned": sent.as_dict()} if sent else {})})
         return
-    for line in harvest.lines(model) if harvest else []:
+    for line in harvest.lines() if harvest else []:
         click.echo(line)
     if sent is None:
         return
-    for line in sent.lines(model):
+    for line in sent.lines():
         click.echo(line)
     if dry_run:
         click.echo("dry run: nothing written or sent")
     elif action == "--batch-file" and sent.files:
-        click.echo(f"next: run it elsewhere (e.g. vllm run-batch -i {sent.files[0]['path']} -o results.jsonl --model {model}), "
+        click.echo(f"next: run it elsewhere (e.g. vllm run-batch -i {sent.files[0]['path']} -o results.jsonl --model {sent.model}), "
                    "then `ftboot generate --collect-file results.jsonl` with the same --model, --mode and --pool")
     elif sent.files:
         click.echo("next: ftboot generate --collect  (a batch finishes within 24 h; `ftboot status` shows open batches)")
