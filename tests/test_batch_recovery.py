@@ -58,3 +58,15 @@ def test_killed_between_the_provider_and_the_ledger(run, project: Path, batches:
     while ok(run("generate", "--collect", "--json"))["collected"]["waiting"]:
         pass
     assert len(batches.batches) == 1 and len((project / "outputs" / "candidates.jsonl").read_text().splitlines()) == 20
+
+
+def test_a_refused_batch_request_is_sent_again_by_the_next_command(run, project: Path, batches: FakeBatches) -> None:
+    batches.chat.api.inject(Fault(status=500, path="/v1/batches"))
+    failed = run("generate", "--backend", "openai", "--mode", "chat", "--n", "16", "--batch")
+    assert failed.exit_code == 1 and "answered 500 during the batch request" in failed.output
+    assert batches.batches == {} and len(batches.uploads()) == 1
+    listed = [r for r in batches.chat.api.requests("/v1/batches") if r.method == "GET"]
+    assert listed  # it looked for a batch that might exist before giving up
+    recovered = ok(run("generate", "--collect", "--json"))["collected"]
+    (batch_id,) = batches.batches
+    assert len(batches.uploads()) == 1 and recovered["notes"][0].startswith(f"sent batch {batch_id}")

@@ -20,7 +20,7 @@ from typing import Any
 
 from pipeline.batch.files import ResultIndex, outcome
 from pipeline.batch.ledger import Ledger, expand, to_ranges
-from pipeline.batch.send import Progress, api_for, costs, price_text, quiet, reconcile, stage_of
+from pipeline.batch.send import Progress, api_for, costs, price_text, quiet, reconcile, requests, stage_of
 from pipeline.config import Project, find_project
 from pipeline.filters import Screen, Screened, screen_reply
 from pipeline.generate import Options, Outputs, Stage
@@ -76,7 +76,7 @@ class Harvest:
         for b in self.batches:
             failures = ", ".join(f"{code} {n}" for code, n in b.failed.most_common())
             what = f"batch {b.batch_id} ({b.name})" if b.batch_id else b.name
-            out.append(f"{what}: {b.status}, {b.requests} requests, {b.answered} answered, {sum(b.failed.values())} failed"
+            out.append(f"{what}: {b.status}, {requests(b.requests)}, {b.answered:,} answered, {sum(b.failed.values()):,} failed"
                        + (f" ({failures})" if failures else "") + (f", {b.unmatched} unmatched" if b.unmatched else ""))
             out += [f"  {error}" for error in b.errors]
         if self.batches:
@@ -88,7 +88,7 @@ class Harvest:
         out += [f"still open: batch {w['batch_id']} ({w['name']}) {w['status']}, {w['completed']} of {w['requests']} done"
                 for w in self.waiting]
         if self.failed and any(b.batch_id for b in self.batches):
-            out.append(f"next: ftboot generate --resubmit  ({self.failed} failed requests)")
+            out.append(f"next: ftboot generate --resubmit  ({self.failed:,} failed)")
         elif self.failed:
             out.append("next: write the missing requests again with the same --batch-file command")
         elif self.waiting:

@@ -53,6 +53,10 @@ def costs(price: Price | None, prompt: int, output: int) -> dict[str, float | No
             "saving": None if batch is None or online is None else online - batch}
 
 
+def requests(n: int) -> str:
+    return f"{n:,} request{'s' * (n != 1)}"
+
+
 def price_text(costs: dict[str, float | None], model: str) -> str:
     batch, online = costs.get("batch"), costs.get("online")
     if batch is None:
@@ -89,10 +93,10 @@ class Sent:
         if self.target is not None:
             out.append(f"round {self.round}: {self.existing} of {self.target} candidates, {self.outstanding} requests in "
                        f"open batches; acceptance {self.rate:.2f} ({self.rate_from})")
-        out.append(f"{self.requests} requests planned" + (f" ({self.stopped})" if self.stopped else ""))
+        out.append(f"{requests(self.requests)} planned" + (f" ({self.stopped})" if self.stopped else ""))
         for f in self.files:
             where = f"batch {f['batch_id']} ({f['status']})" if f.get("batch_id") else f["path"]
-            out.append(f"  {f['name']}: {f['requests']} requests, {f['bytes'] / 1e6:.2f} MB -> {where}")
+            out.append(f"  {f['name']}: {requests(f['requests'])}, {f['bytes'] / 1e6:.2f} MB -> {where}")
         if self.requests:
             out.append(f"worst case {self.prompt_tokens:,} prompt + {self.output_tokens:,} output tokens: "
                        + price_text(self.costs, self.model))
@@ -195,7 +199,7 @@ def _send(project: Project, ledger: Ledger, api: BatchAPI, entry: Entry, fresh: 
     batch = api.create(file_id, url_of(entry.plan["endpoint"]), {TAG: entry.name, "ftboot_sha256": entry.sha256})
     ledger.append("submitted", entry.name, batch_id=batch.id, file_id=file_id, status=batch.status, counts=batch.counts)
     path.unlink(missing_ok=True)
-    return f"sent batch {batch.id} ({entry.name}, {entry.count} requests)"
+    return f"sent batch {batch.id} ({entry.name}, {requests(entry.count)})"
 
 
 def reconcile(project: Project, ledger: Ledger, api: BatchAPI) -> list[str]:
