@@ -168,3 +168,17 @@ def test_batch_needs_the_openai_backend_and_one_action(run, project: Path) -> No
     both = run("generate", "--batch", "--collect")
     assert both.exit_code == 2 and "do not go together" in both.output
     assert not (project / "outputs" / "batches.jsonl").exists()
+
+
+def test_resubmit_sends_each_plans_failures_once(run, project: Path, batches: FakeBatches) -> None:
+    batches.outcomes.extend([Outcome(fail={0}), Outcome(fail={2})])
+    ok(run(*OPENAI, "--n", "8", "--batch", "--json"))
+    ok(run("generate", "--backend", "openai", "--mode", "completion", "--n", "8", "--batch", "--json"))
+    first, second = (batches.input_lines(i) for i in batches.batches)
+    collect_until_done(run)
+    again = ok(run("generate", "--resubmit", "--json"))["planned"]
+    assert [f["requests"] for f in again["files"]] == [1, 1] and len(batches.batches) == 4
+    resent = [batches.input_lines(f["batch_id"]) for f in again["files"]]
+    assert sorted(line["custom_id"] for lines_ in resent for line in lines_) == sorted(
+        [first[0]["custom_id"], second[2]["custom_id"]])
+    assert {lines_[0]["url"] for lines_ in resent} == {"/v1/chat/completions", "/v1/completions"}

@@ -170,14 +170,13 @@ def _write(project: Project, ledger: Ledger, stage: Stage, chosen: Iterator[tupl
     path_of = (lambda n: to if n == 0 else to.with_name(f"{to.stem}-{n + 1}{to.suffix}")) if to else \
         (lambda n: directory / f"{name}-{n + 1}.jsonl")
     parts = write_parts(chosen, path_of)
-    plan = _plan(stage)
-    for number, part in enumerate(parts):
-        ledger.append("file" if to else "planned", f"{name}-{number + 1}", plan=plan, ranges=part.ranges,
+    plan, names = _plan(stage), [f"{name}-{number + 1}" for number in range(len(parts))]
+    for part_name, part in zip(names, parts):
+        ledger.append("file" if to else "planned", part_name, plan=plan, ranges=part.ranges,
                       count=part.count, bytes=part.bytes, sha256=part.sha256, input=project.show(part.path))
-        sent.files.append({"name": f"{name}-{number + 1}", "path": project.show(part.path), "requests": part.count,
-                           "bytes": part.bytes})
+        sent.files.append({"name": part_name, "path": project.show(part.path), "requests": part.count, "bytes": part.bytes})
     entries = ledger.entries()
-    return [entries[f["name"]] for f in sent.files]
+    return [entries[part_name] for part_name in names]
 
 
 def _send(project: Project, ledger: Ledger, api: BatchAPI, entry: Entry, fresh: bool) -> str:
