@@ -72,7 +72,7 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
         root = Path(tmp)
         shutil.copy(REPO / "ftboot.toml", root / "ftboot.toml")
         shutil.copytree(REPO / "seeds", root / "seeds")
-        os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-bench")
+        os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="bench")
         project = find_project(root)
         if client_only:
             planner = Planner(project.config, mode=mode, model="gpt-4o-mini", scope="bench", response_format="json_schema",
