@@ -51,7 +51,7 @@ def timed(project: Path, *args: str) -> tuple[float, str]:
 
 def main() -> None:
     api = FakeAPI().start()
-    FineTuneAPI(api)
+    FineTuneAPI(api, key="bench")
     print(f"{'examples':>9} {'MB':>6} {'dry-run s':>10} {'examples/s':>11} {'upload --wait s':>16}")
     try:
         for n in SIZES:
