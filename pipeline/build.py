@@ -29,9 +29,8 @@ from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import dumps, read_jsonl, write_jsonl
 from pipeline.rules import Ruleset, get_ruleset
-from pipeline.schema import Kind, Record, dump_example, example_text, make_record, parse_example, validation_messages
+from pipeline.schema import Kind, Record, dump_example, example_text, is_accepted, make_record, parse_example, validation_messages
 
-ACCEPTED_VERDICTS = ("accepted", "edited")
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
 
@@ -167,7 +166,7 @@ def load_inputs(project: Project, input_path: Path | None, kind: Kind) -> list[R
     reviewed = project.output("reviewed.jsonl")
     if reviewed.exists():
         records += [r for r in _records_from(reviewed, project.show(reviewed), kind, raw=False)
-                    if (getattr(r, "review", None) or {}).get("verdict") in ACCEPTED_VERDICTS]
+                    if is_accepted(r.model_dump())]
     return records
 
 

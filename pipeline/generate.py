@@ -36,9 +36,8 @@ from pipeline.llm.client import Client
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply, host_of, openai_base_url, openai_endpoint
 from pipeline.llm.limits import Budget, Pacer
 from pipeline.prompts import Planner
-from pipeline.schema import Record
+from pipeline.schema import Record, is_accepted
 
-ACCEPTED_VERDICTS = ("accepted", "edited")
 DEFAULT_CAP = 10  # times the plan, when no --max-requests is given
 
 
@@ -125,7 +124,7 @@ def load_reviewed(project: Project) -> list[Record]:
         raise InputError("no reviewed examples yet: --pool reviewed needs them", Location(shown),
                          hint="run `ftboot review push`, review, then `ftboot review pull`; or use --pool seeds")
     records = [Record.model_validate(row) for _, row in read_jsonl(path, shown, tolerate_torn_tail=True)
-               if (row.get("review") or {}).get("verdict") in ACCEPTED_VERDICTS]
+               if is_accepted(row)]
     if not records:
         raise InputError("no accepted reviews yet: --pool reviewed needs some", Location(shown),
                          hint="accept some candidates in Label Studio and run `ftboot review pull`; or use --pool seeds")

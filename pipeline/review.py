@@ -30,9 +30,8 @@ from pipeline import labelstudio as lsa
 from pipeline.config import Project
 from pipeline.errors import InputError, Location, RunError
 from pipeline.jsonl import atomic_write, read_jsonl, write_jsonl
-from pipeline.schema import Record, content_text, make_record, parse_example, validation_messages
+from pipeline.schema import ACCEPTED_VERDICTS, Record, content_text, make_record, parse_example, validation_messages
 
-KEPT = ("accepted", "edited")
 
 
 def load_candidates(project: Project) -> list[Record]:
@@ -184,7 +183,7 @@ class PullResult:
 
     def summary(self) -> dict[str, Any]:
         settled = sum(self.counts.values()) + len(self.problems)
-        return {"policy": self.policy, "tasks": self.tasks, **{v: self.counts[v] for v in (*KEPT, "rejected", "skipped")},
+        return {"policy": self.policy, "tasks": self.tasks, **{v: self.counts[v] for v in (*ACCEPTED_VERDICTS, "rejected", "skipped")},
                 "pending": max(self.tasks - settled, 0), **self.rates(self.counts), "preferences": self.preferences,
                 "agreement": round(self.agreeing / self.several, 3) if self.several else None,
                 "tasks_with_several_reviews": self.several, "problems": self.problems,

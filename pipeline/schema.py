@@ -243,6 +243,14 @@ def make_record(example: dict[str, Any], provenance: dict[str, Any], kind: Kind 
     return Record(id=id or example_id(example), kind=kind, example=example, provenance=provenance, **extra)
 
 
+ACCEPTED_VERDICTS = ("accepted", "edited")
+
+
+def is_accepted(row: dict[str, Any]) -> bool:
+    """Whether a reviewed line (a dict, as read from reviewed.jsonl) was kept by its reviewers."""
+    return (row.get("review") or {}).get("verdict") in ACCEPTED_VERDICTS
+
+
 def last_assistant(example: dict[str, Any]) -> str:
     """The text of the final assistant turn (what a reviewer corrects, what DPO compares)."""
     for message in reversed(_messages(example)):

@@ -13,6 +13,7 @@ from pipeline.batch.ledger import Ledger
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import count_lines, read_jsonl
+from pipeline.schema import is_accepted
 
 STAGE_FILES = {
     "candidates": "candidates.jsonl",
@@ -59,7 +60,7 @@ def _accepted(project: Project) -> int:
     if not path.exists():
         return 0
     return sum(1 for _, row in read_jsonl(path, tolerate_torn_tail=True)
-               if (row.get("review") or {}).get("verdict") in ("accepted", "edited"))
+               if is_accepted(row))
 
 
 def project_status(project: Project) -> Status:

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fake_chat import KEY, FakeChat, chat  # noqa: F401  (fixture)
+from tests.fake_chat import KEY, FakeChat
 from tests.fake_finetune import FineTuneAPI
 from tests.fakeapi import Request
 

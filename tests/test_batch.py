@@ -12,8 +12,8 @@ import pytest
 from pipeline.batch import files as batch_files
 from pipeline.config import find_project
 from pipeline.generate import Options, Stage
-from tests.fake_batch import FakeBatches, Outcome, batches  # noqa: F401  (fixture)
-from tests.fake_chat import KEY, FakeChat, chat, edit_config  # noqa: F401  (fixture)
+from tests.fake_batch import FakeBatches, Outcome
+from tests.fake_chat import KEY, FakeChat, edit_config
 
 OPENAI = ("generate", "--backend", "openai", "--mode", "chat")
 

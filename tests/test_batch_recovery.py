@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.fake_batch import FakeBatches, batches  # noqa: F401  (fixture)
-from tests.fake_chat import chat  # noqa: F401  (fixture)
+from tests.fake_batch import FakeBatches
 from tests.fakeapi import Fault
 
 

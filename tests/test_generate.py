@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.llm import client as client_module
-from tests.fake_chat import KEY, Canned, FakeChat, chat, edit_config  # noqa: F401  (fixture)
+from tests.fake_chat import KEY, Canned, FakeChat, edit_config
 from tests.fakeapi import Fault
 
 OPENAI = ("generate", "--backend", "openai")

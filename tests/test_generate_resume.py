@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO
-from tests.fake_chat import KEY, FakeChat, chat  # noqa: F401  (fixture)
+from tests.fake_chat import KEY, FakeChat
 
 CONCURRENCY = 4
 

@@ -16,7 +16,7 @@ from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client, retry_after
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
 from pipeline.llm.limits import Budget, Pacer
-from tests.fake_chat import KEY, Canned, FakeChat, chat  # noqa: F401  (fixture)
+from tests.fake_chat import KEY, Canned, FakeChat
 from tests.fakeapi import Fault
 
 

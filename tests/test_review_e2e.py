@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.fake_chat import KEY, chat  # noqa: F401  (fixture)
+from tests.fake_chat import KEY
 from tests.labelstudio_fixtures import Reviewer, project_id
 from tests.openai_format_check import check_file
 from tests.test_review import rows, title_of

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pipeline.tokens import count_example_tokens
-from tests.fake_finetune import finetune  # noqa: F401  (fixture)
+
 from tests.fakeapi import Fault
 from tests.helpers import chat, varied_examples, write_jsonl
 from tests.upload_helpers import make_project

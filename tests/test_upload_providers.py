@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fake_finetune import finetune  # noqa: F401  (fixture)
+
 from tests.helpers import varied_examples, write_jsonl
 from tests.upload_helpers import make_project
 
