@@ -18,6 +18,7 @@ from typing import Any
 
 from pipeline.errors import RunError
 from pipeline.jsonl import atomic_write
+from pipeline.llm.client import error_message
 from pipeline.llm.request import Endpoint
 
 TAG = "ftboot_batch"
@@ -65,11 +66,9 @@ class BatchAPI:
             raise RunError(f"{self.label} refused the key in {self.key_env} (401) during {doing}",
                            hint=f"check {self.key_env}") from None
         except openai.APIStatusError as exc:
-            inner = exc.body.get("error", exc.body) if isinstance(exc.body, dict) else None
-            message = inner.get("message") if isinstance(inner, dict) else None
             hint = "the endpoint may have no Batch API; online generation (without --batch) works with any" \
                 if exc.status_code in (404, 405) else None
-            raise RunError(f"{self.label} answered {exc.status_code} during {doing}: {message or exc.message}", hint=hint) from None
+            raise RunError(f"{self.label} answered {exc.status_code} during {doing}: {error_message(exc)}", hint=hint) from None
         except openai.APIConnectionError as exc:
             raise RunError(f"cannot reach {self.label} during {doing}: {exc.__cause__ or exc}",
                            hint="check the network, then run the same command again; nothing is sent twice") from None

@@ -44,6 +44,18 @@ def retry_after(headers: Any) -> float | None:
     return None
 
 
+def error_message(exc: Any) -> str:
+    """The provider's own message in an SDK status error, whether its body is the error or wraps it."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return str(getattr(exc, "message", exc))
+
+
 def backoff(attempt: int) -> float:
     """Exponential backoff with jitter: a random wait in the upper half of base·2^attempt, capped."""
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
@@ -102,8 +114,7 @@ class Client:
                     raise RunError(f"{host} refused the API key (HTTP {status})",
                                    hint="check the key's value and permissions, or use --backend local") from None
                 if status not in (408, 409, 429) and status < 500:
-                    detail = exc.body.get("message") if isinstance(exc.body, dict) else None
-                    detail = str(detail or exc.message)
+                    detail = error_message(exc)
                     hint = ('the server has no structured output: set response_format = "none" under [generate]'
                             if "response_format" in detail else None)
                     raise RunError(f"{host} refused the request (HTTP {status}): {detail}", hint=hint) from None

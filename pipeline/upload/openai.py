@@ -17,20 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import RunError
-from pipeline.llm.client import retry_after
+from pipeline.llm.client import error_message, retry_after
 from pipeline.upload import Event, Job, JobProvider, Provider, Transient
 from pipeline.upload.plan import Plan
-
-
-def _message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return str(getattr(exc, "message", exc))
 
 
 @contextmanager
@@ -45,10 +34,10 @@ def api_errors(provider: Provider, doing: str) -> Iterator[None]:
                        hint=f"check {provider.key_env}; it may be revoked or for another service") from None
     except openai.RateLimitError as exc:
         raise Transient(f"{provider.label} is still rate limiting (429) after {provider.settings.max_retries} retries "
-                        f"during {doing}: {_message(exc)}", maybe_done=False, retry_after=retry_after(exc.response.headers),
+                        f"during {doing}: {error_message(exc)}", maybe_done=False, retry_after=retry_after(exc.response.headers),
                         hint="wait a while and run the same command again") from None
     except openai.APIStatusError as exc:
-        message = f"{provider.label} rejected {doing} ({exc.status_code}): {_message(exc)}"
+        message = f"{provider.label} rejected {doing} ({exc.status_code}): {error_message(exc)}"
         if exc.status_code >= 500:
             raise Transient(message, maybe_done=True, retry_after=retry_after(exc.response.headers)) from None
         raise RunError(message) from None
