@@ -333,10 +333,16 @@ def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None
               help="Read a JSON export saved from Label Studio instead of asking the server.")
 @click.option("--policy", type=click.Choice(["latest", "majority", "unanimous"]),
               help="How several reviews of one task settle (default from ftboot.toml: latest).")
+@click.option("--forget-missing", is_flag=True,
+              help="Drop the reviews of earlier pulls that Label Studio no longer has (kept by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def review_pull(ctx: click.Context, from_file: Path | None, policy: str | None, as_json: bool) -> None:
-    """Rewrite outputs/reviewed.jsonl and preferences.jsonl from every review in Label Studio.
+def review_pull(ctx: click.Context, from_file: Path | None, policy: str | None, forget_missing: bool,
+                as_json: bool) -> None:
+    """Bring every review in Label Studio into outputs/reviewed.jsonl and preferences.jsonl.
+
+    Reviews that earlier pulls recorded and Label Studio no longer has (a deleted task or project, a reset
+    server) stay, marked review.kept; each replaced file is first copied to outputs/history/.
 
     \b
     Examples:
@@ -346,11 +352,11 @@ def review_pull(ctx: click.Context, from_file: Path | None, policy: str | None, 
     """
     from pipeline.review import pull
 
-    result = pull(project_of(ctx), from_file, policy)
+    result = pull(project_of(ctx), from_file, policy, forget_missing)
     if as_json:
         echo_json(result.summary())
         return
-    print_warnings(result.problems)
+    print_warnings(result.notes + result.problems)
     click.echo(result.text())
     click.echo("next: ftboot build" + ("  (and `ftboot build --format dpo` for the preference set)" if result.preferences else ""))
 

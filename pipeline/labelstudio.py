@@ -13,7 +13,6 @@ It leaves out what review means (policies, verdicts, preference pairs): that is 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -161,7 +160,7 @@ def read_annotations(task: dict[str, Any], reviewers: dict[int, str]) -> list[An
         replies = {index: _text(by_name[f"reply_{k}"]) for k, index in enumerate(turns, start=1)
                    if f"reply_{k}" in by_name}
         who = raw.get("completed_by")
-        reviewer = who.get("email", str(who.get("id"))) if isinstance(who, dict) else reviewers.get(who, str(who))
+        reviewer = (who.get("email") or str(who.get("id"))) if isinstance(who, dict) else reviewers.get(who, str(who))
         out.append(Annotation(raw["id"], reviewer, choices[0], replies, _text(by_name.get("notes", {})).strip(),
                               raw.get("lead_time"), str(raw.get("updated_at") or raw.get("created_at") or "")))
     return sorted(out, key=lambda a: (a.updated_at, a.id))
@@ -243,8 +242,9 @@ class Server:
         with self.calls():
             self.ls.projects.import_tasks(project_id, request=tasks)
 
-    def export(self, project_id: int) -> list[dict[str, Any]]:
-        """Every task with annotations, through an export snapshot (the plain export is slow on big projects)."""
+    def export(self, project_id: int) -> bytes:
+        """The JSON export of every task with annotations, through an export snapshot (the plain export is slow
+        on big projects); `pipeline.lsexport` reads it."""
         exports = self.ls.projects.exports
         with self.calls():
             snapshot = exports.create(project_id, title="ftboot review pull",
@@ -259,7 +259,7 @@ class Server:
                 raise RunError(f"Label Studio's export snapshot {snapshot.id} ended {snapshot.status}")
             body = b"".join(exports.download(project_id, snapshot.id, export_type="JSON"))
             exports.delete(project_id, snapshot.id)
-        return json.loads(body)
+        return body
 
     def reviewers(self) -> dict[int, str]:
         with self.calls():

@@ -2,9 +2,11 @@
 
 `push` imports the candidates the project does not have yet (a task knows its candidate id), in batches; with
 `to_file` it writes the same tasks as import JSON with the labeling config beside it. `pull` reads every
-annotation (through an export snapshot, or a JSON export saved from the UI), settles tasks with several
-reviews by the configured policy, and rewrites `outputs/reviewed.jsonl` and `outputs/preferences.jsonl` from
-the whole current state, so pulling again is idempotent and picks up changed annotations. A corrected example
+annotation (through an export snapshot, or a JSON export saved from the UI, both read by `pipeline.lsexport`),
+settles tasks with several reviews by the configured policy, and writes `outputs/reviewed.jsonl` and
+`outputs/preferences.jsonl` from the whole current state plus the reviews of earlier pulls that the server no
+longer has (`pipeline.reviewed`), so pulling again is idempotent, picks up changed annotations and never loses a
+review. A corrected example
 that breaks the schema is reported with its task link, never dropped in silence; the edits of every reviewer
 stay in the record, whichever one the policy followed.
 
@@ -18,6 +20,7 @@ import copy
 import difflib
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,9 +30,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline import labelstudio as lsa
+from pipeline import reviewed as store
 from pipeline.config import Project
 from pipeline.errors import InputError, Location, RunError
-from pipeline.jsonl import atomic_write, read_jsonl, write_jsonl
+from pipeline.jsonl import atomic_write, read_jsonl
+from pipeline.lsexport import read_export
 from pipeline.schema import ACCEPTED_VERDICTS, Record, content_text, make_record, parse_example, validation_messages
 
 
@@ -168,6 +173,8 @@ class PullResult:
     agreeing: int = 0
     per_seed: dict[str, Counter[str]] = field(default_factory=dict)
     preferences: int = 0
+    notes: list[str] = field(default_factory=list)
+    merged: store.Merged = field(default_factory=lambda: store.Merged([], []))
 
     def count(self, verdict: str, shots: list[Any]) -> None:
         self.counts[verdict] += 1
@@ -188,7 +195,11 @@ class PullResult:
                 "agreement": round(self.agreeing / self.several, 3) if self.several else None,
                 "tasks_with_several_reviews": self.several, "problems": self.problems,
                 "per_seed": {seed: {**self.rates(c), "accepted": c["accepted"], "edited": c["edited"]}
-                             for seed, c in sorted(self.per_seed.items())}}
+                             for seed, c in sorted(self.per_seed.items())},
+                "kept_from_earlier_pulls": self.merged.kept, "first_missed_now": self.merged.kept_now,
+                "preferences_kept": self.merged.preferences_kept, "forgotten": self.merged.forgotten,
+                "preferences_forgotten": self.merged.preferences_forgotten, "history": self.merged.history,
+                "notes": self.notes}
 
     def text(self) -> str:
         s, pct = self.summary(), lambda x: "–" if x is None else f"{x:.0%}"
@@ -198,6 +209,15 @@ class PullResult:
                  f"{s['preferences']} preference pairs; policy {self.policy}"]
         if self.several:
             lines.append(f"agreement {pct(s['agreement'])} on {self.several} tasks with several reviews")
+        m = self.merged
+        if m.kept:
+            lines.append(f"kept {m.kept} reviews from earlier pulls that Label Studio no longer has ({m.kept_now} first "
+                         f"missed now; marked review.kept in reviewed.jsonl; --forget-missing drops them)")
+        if m.forgotten or m.preferences_forgotten:
+            lines.append(f"forgot {m.forgotten} reviews and {m.preferences_forgotten} preference pairs from earlier "
+                         f"pulls that Label Studio no longer has (--forget-missing)")
+        if m.history:
+            lines.append(f"the previous files are in {', '.join(m.history)}")
         worst = sorted(s["per_seed"].items(), key=lambda kv: (kv[1]["acceptance_rate"] or 0, -kv[1]["reviewed"]))
         if worst:
             lines.append("per seed used as a shot (lowest acceptance first):")
@@ -208,25 +228,20 @@ class PullResult:
         return "\n".join(lines)
 
 
-def _read_export(path: Path) -> list[dict[str, Any]]:
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a JSON export: {exc}", Location(path)) from None
-    if not isinstance(tasks, list) or any(not isinstance(t, dict) or "annotations" not in t
-                                          or not {"candidate_id", "example"} <= set(t.get("data") or {}) for t in tasks):
-        raise InputError("not a Label Studio JSON export of an ftboot project (each task needs data.candidate_id "
-                         "and annotations)", Location(path), hint="export with the JSON format, not JSON-MIN or CSV")
-    return tasks
-
-
-def pull(project: Project, from_file: Path | None = None, policy: str | None = None) -> PullResult:
-    """Rewrite reviewed.jsonl and preferences.jsonl from every annotation in the project (or in an export)."""
+def pull(project: Project, from_file: Path | None = None, policy: str | None = None,
+         forget_missing: bool = False) -> PullResult:
+    """Settle every annotation in the project (or in an export) and merge the reviews into reviewed.jsonl and
+    preferences.jsonl, keeping those an earlier pull recorded that the server no longer has (see
+    `pipeline.reviewed`); `forget_missing` drops them instead."""
     settings = project.config.labelstudio
     result = PullResult(policy or settings.policy)
+    earlier = store.load(project)
     if from_file is not None:
-        tasks, reviewers = _read_export(from_file), {}
-        result.tasks = len(tasks)
+        shown = project.show(from_file)
+        if not from_file.is_file():
+            raise InputError("not a regular file", Location(shown))
+        tasks, reviewers = read_export(from_file.read_bytes(), shown, result.notes), {}
+        result.tasks, projects = len(tasks), {t["project"] for t in tasks if t.get("project") is not None}
         base = (os.environ.get("LABEL_STUDIO_URL") or settings.url).rstrip("/")
         link: Callable[[dict[str, Any]], str] = lambda t: (  # noqa: E731
             f"{base}/projects/{t.get('project')}/data?task={t['id']}" if base else f"task {t['id']}")
@@ -236,8 +251,23 @@ def pull(project: Project, from_file: Path | None = None, policy: str | None = N
         if found is None:
             raise RunError(f"no Label Studio project titled {settings.project_title!r} at {server.url}",
                            hint="`ftboot review push` creates it")
-        tasks, reviewers, result.tasks = server.export(found.id), server.reviewers(), server.task_count(found.id)
+        tasks = read_export(server.export(found.id), f"Label Studio's export of project {found.id}", result.notes)
+        for task in tasks:
+            task.setdefault("project", found.id)
+        reviewers, result.tasks, projects = server.reviewers(), server.task_count(found.id), {found.id}
         link = lambda t: server.task_url(found.id, t["id"])  # noqa: E731
+    reviewed, preferences = settle(tasks, reviewers, result, link)
+    now = time.gmtime()
+    result.merged = store.merge(earlier, reviewed, preferences, {t["data"]["candidate_id"] for t in tasks},
+                                projects, forget_missing, now)
+    store.save(project, result.merged, now)
+    result.preferences = len(result.merged.preferences)
+    return result
+
+
+def settle(tasks: list[dict[str, Any]], reviewers: dict[int, str], result: PullResult,
+           link: Callable[[dict[str, Any]], str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The reviewed and preference lines of tasks as `lsexport.read_export` returns them, counted in `result`."""
     reviewed, preferences = [], []
     for task in sorted(tasks, key=lambda t: t["id"]):
         settled = _settle(task, reviewers, result, link(task))
@@ -246,9 +276,7 @@ def pull(project: Project, from_file: Path | None = None, policy: str | None = N
             reviewed.append(record.model_dump())
             if record.review["verdict"] == "edited":
                 preferences += [p.model_dump() for p in preference_records(record, task["data"]["example"], changes)]
-    write_jsonl(project.output("reviewed.jsonl"), reviewed)
-    result.preferences = write_jsonl(project.output("preferences.jsonl"), preferences)
-    return result
+    return reviewed, preferences
 
 
 def _settle(task: dict[str, Any], reviewers: dict[int, str], result: PullResult,
@@ -277,7 +305,8 @@ def _settle(task: dict[str, Any], reviewers: dict[int, str], result: PullResult,
     verdict = "rejected" if chosen.verdict == lsa.REJECT else "edited" if changes else "accepted"
     result.count(verdict, provenance.get("shots") or [])
     review = {"verdict": verdict, "reviewers": sorted({a.reviewer for a in annotations}), "lead_time": chosen.lead_time,
-              "notes": chosen.notes, "diff": diff(changes), "task_id": task["id"], "generated_id": data["candidate_id"],
+              "notes": chosen.notes, "diff": diff(changes), "task_id": task["id"],
+              "project_id": task.get("project"), "generated_id": data["candidate_id"],
               "annotation_id": chosen.id, "updated_at": chosen.updated_at}
     if len(annotations) > 1:
         review["policy"] = result.policy

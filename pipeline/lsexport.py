@@ -1,0 +1,174 @@
+"""Reading a Label Studio JSON export (a file saved from the UI, or an export snapshot's download) into tasks that
+`pipeline.review` can settle without another check.
+
+Every shape the review stage relies on is checked here: a list of tasks, each with an integer `id`, `data`
+holding the candidate's id and a valid chat `example`, and `annotations` whose ids, results, choices, texts and
+reviewers have the types Label Studio gives them. An export is one JSON document, not lines, so a problem is
+located by file and field (`export.json: [3].annotations[0].result`). A UTF-8 byte-order mark is accepted and
+reported. NaN, infinities, lone surrogates and nesting deeper than `MAX_DEPTH` are refused here, because a
+reviewed record holding them could not be written, or read back, later.
+
+It leaves out what the annotations mean (`pipeline.labelstudio.read_annotations`) and how tasks settle into
+reviews (`pipeline.review`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from pipeline.errors import InputError, Location
+from pipeline.schema import parse_example, validation_messages
+
+MAX_DEPTH = 64
+HINT = "export with Label Studio's JSON format (not JSON-MIN or CSV) from the project `ftboot review push` made"
+
+
+class _Shape(BaseModel):
+    # strict: "12" is not a task id; extra keys are Label Studio's business.
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Value(_Shape):
+    text: list[str] | str | None = None
+    choices: list[str] | None = None
+
+
+class _Item(_Shape):
+    from_name: str | None = None
+    value: _Value = Field(default_factory=_Value)
+
+
+class _User(_Shape):
+    id: int | None = None
+    email: str | None = None
+
+
+class _Annotation(_Shape):
+    id: int
+    was_cancelled: bool | None = None
+    result: list[_Item] | None = None
+    completed_by: int | _User | None = None
+    lead_time: float | None = None
+    updated_at: str | None = None
+    created_at: str | None = None
+
+
+class _Provenance(_Shape):
+    shots: list[str | int] | None = None
+
+
+class _Data(_Shape):
+    candidate_id: str
+    example: dict[str, Any]
+    provenance: _Provenance | None = None
+
+
+class _Task(_Shape):
+    id: int
+    project: int | None = None
+    data: _Data
+    annotations: list[_Annotation]
+
+
+_TASKS = TypeAdapter(list[_Task])
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
+def _refuse_constant(text: str) -> float:
+    raise _NotFinite(text)
+
+
+def read_export(raw: bytes, shown: str | Path, notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """The tasks of an export, checked; anything else raises one `InputError` naming `shown` and the field.
+    A note about a byte-order mark goes to `notes`."""
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+        if notes is not None:
+            notes.append(f"{shown}: file starts with a byte-order mark; read without it")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", Location(shown),
+                         hint=HINT) from None
+    try:
+        tasks = json.loads(text, parse_float=_finite, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg} at column {exc.colno}", Location(shown, exc.lineno), hint=HINT) from None
+    except _NotFinite as exc:
+        raise InputError(f"holds the number {exc.args[0]}, which JSON has no room for", Location(shown)) from None
+    except RecursionError:
+        raise InputError(f"nested more than {MAX_DEPTH} deep; not a Label Studio export", Location(shown)) from None
+    if not isinstance(tasks, list):
+        raise InputError(f"must be a list of tasks (got {_kind(tasks)})", Location(shown), hint=HINT)
+    check_values(tasks, Location(shown))
+    try:
+        _TASKS.validate_python(tasks)
+    except ValidationError as exc:
+        raise _first(validation_messages(exc), shown, "") from None
+    for index, task in enumerate(tasks):
+        try:
+            parse_example(task["data"]["example"])
+        except ValidationError as exc:
+            raise _first(validation_messages(exc), shown, f"[{index}].data.example") from None
+    return tasks
+
+
+def _first(problems: list[tuple[str, str]], shown: str | Path, prefix: str) -> InputError:
+    field, message = problems[0]
+    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    return InputError(message + more, _at(Location(shown, field=prefix or None), field), hint=HINT)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "null" if value is None else "a number")
+
+
+def check_values(value: Any, where: Location) -> None:
+    """Refuse lone surrogates (in keys or texts) and nesting deeper than MAX_DEPTH, naming the field under
+    `where`. A loop, not recursion, so that no input can exhaust the stack here."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, where, path)
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth >= MAX_DEPTH:
+            raise InputError(f"nested more than {MAX_DEPTH} deep", _at(where, path))
+        if isinstance(node, list):
+            stack += [(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node)]
+        else:
+            for key, item in node.items():
+                _check_text(key, where, path)
+                stack.append((item, f"{path}.{key}" if path else key, depth + 1))
+
+
+def _at(where: Location, path: str) -> Location:
+    return Location(where.file, where.line, ".".join(filter(None, [where.field, path])).replace(".[", "[") or None)
+
+
+def _check_text(text: str, where: Location, path: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError("holds a lone surrogate (an escape such as \\ud800 that is no character)",
+                             _at(where, path)) from None
