@@ -44,7 +44,7 @@ class _Item(_Shape):
     value: _Value = Field(default_factory=_Value)
 
 
-class _User(_Shape):
+class User(_Shape):
     id: int | None = None
     email: str | None = None
 
@@ -53,7 +53,7 @@ class _Annotation(_Shape):
     id: int
     was_cancelled: bool | None = None
     result: list[_Item] | None = None
-    completed_by: int | _User | None = None
+    completed_by: int | User | None = None
     lead_time: float | None = None
     updated_at: str | None = None
     created_at: str | None = None

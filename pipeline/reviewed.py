@@ -147,7 +147,7 @@ def save(project: Project, merged: Merged, now: time.struct_time) -> None:
         path = project.output(name)
         new = "".join(dumps(row) + "\n" for row in rows).encode("utf-8")
         old = path.read_bytes() if path.exists() else b""
-        if new == old:
+        if new == old and path.exists():
             continue
         if old:
             copy = _history_path(path, stamp)

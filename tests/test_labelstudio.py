@@ -92,6 +92,20 @@ def test_start_on_a_running_server_prints_the_same_lines_and_listens_on_loopback
     assert oct(os.stat(labelstudio.state / "credentials").st_mode)[-3:] == "600"
 
 
+def test_the_data_dir_is_private_and_an_existing_loose_one_is_tightened(labelstudio):
+    state = labelstudio.state
+    data, database = state / "data", state / "data" / "label_studio.sqlite3"
+
+    def modes() -> tuple[str, ...]:
+        return tuple(oct(os.stat(p).st_mode)[-3:] for p in (state, data, database))
+
+    assert modes()[1:] == ("700", "600")  # made private by the start that created them
+    for path, loose in ((state, 0o755), (data, 0o755), (database, 0o644)):
+        path.chmod(loose)  # as an older version of the script left them
+    assert run_script("start", labelstudio.env).returncode == 0
+    assert modes() == ("700", "700", "600")
+
+
 def test_status_of_a_stopped_server(tmp_path):
     env = {**os.environ, "LABEL_STUDIO_DATA_DIR": str(tmp_path / "none")}
     result = run_script("status", env)
