@@ -5,10 +5,9 @@
 annotation (through an export snapshot, or a JSON export saved from the UI, both read by `pipeline.lsexport`),
 settles tasks with several reviews by the configured policy, and writes `outputs/reviewed.jsonl` and
 `outputs/preferences.jsonl` from the whole current state plus the reviews of earlier pulls that the server no
-longer has (`pipeline.reviewed`), so pulling again is idempotent, picks up changed annotations and never loses a
-review. A corrected example
-that breaks the schema is reported with its task link, never dropped in silence; the edits of every reviewer
-stay in the record, whichever one the policy followed.
+longer has (`pipeline.reviewed`): pulling again is idempotent, picks up changed annotations and never loses a
+review. A corrected example that breaks the schema is reported with its task link, never dropped in silence; the
+edits of every reviewer stay in the record, whichever one the policy followed.
 
 It leaves out how tasks and annotations look in Label Studio (`pipeline.labelstudio`) and what the final
 training set keeps (`pipeline.build`).
