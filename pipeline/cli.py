@@ -417,7 +417,7 @@ def build(ctx: click.Context, input_path: Path | None, fmt: str, target: str | N
 
 
 @cli.command()
-@click.option("--provider", help="openai, azure, together or huggingface (default from ftboot.toml).")
+@click.option("--provider", help="fireworks, together, huggingface, openai or azure (from ftboot.toml; no default).")
 @click.option("--model", help="The base model to fine-tune (default from ftboot.toml).")
 @click.option("--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True,
               help="chat: train.jsonl and val.jsonl, supervised; dpo: the preference set from `build --format dpo`.")
@@ -438,8 +438,8 @@ def upload(ctx: click.Context, provider: str | None, model: str | None, fmt: str
 
     \b
     Examples:
-      ftboot upload --dry-run
-      ftboot upload --wait
+      ftboot upload --provider fireworks --dry-run
+      ftboot upload --provider fireworks --wait
       ftboot upload --provider together --model meta-llama/Meta-Llama-3.1-8B-Instruct-Reference --wait
       ftboot upload --format dpo
       ftboot upload --status
@@ -454,10 +454,12 @@ def upload(ctx: click.Context, provider: str | None, model: str | None, fmt: str
     chosen = up.get_provider(project, provider)
     plan = up.plan_upload(project, chosen, model, fmt)
     if dry_run:
+        first = up.first_line(chosen, plan)
         if as_json:
-            echo_json({"dry_run": True, **plan.as_dict()})
+            echo_json({"dry_run": True, **plan.as_dict(), "first_line": first})
         else:
             click.echo(plan.text())
+            click.echo(f"first line  {json.dumps(first, ensure_ascii=False)}")
             click.echo("dry run: nothing was sent")
         return
     started = up.start_upload(project, chosen, plan, force)

@@ -99,6 +99,14 @@ class TogetherUploadConfig(_Section):
     learning_rate: float | None = Field(None, gt=0, description="Together takes an absolute rate, not a multiplier")
 
 
+class FireworksUploadConfig(_Section):
+    account: str = Field("", description="your Fireworks account id (else $FIREWORKS_ACCOUNT_ID)")
+    base_url: str = "https://api.fireworks.ai"
+    api_key_env: str = "FIREWORKS_API_KEY"
+    learning_rate: float | None = Field(None, gt=0, description="an absolute rate; unset: Fireworks' default")
+    lora_rank: int | None = Field(None, ge=1, description="unset: Fireworks' default")
+
+
 class HubUploadConfig(_Section):
     repo: str = Field("", description="the dataset repo to push to, e.g. me/support-chat")
     private: bool = True
@@ -106,8 +114,8 @@ class HubUploadConfig(_Section):
 
 
 class UploadConfig(_Section):
-    provider: str = "openai"
-    model: str = "gpt-4o-mini-2024-07-18"
+    provider: str = Field("", description="no default: `ftboot upload` lists the choices")
+    model: str = Field("", description="the base model; empty: the provider's default")
     n_epochs: int | Literal["auto"] = "auto"
     batch_size: int | Literal["auto"] = "auto"
     learning_rate_multiplier: float | Literal["auto"] = "auto"
@@ -118,6 +126,7 @@ class UploadConfig(_Section):
     max_retries: int = Field(5, ge=0, description="retries of a 429 or 5xx answer, with backoff")
     azure: AzureUploadConfig = AzureUploadConfig()
     together: TogetherUploadConfig = TogetherUploadConfig()
+    fireworks: FireworksUploadConfig = FireworksUploadConfig()
     huggingface: HubUploadConfig = HubUploadConfig()
 
 

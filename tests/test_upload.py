@@ -251,7 +251,7 @@ def test_ctrl_c_stops_following_not_the_job(proj, monkeypatch):
 
 
 def test_unknown_provider_and_too_long_suffix_are_input_errors(proj, tmp_path):
-    assert proj.run("--provider", "fireworks").exit_code == 2
+    assert proj.run("--provider", "mistral").exit_code == 2
     toml = proj.root / "ftboot.toml"
     toml.write_text(toml.read_text().replace('suffix = "shop-desc"', f'suffix = "{"x" * 65}"'))
     result = proj.run("--dry-run")
@@ -268,3 +268,49 @@ def test_set_level_rules_apply(proj):
     write_jsonl(proj.outputs / "train.jsonl", [chat(f"q{i}", f"a{i}") for i in range(5)])
     result = proj.run("--dry-run")
     assert result.exit_code == 2 and "5 training examples; openai needs at least 10" in result.stderr
+
+
+def test_without_a_provider_the_choices_are_listed_and_nothing_is_sent(proj):
+    toml = proj.root / "ftboot.toml"
+    toml.write_text(toml.read_text().replace('provider = "openai"\n', ""))
+    result = proj.run("--dry-run")
+    assert result.exit_code == 2
+    assert "no provider chosen: pass --provider NAME or set provider under [upload]" in result.stderr
+    from pipeline.upload import PROVIDERS
+
+    listed = [line.split()[0] for line in result.stderr.splitlines() if line.startswith("  ") and "needs" in line]
+    assert listed == list(PROVIDERS)
+    assert "together     Together AI: needs TOGETHER_API_KEY; runs fine-tuning jobs" in result.stderr
+    assert "huggingface  Hugging Face Hub: needs" in result.stderr and "takes the files only" in result.stderr
+    assert proj.finetune.api.log == []
+
+
+def test_the_demo_project_chooses_no_provider(run):
+    result = run("upload", "--dry-run")
+    assert result.exit_code == 2 and "no provider chosen" in result.stderr
+
+
+def test_init_writes_the_provider_commented_out_with_the_choices(tmp_path):
+    from pipeline.config import load_config
+    from pipeline.project import init_project
+    from pipeline.upload import PROVIDERS
+
+    init_project(tmp_path / "new")
+    text = (tmp_path / "new" / "ftboot.toml").read_text()
+    assert load_config(tmp_path / "new" / "ftboot.toml").upload.provider == ""
+    assert '# provider = "fireworks"' in text
+    for name in PROVIDERS:
+        assert f"#   {name} " in text
+
+
+def test_an_organisation_openai_refuses_is_told_where_to_go_instead(proj):
+    proj.finetune.api.inject(Fault(status=403, path="/fine_tuning/jobs"))
+    result = proj.run("--wait")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: OpenAI does not let this organisation start fine-tuning jobs (403: injected 403); no job was started.")
+    assert "--provider fireworks" in lines[0] and "--provider bedrock" in lines[0]
+    job_requests = proj.finetune.api.requests("/fine_tuning/jobs")
+    assert [r.method for r in job_requests] == ["POST"]  # not retried, no job looked for
+    assert proj.finetune.jobs == {} and [r["event"] for r in proj.ledger()] == ["file", "file"]

@@ -16,6 +16,7 @@ from pipeline.rules.base import Problem, Ruleset
 TARGETS = {
     "openai": "pipeline.rules.openai:OpenAIRules",
     "together": "pipeline.rules.together:TogetherRules",
+    "fireworks": "pipeline.rules.fireworks:FireworksRules",
 }
 
 __all__ = ["Problem", "Ruleset", "TARGETS", "get_ruleset"]

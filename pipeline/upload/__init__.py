@@ -13,6 +13,7 @@ Left out: cancelling a job and deploying the fine-tuned model (the provider's co
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import time
 from abc import ABC, abstractmethod
@@ -28,11 +29,13 @@ from pipeline.rules import get_ruleset
 from pipeline.upload.ledger import LEDGER, Ledger
 from pipeline.upload.plan import Plan, make_plan
 
+# Listed in the order `upload` offers them: services still open to new users first.
 PROVIDERS = {
-    "openai": "pipeline.upload.openai:OpenAIProvider",
-    "azure": "pipeline.upload.azure:AzureProvider",
+    "fireworks": "pipeline.upload.fireworks:FireworksProvider",
     "together": "pipeline.upload.together:TogetherProvider",
     "huggingface": "pipeline.upload.huggingface:HubProvider",
+    "openai": "pipeline.upload.openai:OpenAIProvider",
+    "azure": "pipeline.upload.azure:AzureProvider",
 }
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
@@ -89,6 +92,8 @@ class Provider(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
     target: ClassVar[str] = "openai"  # the ruleset its files must pass
+    needs: ClassVar[str]  # what a user must set up, shown when no provider is chosen
+    default_model: ClassVar[str] = ""  # the base model when neither --model nor [upload] model names one
 
     def __init__(self, project: Project) -> None:
         self.project = project
@@ -116,6 +121,10 @@ class Provider(ABC):
         if fmt == "dpo":
             out["beta"] = self.settings.beta
         return out
+
+    def convert(self, example: dict[str, Any], fmt: str) -> dict[str, Any]:
+        """One line as this service takes it; most take the built files' own format as they are."""
+        return example
 
     @abstractmethod
     def start(self, plan: Plan, ledger: Ledger, force: bool = False) -> Started:
@@ -196,19 +205,45 @@ class JobProvider(Provider):
                 attempt += 1
 
 
+def provider_class(name: str) -> type[Provider]:
+    module, _, attr = PROVIDERS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def choices() -> list[str]:
+    """One line per provider: its name, what it needs, and whether it trains or only takes the files."""
+    lines = []
+    for name in PROVIDERS:
+        cls = provider_class(name)
+        does = "runs fine-tuning jobs" if issubclass(cls, JobProvider) else "takes the files only (train elsewhere)"
+        lines.append(f"  {name:<12} {cls.label}: needs {cls.needs}; {does}")
+    return lines
+
+
 def get_provider(project: Project, name: str | None = None) -> Provider:
+    """The provider named, else the one in ftboot.toml; there is no default, since the old one closed."""
     name = name or project.config.upload.provider
+    if not name:
+        raise InputError("no provider chosen: pass --provider NAME or set provider under [upload] in ftboot.toml",
+                         hint="\n".join(["the choices:", *choices(), "  (or `ftboot export --to trl|axolotl|unsloth|vertex DIR`)"]))
     if name not in PROVIDERS:
         raise InputError(f"unknown provider {name!r}; known: {', '.join(PROVIDERS)}")
-    module, _, attr = PROVIDERS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)(project)
+    return provider_class(name)(project)
 
 
 def plan_upload(project: Project, provider: Provider, model: str | None = None, fmt: str = "chat") -> Plan:
     """Validate the built files against the provider's rules and plan the upload. No network."""
-    model = model or project.config.upload.model
+    model = model or project.config.upload.model or provider.default_model
+    if not model:
+        raise InputError(f"no base model for {provider.label}: pass --model or set model under [upload] in ftboot.toml")
     return make_plan(project, provider.name, get_ruleset(provider.target), model, fmt, provider.hyperparameters(fmt),
                      trains=isinstance(provider, JobProvider))
+
+
+def first_line(provider: Provider, plan: Plan) -> dict[str, Any]:
+    """The training file's first line as it would be sent, for a dry run."""
+    with plan.train.path.open(encoding="utf-8") as handle:
+        return provider.convert(json.loads(handle.readline()), "dpo" if plan.method == "dpo" else "chat")
 
 
 def start_upload(project: Project, provider: Provider, plan: Plan, force: bool = False) -> Started:

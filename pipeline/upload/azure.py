@@ -19,6 +19,7 @@ from pipeline.upload.openai import OpenAIProvider
 class AzureProvider(OpenAIProvider):
     name = "azure"
     label = "Azure OpenAI"
+    needs = "AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and an existing fine-tuning customer's resource"
 
     @property
     def key_env(self) -> str:

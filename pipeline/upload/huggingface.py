@@ -65,11 +65,16 @@ def push_dataset(dataset: Any, repo: str, token: str | None, private: bool, show
 class HubProvider(Provider):
     name = "huggingface"
     label = "Hugging Face Hub"
+    needs = "HF_TOKEN (or `huggingface-cli login`) and [upload.huggingface] repo"
 
     @property
     def target(self) -> str:  # type: ignore[override]
         # No service checks these files; the rules they were built for are the ones to hold them to.
         return self.project.config.build.target
+
+    @property
+    def default_model(self) -> str:  # type: ignore[override]
+        return self.project.config.build.model  # only counts tokens here
 
     @property
     def key_env(self) -> str:

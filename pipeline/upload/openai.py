@@ -4,8 +4,9 @@
 The account and endpoint are the `[openai]` section's (`base_url`, `api_key_env`), the same ones generation uses.
 The SDK retries 429 and 5xx answers with backoff (`upload.max_retries`), except for the job request, which
 `JobProvider.start` retries itself so that a job is never paid for twice. `api_errors` turns what is left into one
-plain line (a 401 names the variable, a rejected file shows the provider's message). The other providers that
-speak through the SDK (Azure, Together) reuse `api_errors`.
+plain line (a 401 names the variable, a rejected file shows the provider's message). A 403 on the job request is
+what an organisation OpenAI no longer lets fine-tune gets (closed to new users in 2026): one line says so and
+names the providers still open. The other providers that speak through the SDK (Azure, Together) reuse `api_errors`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def api_errors(provider: Provider, doing: str) -> Iterator[None]:
                         maybe_done=True, hint="check the network and the endpoint, then run the same command again") from None
 
 
+OPEN_ELSEWHERE = ("Fine-tuning is still open at Fireworks AI (--provider fireworks), AWS Bedrock (--provider bedrock) and "
+                  "Together AI (--provider together); or push to the Hub (--provider huggingface), or "
+                  "`ftboot export --to trl|axolotl|unsloth|vertex DIR`")
+
+
 def job_of(job: Any) -> Job:
     """The SDK's FineTuningJob as a `Job`."""
     error = f"{job.error.code}: {job.error.message}" if job.error and job.error.code else None
@@ -56,6 +62,8 @@ class OpenAIProvider(JobProvider):
     name = "openai"
     label = "OpenAI"
     target = "openai"
+    needs = "OPENAI_API_KEY and an organisation OpenAI still lets fine-tune (closed to new ones in 2026)"
+    default_model = "gpt-4o-mini-2024-07-18"
 
     @property
     def key_env(self) -> str:
@@ -87,8 +95,15 @@ class OpenAIProvider(JobProvider):
             request["suffix"] = plan.suffix
         if plan.seed is not None:
             request["seed"] = plan.seed
+        import openai
+
         with api_errors(self, "the fine-tuning job"):
-            return job_of(self.client.with_options(max_retries=0).fine_tuning.jobs.create(**request))
+            try:
+                return job_of(self.client.with_options(max_retries=0).fine_tuning.jobs.create(**request))
+            except openai.PermissionDeniedError as exc:
+                # What an organisation that may no longer fine-tune is told; retrying or looking for a job is pointless.
+                raise RunError(f"{self.label} does not let this organisation start fine-tuning jobs (403: {error_message(exc)}); "
+                               f"no job was started. {OPEN_ELSEWHERE}") from None
 
     def find_job(self, training_file: str, known: set[str]) -> Job | None:
         with api_errors(self, "looking for a job started without an answer"):

@@ -30,6 +30,8 @@ class TogetherProvider(JobProvider):
     name = "together"
     label = "Together AI"
     target = "together"
+    needs = "TOGETHER_API_KEY"
+    default_model = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 
     @property
     def key_env(self) -> str:
