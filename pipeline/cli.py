@@ -20,6 +20,9 @@ import click
 
 from pipeline.errors import FtbootError
 
+# Kept here (not imported from pipeline.export) so that `ftboot --help` imports nothing heavy.
+EXPORT_TARGETS = ["trl", "axolotl", "unsloth", "vertex"]
+
 
 class FtbootGroup(click.Group):
     """A click group that reports the project's errors as messages, not tracebacks."""
@@ -77,7 +80,8 @@ def cli(project: Path | None) -> None:
       ftboot review push      send candidates to Label Studio
       ftboot review pull      bring reviewers' verdicts and corrections back
       ftboot build            validate, dedup, split: train.jsonl, val.jsonl
-      ftboot upload           start a fine-tuning job
+      ftboot upload           start a fine-tuning job (Fireworks, Bedrock, Together, ...)
+      ftboot export           or write it for TRL, axolotl, Unsloth or Vertex AI
     `ftboot status` says where the project stands and what to run next.
     """
 
@@ -392,10 +396,12 @@ def progress_bar(disabled: bool) -> Iterator[Callable[[str, int, int], None]]:
 @click.option("--target", help="Ruleset to validate against (default from ftboot.toml: openai).")
 @click.option("--model", help="Target model, for its token limit (default from ftboot.toml).")
 @click.option("--push-to-hub", "push_to_hub", metavar="REPO", help="Also push the DatasetDict to this Hub repo.")
+@click.option("--export", "export_to", type=click.Choice(EXPORT_TARGETS),
+              help="Then export the set to outputs/export-TARGET/ (as `ftboot export --to TARGET`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def build(ctx: click.Context, input_path: Path | None, fmt: str, target: str | None, model: str | None,
-          push_to_hub: str | None, as_json: bool) -> None:
+          push_to_hub: str | None, export_to: str | None, as_json: bool) -> None:
     """Validate, deduplicate and split into outputs/train.jsonl and val.jsonl, with report.md and dataset/.
 
     \b
@@ -403,6 +409,7 @@ def build(ctx: click.Context, input_path: Path | None, fmt: str, target: str | N
       ftboot build
       ftboot build --input my-examples.jsonl --model gpt-4.1-nano
       ftboot build --format dpo
+      ftboot build --export vertex
     """
     from pipeline.build import build as run_build
 
@@ -412,8 +419,42 @@ def build(ctx: click.Context, input_path: Path | None, fmt: str, target: str | N
                            progress=update)
     if as_json:
         echo_json(result.summary())
+    else:
+        click.echo(result.text_summary())
+    if export_to:
+        ctx.invoke(export, to=export_to, directory=project.output(f"export-{export_to}"), fmt=fmt, model=None,
+                   as_json=as_json)
+
+
+@cli.command()
+@click.option("--to", "to", type=click.Choice(EXPORT_TARGETS), required=True,
+              help="trl, axolotl, unsloth (local trainers) or vertex (Vertex AI tuning).")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True,
+              help="chat: train.jsonl and val.jsonl; dpo: the preference set from `build --format dpo`.")
+@click.option("--model", help="The base model the written config names (default: one suited to the target).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_context
+def export(ctx: click.Context, to: str, directory: Path, fmt: str, model: str | None, as_json: bool) -> None:
+    """Write the final set for a local trainer or Vertex AI into DIRECTORY, with a ready config and a README.md.
+
+    The built files are validated again against the target's rules first; nothing is written if one is invalid.
+
+    \b
+    Examples:
+      ftboot export --to trl train-here/
+      ftboot export --to axolotl --format dpo axolotl-dpo/
+      ftboot export --to vertex vertex/
+    """
+    from pipeline.export import export as run_export
+
+    result = run_export(project_of(ctx), to, directory, fmt, model)
+    if as_json:
+        echo_json(result.as_dict())
         return
-    click.echo(result.text_summary())
+    for name, lines in result.files.items():
+        click.echo(f"wrote {directory / name}" + (f" ({lines} lines)" if lines else ""))
+    click.echo(f"next: see {directory / 'README.md'}")
 
 
 @cli.command()

@@ -17,6 +17,7 @@ TARGETS = {
     "openai": "pipeline.rules.openai:OpenAIRules",
     "together": "pipeline.rules.together:TogetherRules",
     "fireworks": "pipeline.rules.fireworks:FireworksRules",
+    "vertex": "pipeline.rules.vertex:VertexRules",
 }
 
 __all__ = ["Problem", "Ruleset", "TARGETS", "get_ruleset"]

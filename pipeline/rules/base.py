@@ -23,6 +23,20 @@ class Problem:
         return f"{self.code}: {self.detail}"
 
 
+def turn_problems(roles: list[str], where: str, target: str) -> list[Problem]:
+    """Problems with the order of roles for targets that want a system or user message first, then user and
+    assistant turns alternating (no tool turns)."""
+    if roles and roles[0] not in ("system", "user"):
+        return [Problem("bad-order", f"{where}[0] is {roles[0]}; {target} wants a system or user message first")]
+    turns = roles[1:] if roles and roles[0] == "system" else roles
+    offset = len(roles) - len(turns)
+    for i, role in enumerate(turns):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if role != expected:
+            return [Problem("bad-order", f"{where}[{i + offset}] is {role} where {target} expects {expected} (turns alternate)")]
+    return []
+
+
 class Ruleset:
     name = "base"
     min_examples = 10

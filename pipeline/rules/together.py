@@ -6,21 +6,8 @@ per base model and which are not checked here (the shared default limit applies)
 
 from __future__ import annotations
 
-from pipeline.rules.base import Problem, Ruleset
+from pipeline.rules.base import Problem, Ruleset, turn_problems
 from pipeline.schema import ChatExample, PreferenceExample
-
-
-def _turn_problems(roles: list[str], where: str) -> list[Problem]:
-    """Problems with the order of roles: system or user first, then user/assistant alternating."""
-    if roles and roles[0] not in ("system", "user"):
-        return [Problem("bad-order", f"{where}[0] is {roles[0]}; Together wants a system or user message first")]
-    turns = roles[1:] if roles and roles[0] == "system" else roles
-    offset = len(roles) - len(turns)
-    for i, role in enumerate(turns):
-        expected = "user" if i % 2 == 0 else "assistant"
-        if role != expected:
-            return [Problem("bad-order", f"{where}[{i + offset}] is {role} where Together expects {expected} (turns alternate)")]
-    return []
 
 
 class TogetherRules(Ruleset):
@@ -29,13 +16,13 @@ class TogetherRules(Ruleset):
 
     def check(self, example: ChatExample, tokens: int, model: str) -> list[Problem]:
         problems = super().check(example, tokens, model)
-        return problems + _turn_problems([m.role for m in example.messages], "messages")
+        return problems + turn_problems([m.role for m in example.messages], "messages", "Together")
 
     def check_preference(self, example: PreferenceExample, tokens: int, model: str) -> list[Problem]:
         # The prompt plus either answer must itself be a valid conversation, so the prompt ends on a user turn.
         problems = super().check_preference(example, tokens, model)
         roles = [m.role for m in example.input.messages] + ["assistant"]
-        return problems + _turn_problems(roles, "input.messages")
+        return problems + turn_problems(roles, "input.messages", "Together")
 
     def default_epochs(self, n: int) -> int:
         # Together's fine-tunes API: n_epochs defaults to 1.
