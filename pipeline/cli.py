@@ -458,7 +458,7 @@ def export(ctx: click.Context, to: str, directory: Path, fmt: str, model: str | 
 
 
 @cli.command()
-@click.option("--provider", help="fireworks, together, huggingface, openai or azure (from ftboot.toml; no default).")
+@click.option("--provider", help="fireworks, bedrock, together, huggingface, openai or azure (from ftboot.toml; no default).")
 @click.option("--model", help="The base model to fine-tune (default from ftboot.toml).")
 @click.option("--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True,
               help="chat: train.jsonl and val.jsonl, supervised; dpo: the preference set from `build --format dpo`.")

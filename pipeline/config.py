@@ -107,6 +107,14 @@ class FireworksUploadConfig(_Section):
     lora_rank: int | None = Field(None, ge=1, description="unset: Fireworks' default")
 
 
+class BedrockUploadConfig(_Section):
+    bucket: str = Field("", description="the S3 bucket for the training files and the job's output")
+    prefix: str = "ftboot"
+    region: str = Field("", description="else boto3's own (AWS_REGION, the profile)")
+    role_arn: str = Field("", description="the IAM role Bedrock assumes to read and write the bucket")
+    learning_rate: float | None = Field(None, gt=0, description="unset: Bedrock's default for the model")
+
+
 class HubUploadConfig(_Section):
     repo: str = Field("", description="the dataset repo to push to, e.g. me/support-chat")
     private: bool = True
@@ -127,6 +135,7 @@ class UploadConfig(_Section):
     azure: AzureUploadConfig = AzureUploadConfig()
     together: TogetherUploadConfig = TogetherUploadConfig()
     fireworks: FireworksUploadConfig = FireworksUploadConfig()
+    bedrock: BedrockUploadConfig = BedrockUploadConfig()
     huggingface: HubUploadConfig = HubUploadConfig()
 
 

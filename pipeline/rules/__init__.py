@@ -18,6 +18,7 @@ TARGETS = {
     "together": "pipeline.rules.together:TogetherRules",
     "fireworks": "pipeline.rules.fireworks:FireworksRules",
     "vertex": "pipeline.rules.vertex:VertexRules",
+    "bedrock": "pipeline.rules.bedrock:BedrockRules",
 }
 
 __all__ = ["Problem", "Ruleset", "TARGETS", "get_ruleset"]

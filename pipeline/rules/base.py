@@ -103,3 +103,23 @@ class Ruleset:
     def default_epochs(self, n: int) -> int:
         """The number of epochs the provider picks when left on auto."""
         return 3
+
+
+class TextTurnsRules(Ruleset):
+    """Targets whose format holds text turns only: an optional system message, then user and assistant turns
+    alternating from the user to the assistant, no tool calls and no per-message weights (Vertex AI, Bedrock)."""
+
+    label = "this target"
+
+    def check(self, example: ChatExample, tokens: int, model: str) -> list[Problem]:
+        problems = super().check(example, tokens, model)
+        roles = [m.role for m in example.messages]
+        problems += turn_problems(roles, "messages", self.label)
+        if roles and roles[-1] != "assistant":
+            problems.append(Problem("bad-order", f"messages[{len(roles) - 1}] is {roles[-1]}; {self.label} wants the assistant's turn last"))
+        for i, message in enumerate(example.messages):
+            if message.tool_calls:
+                problems.append(Problem("no-tools", f"messages[{i}] has tool calls, which {self.label}'s format cannot carry"))
+            if message.weight is not None:
+                problems.append(Problem("no-weights", f"messages[{i}] has a weight, which {self.label}'s format cannot carry"))
+        return problems

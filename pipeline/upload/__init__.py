@@ -32,6 +32,7 @@ from pipeline.upload.plan import Plan, make_plan
 # Listed in the order `upload` offers them: services still open to new users first.
 PROVIDERS = {
     "fireworks": "pipeline.upload.fireworks:FireworksProvider",
+    "bedrock": "pipeline.upload.bedrock:BedrockProvider",
     "together": "pipeline.upload.together:TogetherProvider",
     "huggingface": "pipeline.upload.huggingface:HubProvider",
     "openai": "pipeline.upload.openai:OpenAIProvider",
@@ -94,6 +95,7 @@ class Provider(ABC):
     target: ClassVar[str] = "openai"  # the ruleset its files must pass
     needs: ClassVar[str]  # what a user must set up, shown when no provider is chosen
     default_model: ClassVar[str] = ""  # the base model when neither --model nor [upload] model names one
+    formats: ClassVar[tuple[str, ...]] = ("chat", "dpo")  # the sets it trains on
 
     def __init__(self, project: Project) -> None:
         self.project = project
@@ -233,6 +235,8 @@ def get_provider(project: Project, name: str | None = None) -> Provider:
 
 def plan_upload(project: Project, provider: Provider, model: str | None = None, fmt: str = "chat") -> Plan:
     """Validate the built files against the provider's rules and plan the upload. No network."""
+    if fmt not in provider.formats:
+        raise InputError(f"{provider.label} takes {' or '.join(provider.formats)} sets, not {fmt}")
     model = model or project.config.upload.model or provider.default_model
     if not model:
         raise InputError(f"no base model for {provider.label}: pass --model or set model under [upload] in ftboot.toml")
