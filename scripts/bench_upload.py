@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark `ftboot upload`: how long the check before sending takes (every line parsed, checked against the
-ruleset and counted with tiktoken) and how long a whole upload with `--wait` takes against the local fine-tuning
-test server, at 10k and 50k examples.
+ruleset and counted with tiktoken) for every provider, how long a whole OpenAI upload with `--wait` takes against
+the local fine-tuning test server, and how long `ftboot export --to vertex` takes (every line validated and
+converted), at 10k and 50k examples.
 
 Each run is `python -m pipeline upload ...` in a fresh process on a throw-away project, so the figures include
 start-up. The test server answers at once, so the `--wait` figure is ftboot's own overhead plus the transfer.
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fake_finetune import FineTuneAPI  # noqa: E402
 from tests.fakeapi import FakeAPI  # noqa: E402
+from pipeline.upload import PROVIDERS  # noqa: E402
 
 SIZES = [int(a) for a in sys.argv[1:]] or [10_000, 50_000]
 WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "ne", "po", "ru", "sa") for b in ("ba", "de", "fi", "go", "hu", "ja")]
@@ -42,7 +44,7 @@ def write_examples(path: Path, n: int, seed: int) -> None:
 def timed(project: Path, *args: str) -> tuple[float, str]:
     env = dict(os.environ, OPENAI_API_KEY="bench")
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "pipeline", "--project", str(project), "upload", *args],
+    out = subprocess.run([sys.executable, "-m", "pipeline", "--project", str(project), *args],
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(out.stderr)
@@ -52,7 +54,9 @@ def timed(project: Path, *args: str) -> tuple[float, str]:
 def main() -> None:
     api = FakeAPI().start()
     FineTuneAPI(api, key="bench")
-    print(f"{'examples':>9} {'MB':>6} {'dry-run s':>10} {'examples/s':>11} {'upload --wait s':>16}")
+    providers = list(PROVIDERS)
+    print(f"{'examples':>9} {'MB':>6} " + " ".join(f"{p + ' dry s':>17}" for p in providers)
+          + f" {'openai --wait s':>16} {'export vertex s':>16}")
     try:
         for n in SIZES:
             with TemporaryDirectory() as tmp:
@@ -62,9 +66,10 @@ def main() -> None:
                 write_examples(project / "outputs" / "train.jsonl", n, seed=n)
                 write_examples(project / "outputs" / "val.jsonl", n // 10, seed=n + 1)
                 size = (project / "outputs" / "train.jsonl").stat().st_size / 1e6
-                dry, _ = timed(project, "--dry-run", "--json")
-                full, _ = timed(project, "--wait")
-                print(f"{n:>9} {size:>6.1f} {dry:>10.2f} {n * 1.1 / dry:>11,.0f} {full:>16.2f}")
+                dry = [timed(project, "upload", "--provider", p, "--dry-run", "--json")[0] for p in providers]
+                full, _ = timed(project, "upload", "--provider", "openai", "--wait")
+                export, _ = timed(project, "export", "--to", "vertex", str(project / "vertex"))
+                print(f"{n:>9} {size:>6.1f} " + " ".join(f"{d:>17.2f}" for d in dry) + f" {full:>16.2f} {export:>16.2f}")
     finally:
         api.stop()
 
