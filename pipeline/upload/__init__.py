@@ -1,7 +1,9 @@
 """Upload: send the final set to a fine-tuning service, start the job, and follow it to its end.
 
 Each provider is one small module implementing `Provider` (or `JobProvider` for services that run a job);
-`PROVIDERS` maps names to them, so adding another service is one module and one line here. The flow all
+`PROVIDERS` maps names to them, so adding another service is one module and one line here. There is no default
+provider (OpenAI's fine-tuning, once the default, closed to new users in 2026): without one, `get_provider` lists
+the choices with what each needs. The flow all
 providers share lives here: the files are validated again against the provider's ruleset before any network
 call (`plan.make_plan`), a second job for the same files and settings is refused unless forced, every uploaded
 file, started job and status change is appended to outputs/uploads.jsonl (`ledger.py`; never a key), and
