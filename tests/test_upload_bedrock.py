@@ -1,6 +1,7 @@
 """AWS Bedrock against moto's server mode (real HTTP, real boto3): the converted S3 objects byte for byte, the
 CreateModelCustomizationJob request as Bedrock stored it, following with GetModelCustomizationJob, the rules
-checked before sending, and refusals. moto never moves a job past InProgress by itself, so `--wait` is followed
+checked before sending, refusals, and (on the local test server, since moto cannot answer them) retries of 429 and
+5xx answers. moto never moves a job past InProgress by itself, so `--wait` is followed
 here until the job is stopped (StopModelCustomizationJob), which ends it as Bedrock would."""
 
 from __future__ import annotations
@@ -127,3 +128,32 @@ def test_missing_role_is_an_input_error_and_missing_credentials_a_plain_line(bed
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     result = bedrock.run("--force")
     assert result.exit_code == 1 and "no AWS credentials: boto3 found none" in result.stderr
+
+
+def test_throttling_and_5xx_on_the_job_request_are_retried_with_the_same_token(bedrock, fakeapi, monkeypatch):
+    """moto cannot answer 429 or 5xx, so Bedrock's job endpoints are served here by the local test server (its
+    documented REST paths), S3 stays on moto."""
+    answers = [(429, {"__type": "ThrottlingException", "message": "Rate exceeded"}),
+               (503, {"__type": "ServiceUnavailableException", "message": "try again"})]
+    created: dict[str, dict] = {}
+
+    @fakeapi.route("POST", "/model-customization-jobs")
+    def create(request):
+        if answers:
+            return answers.pop(0)
+        body = request.json()
+        created[body["jobName"]] = body
+        return 201, {"jobArn": f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{body['jobName']}"}
+
+    @fakeapi.route("GET", "/model-customization-jobs/(?P<name>[^/]+)")
+    def get(request):
+        body = created[request.match["name"]]
+        return 200, {**body, "jobArn": f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{body['jobName']}",
+                     "status": "InProgress", "creationTime": "2026-12-01T00:00:00Z"}
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", fakeapi.url.removesuffix("/v1"))
+    result = bedrock.run()
+    assert result.exit_code == 0, result.stderr
+    posts = [r for r in fakeapi.requests("/model-customization-jobs") if r.method == "POST"]
+    assert len(posts) == 3 and len(created) == 1
+    assert len({r.json()["clientRequestToken"] for r in posts}) == 1  # a retry cannot start a second job
