@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import click
 
-from pipeline.errors import FtbootError
+from pipeline.errors import FtbootError, InputWarning
 
 # Kept here (not imported from pipeline.export) so that `ftboot --help` imports nothing heavy.
 EXPORT_TARGETS = ["trl", "axolotl", "unsloth", "vertex"]
@@ -29,7 +30,10 @@ class FtbootGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", InputWarning)
+                warnings.showwarning = _show_input_warning(warnings.showwarning)
+                return super().invoke(ctx)
         except FtbootError as exc:
             if os.environ.get("FTBOOT_DEBUG") == "1":
                 raise
@@ -41,6 +45,18 @@ class FtbootGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted; rerun the same command to carry on where it stopped", err=True)
             ctx.exit(130)
+
+
+def _show_input_warning(fallback: Callable[..., None]) -> Callable[..., None]:
+    """A `warnings.showwarning` that prints the library's `InputWarning`s as `warning:` lines, others as before."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, InputWarning):
+            click.secho(f"warning: {message}", fg="yellow", err=True)
+        else:
+            fallback(message, category, *args, **kwargs)
+
+    return show
 
 
 def project_of(ctx: click.Context):  # -> pipeline.config.Project

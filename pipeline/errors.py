@@ -2,6 +2,8 @@
 
 `InputError` is bad input from the user (exit 2) and carries where it is: file, line and field.
 `RunError` is a failure while running (network, server, budget; exit 1).
+`InputWarning` is input that is accepted but worth a word (a byte-order mark); it goes through `warnings.warn`
+so that a reader deep in a stage needs no channel of its own, and the CLI prints it as one `warning:` line.
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ class InputErrors(InputError):
 
     def lines(self) -> list[str]:
         return [e.message for e in self.errors]
+
+
+class InputWarning(UserWarning):
+    """Input accepted as it is, with a located remark the CLI shows as `warning: file:line: ...`."""
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
+        self.where = where or Location()
+        super().__init__(f"{self.where}: {message}" if str(self.where) else message)
 
 
 class RunError(FtbootError):

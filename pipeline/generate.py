@@ -30,13 +30,13 @@ from pipeline.batch.ledger import Ledger
 from pipeline.config import Project
 from pipeline.errors import InputError, Location, RunError
 from pipeline.filters import Screen, Screened, records_from_reply
-from pipeline.jsonl import Appender, read_jsonl
+from pipeline.jsonl import Appender
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply, host_of, openai_base_url, openai_endpoint
 from pipeline.llm.limits import Budget, Pacer
 from pipeline.prompts import Planner
-from pipeline.schema import Record, is_accepted
+from pipeline.schema import Record, is_accepted, read_records
 
 DEFAULT_CAP = 10  # times the plan, when no --max-requests is given
 
@@ -123,8 +123,7 @@ def load_reviewed(project: Project) -> list[Record]:
     if not path.exists():
         raise InputError("no reviewed examples yet: --pool reviewed needs them", Location(shown),
                          hint="run `ftboot review push`, review, then `ftboot review pull`; or use --pool seeds")
-    records = [Record.model_validate(row) for _, row in read_jsonl(path, shown, tolerate_torn_tail=True)
-               if is_accepted(row)]
+    records = [record for _, record in read_records(path, shown) if is_accepted(record.model_extra or {})]
     if not records:
         raise InputError("no accepted reviews yet: --pool reviewed needs some", Location(shown),
                          hint="accept some candidates in Label Studio and run `ftboot review pull`; or use --pool seeds")
@@ -146,11 +145,11 @@ class Outputs:
         self.candidates_by_round: Counter[int] = Counter()  # this run's included
         self.rejected_by_round: Counter[int] = Counter()
         for path, is_candidate in ((self._candidates.path, True), (self._rejected.path, False)):
-            for _, row in read_jsonl(path, tolerate_torn_tail=True):
-                provenance = row.get("provenance") or {}
+            for _, record in read_records(path, project.show(path)):
+                provenance = record.provenance
                 self.written.add((provenance.get("request"), provenance.get("item")))
                 if is_candidate:
-                    self.screen.remember(row["id"], row["example"])
+                    self.screen.remember(record.id, record.example)
                 (self.candidates_by_round if is_candidate else self.rejected_by_round)[provenance.get("round")] += 1
         self.accepted, self.rejected = 0, 0  # written by this run
         self.reasons: Counter[str] = Counter()
@@ -215,8 +214,8 @@ class Stage:
         path = self.project.output("candidates.jsonl")
         if not path.exists():
             return 0
-        return sum(1 for _, row in read_jsonl(path, tolerate_torn_tail=True)
-                   if (row.get("provenance") or {}).get("round") == self.round)
+        return sum(1 for _, record in read_records(path, self.project.show(path))
+                   if record.provenance.get("round") == self.round)
 
     def planned(self, existing: int) -> int:
         return math.ceil(max(self.target - existing, 0) / self.planner.m)

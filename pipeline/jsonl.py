@@ -1,8 +1,13 @@
 """JSONL files the way every stage needs them: streamed reads that know their line numbers, atomic whole-file
 writes, and crash-safe appends.
 
-- `read_jsonl` yields `(line_number, object)` and raises `InputError` naming file and line for broken JSON,
-  bytes that are not UTF-8 and lines too long to be one example. Blank lines are skipped.
+- `open_regular` opens a file only when it is a regular one (after following links), without ever blocking on
+  a FIFO or reading a device, so a seed named `x.jsonl` that is a directory, a pipe or `/dev/zero` is an error.
+- `read_jsonl` yields `(line_number, object)` and raises `InputError` naming file, line and, where there is one,
+  field for: broken JSON, bytes that are not UTF-8, a line too long to be one example (found without reading it
+  whole), nesting deeper than `MAX_DEPTH`, a duplicate key, a lone surrogate escape (`\\ud800`, which no UTF-8
+  file can hold) and a line that is not a JSON object. Blank lines are skipped; a byte-order mark at the start
+  is accepted with an `InputWarning`.
 - `atomic_write` writes beside the target and renames over it, so a reader sees the old file or the new one,
   never half of either.
 - `Appender` adds one line at a time, flushed, after cutting off a torn last line that a killed run left.
@@ -12,17 +17,172 @@ It does not validate what the objects mean; that is `pipeline.schema`'s job.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import stat
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
-from pipeline.errors import InputError, Location
+from pipeline.errors import InputError, InputWarning, Location
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 100  # a chat example with tools nests about 10 deep; 100 leaves room and keeps every walk shallow
+BOM = b"\xef\xbb\xbf"
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def open_regular(path: Path, shown: str | Path | None = None) -> BinaryIO:
+    """`path` opened for binary reading; `InputError` unless it is (or links to) a regular file."""
+    where = Location(shown or path)
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever before fstat could refuse it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InputError("does not exist", where) from None
+    except OSError as exc:
+        kind = "a directory" if exc.errno == errno.EISDIR else exc.strerror
+        raise InputError(f"cannot be read ({kind})", where) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+        raise InputError(f"is {kind}, not a regular file", where)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def json_kind(value: Any) -> str:
+    """A value's JSON type name, for messages: object, array, string, number, true/false, null."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def printable(text: str) -> str:
+    """Text safe to print whatever it holds (a lone surrogate becomes its escape)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _InvalidJSON(InputError):
+    """Text that is not JSON at all: what a write killed half-way leaves as a file's last line."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _DuplicateKey
+    return value
+
+
+# One decoder each: `json.loads` with a hook would build a new decoder for every line.
+_UNIQUE = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+_DUPLICATE = object()  # the key under which `_marking_keys` notes an object's repeated key
+
+
+def _marking_keys(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
+    value: dict[Any, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            value.setdefault(_DUPLICATE, key)
+        value[key] = item
+    return value
+
+
+def walk(value: Any) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """(path, node) for every node of a parsed JSON value, without recursion (the value may be deep)."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while stack:
+        path, node = stack.pop()
+        yield path, node
+        if isinstance(node, dict):
+            stack += [((*path, key), item) for key, item in reversed(node.items())]
+        elif isinstance(node, list):
+            stack += [((*path, i), item) for i, item in reversed(list(enumerate(node)))]
+
+
+def field_name(path: Iterable[Any]) -> str:
+    """('messages', 2, 'role') → 'messages[2].role'."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{printable(str(part))}" if out else printable(str(part))
+    return out
+
+
+def too_deep(path: tuple[Any, ...], where: Location) -> InputError:
+    return InputError(f"nested deeper than {MAX_DEPTH} levels", Location(where.file, where.line, field_name(path[:3]) or None))
+
+
+def parse_line(raw: bytes, where: Location) -> Any:
+    """One JSONL line as a JSON object, or the located `InputError` saying why it cannot be one."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})", where) from None
+    try:
+        value = _UNIQUE.decode(text)
+    except json.JSONDecodeError as exc:
+        raise _InvalidJSON(f"invalid JSON: {exc.msg} at column {exc.colno}", where) from None
+    except RecursionError:
+        raise InputError(f"nested deeper than {MAX_DEPTH} levels", where) from None
+    except _DuplicateKey:
+        marked = json.loads(text, object_pairs_hook=_marking_keys)
+        for path, node in walk(marked):
+            if len(path) > MAX_DEPTH:
+                raise too_deep(path, where) from None
+            if isinstance(node, dict) and _DUPLICATE in node:
+                key = node[_DUPLICATE]
+                raise InputError(f"duplicate key {printable(repr(key))}; a key may appear once",
+                                 Location(where.file, where.line, field_name((*path, key)))) from None
+        raise  # unreachable: `_marking_keys` marks what `_unique_keys` refused
+    # Both checks walk the whole value, so they run only when the line could fail them.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        deep = next((path for path, _ in walk(value) if len(path) > MAX_DEPTH), None)
+        if deep is not None:
+            raise too_deep(deep, where)
+    if _SURROGATE_ESCAPE.search(raw):
+        for path, node in walk(value):
+            texts = [node] if isinstance(node, str) else list(node) if isinstance(node, dict) else []
+            for text in texts:
+                if not encodable(text):
+                    field = field_name(path if isinstance(node, str) else (*path, text))
+                    raise InputError("holds a lone surrogate escape (such as \\ud800), which is not text",
+                                     Location(where.file, where.line, field or None))
+    if not isinstance(value, dict):
+        raise InputError(f"a line must be a JSON object, not {json_kind(value)}", where)
+    return value
+
+
+def encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _skip_rest_of_line(handle: BinaryIO) -> int:
+    """Read past the rest of an over-long line in blocks, keeping none of it; the bytes skipped."""
+    skipped = 0
+    while block := handle.readline(1 << 20):
+        skipped += len(block)
+        if block.endswith(b"\n"):
+            break
+    return skipped
 
 
 def read_jsonl(
@@ -30,7 +190,7 @@ def read_jsonl(
     display: str | Path | None = None,
     tolerate_torn_tail: bool = False,
     on_error: Callable[[InputError], None] | None = None,
-) -> Iterator[tuple[int, Any]]:
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, parsed object) for each non-blank line.
 
     A bad line raises `InputError`, or, with `on_error`, is handed to it and skipped so that every bad line of
@@ -43,25 +203,30 @@ def read_jsonl(
         on_error(error)
 
     shown = display or path
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+    with open_regular(path, shown) as handle:
+        number = 0
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            number += 1
             where = Location(shown, number)
+            if number == 1 and raw.startswith(BOM):
+                warnings.warn(InputWarning("file starts with a byte-order mark (read as UTF-8 without it)", Location(shown)),
+                              stacklevel=2)
+                raw = raw[len(BOM):]
             if len(raw) > MAX_LINE_BYTES:
-                fail(InputError(f"line is {len(raw) / 1e6:.1f} MB; one example may be at most {MAX_LINE_BYTES // 2**20} MB", where))
+                size = len(raw) + (0 if raw.endswith(b"\n") else _skip_rest_of_line(handle))
+                fail(InputError(f"line is {size / 1e6:.1f} MB; one example may be at most {MAX_LINE_BYTES // 2**20} MB", where))
+                continue
+            if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                fail(InputError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})", where))
-                continue
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
+                value = parse_line(raw, where)
+            except _InvalidJSON as exc:
                 if tolerate_torn_tail and not raw.endswith(b"\n"):
                     return
-                fail(InputError(f"invalid JSON: {exc.msg} at column {exc.colno}", where))
+                fail(exc)
+                continue
+            except InputError as exc:
+                fail(exc)
                 continue
             yield number, value
 

@@ -15,9 +15,14 @@ import hashlib
 import json
 import re
 import unicodedata
-from typing import Any, Literal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.errors import InputError, Location
+from pipeline.jsonl import read_jsonl
 
 SCHEMA_VERSION = 1
 ROLES = ("system", "user", "assistant", "tool")
@@ -44,6 +49,8 @@ class FunctionCall(_Strict):
             json.loads(value)
         except ValueError as exc:
             raise ValueError(f"is not a JSON string ({exc.args[0].split(':')[0]})") from None
+        except RecursionError:
+            raise ValueError("is JSON nested too deep to read") from None
         return value
 
 
@@ -180,6 +187,24 @@ def validation_messages(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
+Shape = TypeVar("Shape", bound=BaseModel)
+
+
+def check_shape(model: type[Shape], row: Any, where: Location) -> Shape:
+    """A line read from a stage file as `model`; a located `InputError` naming its first wrong field otherwise."""
+    try:
+        return model.model_validate(row)
+    except ValidationError as exc:
+        field, message = validation_messages(exc)[0]
+        raise InputError(message, Location(where.file, where.line, field or None)) from None
+
+
+def read_records(path: Path, shown: str | Path) -> Iterator[tuple[int, Record]]:
+    """The records of a stage output (a torn last line skipped), each line checked to be one."""
+    for line, row in read_jsonl(path, shown, tolerate_torn_tail=True):
+        yield line, check_shape(Record, row, Location(shown, line))
+
+
 def parse_example(data: Any, kind: Kind = "chat") -> ChatExample | PreferenceExample:
     """Validate a raw example; raises pydantic's ValidationError (see `validation_messages`)."""
     return EXAMPLE_MODELS[kind].model_validate(data)
@@ -248,7 +273,8 @@ ACCEPTED_VERDICTS = ("accepted", "edited")
 
 def is_accepted(row: dict[str, Any]) -> bool:
     """Whether a reviewed line (a dict, as read from reviewed.jsonl) was kept by its reviewers."""
-    return (row.get("review") or {}).get("verdict") in ACCEPTED_VERDICTS
+    review = row.get("review")
+    return isinstance(review, dict) and review.get("verdict") in ACCEPTED_VERDICTS
 
 
 def last_assistant(example: dict[str, Any]) -> str:

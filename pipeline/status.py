@@ -12,8 +12,8 @@ from typing import Any
 from pipeline.batch.ledger import Ledger
 from pipeline.config import Project
 from pipeline.errors import InputError
-from pipeline.jsonl import count_lines, read_jsonl
-from pipeline.schema import is_accepted
+from pipeline.jsonl import count_lines
+from pipeline.schema import is_accepted, read_records
 
 STAGE_FILES = {
     "candidates": "candidates.jsonl",
@@ -59,8 +59,7 @@ def _accepted(project: Project) -> int:
     path = project.output("reviewed.jsonl")
     if not path.exists():
         return 0
-    return sum(1 for _, row in read_jsonl(path, tolerate_torn_tail=True)
-               if is_accepted(row))
+    return sum(1 for _, record in read_records(path, project.show(path)) if is_accepted(record.model_extra or {}))
 
 
 def project_status(project: Project) -> Status:

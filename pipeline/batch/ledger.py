@@ -23,8 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, field_validator
+
 from pipeline.config import Project
+from pipeline.errors import Location
 from pipeline.jsonl import Appender, read_jsonl
+from pipeline.schema import check_shape
 
 LEDGER = "batches.jsonl"
 CLOSED = ("collected", "abandoned")
@@ -75,9 +79,59 @@ class Entry:
         return datetime.fromisoformat(self.planned_at).timestamp()
 
 
+# --- the shape each event must have to be read back (a hand-edited or foreign line is a located error) -------
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    event: str
+    name: str
+    at: str
+
+    @field_validator("at")
+    @classmethod
+    def _iso_time(cls, value: str) -> str:
+        datetime.fromisoformat(value)  # a ValueError becomes a located "at: ..." message
+        return value
+
+
+class _PlanRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    fingerprint: str
+    endpoint: str
+
+
+class _Planned(_Event):
+    plan: _PlanRef
+    ranges: list[tuple[int, int]]
+    count: int
+    bytes: int
+    sha256: str
+    input: str
+
+
+class _Uploaded(_Event):
+    file_id: str
+
+
+class _Status(_Event):
+    status: str
+    batch_id: str | None = None
+    file_id: str | None = None
+    counts: dict[str, int] | None = None
+
+
+class _Collected(_Event):
+    failed: list[tuple[int, int]]
+
+
+SHAPES: dict[str, type[_Event]] = {"planned": _Planned, "file": _Planned, "uploaded": _Uploaded,
+                                   "submitted": _Status, "status": _Status, "collected": _Collected}
+
+
 class Ledger:
     def __init__(self, project: Project) -> None:
-        self.path = project.output(LEDGER)
+        self.project, self.path = project, project.output(LEDGER)
 
     def append(self, event: str, name: str, **row: Any) -> None:
         with Appender(self.path) as out:
@@ -88,8 +142,10 @@ class Ledger:
         entries: dict[str, Entry] = {}
         if not self.path.exists():
             return entries
-        for _, row in read_jsonl(self.path, tolerate_torn_tail=True):
-            event, name = row.get("event"), row.get("name")
+        shown = self.project.show(self.path)
+        for line, row in read_jsonl(self.path, shown, tolerate_torn_tail=True):
+            check_shape(SHAPES.get(row.get("event"), _Event), row, Location(shown, line))
+            event, name = row["event"], row["name"]
             if event in ("planned", "file"):
                 entries[name] = Entry(name, "batch" if event == "planned" else "file", row["plan"], row["ranges"],
                                       row["count"], row["bytes"], row["sha256"], row["input"], row["at"])

@@ -29,10 +29,10 @@ from pipeline.batch.ledger import Entry, Ledger, expand
 from pipeline.config import Price, Project
 from pipeline.errors import InputError
 from pipeline.generate import Options, Stage
-from pipeline.jsonl import read_jsonl
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import PlannedRequest, openai_endpoint
+from pipeline.schema import read_records
 
 MIN_SEEN = 20
 Progress = Callable[[str, int, int | None], None]  # (what, done, total)
@@ -130,8 +130,8 @@ def _round_counts(project: Project, round_: int) -> tuple[int, int]:
     counts = []
     for name in ("candidates.jsonl", "rejected.jsonl"):
         path = project.output(name)
-        counts.append(sum(1 for _, row in read_jsonl(path, tolerate_torn_tail=True)
-                          if (row.get("provenance") or {}).get("round") == round_) if path.exists() else 0)
+        counts.append(sum(1 for _, record in read_records(path, project.show(path))
+                          if record.provenance.get("round") == round_) if path.exists() else 0)
     return counts[0], counts[1]
 
 

@@ -9,22 +9,54 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from pipeline.config import Project
+from pipeline.errors import Location
 from pipeline.jsonl import Appender, read_jsonl
+from pipeline.schema import check_shape
 
 LEDGER = "uploads.jsonl"
+
+
+class _Event(BaseModel):
+    """What every line must hold to be read back; the events' own keys below."""
+
+    model_config = ConfigDict(extra="allow")
+    event: str
+    provider: str | None = None
+    endpoint: str | None = None
+
+
+class _File(_Event):
+    file_id: str
+    sha256: str
+
+
+class _Job(_Event):
+    job_id: str
+    fingerprint: str | None = None
+
+
+SHAPES: dict[str, type[_Event]] = {"file": _File, "job": _Job}
 
 
 class Ledger:
     """outputs/uploads.jsonl: one line per uploaded file, started job, status change or dataset push."""
 
     def __init__(self, project: Project) -> None:
-        self.path = project.output(LEDGER)
+        self.project, self.path = project, project.output(LEDGER)
 
     def rows(self) -> list[dict[str, Any]]:
+        """Every line, each checked to have its event's shape (a located InputError otherwise)."""
         if not self.path.exists():
             return []
-        return [row for _, row in read_jsonl(self.path, tolerate_torn_tail=True)]
+        shown = self.project.show(self.path)
+        rows = []
+        for line, row in read_jsonl(self.path, shown, tolerate_torn_tail=True):
+            check_shape(SHAPES.get(row.get("event"), _Event), row, Location(shown, line))
+            rows.append(row)
+        return rows
 
     def append(self, event: str, **row: Any) -> None:
         with Appender(self.path) as out:
