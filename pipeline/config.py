@@ -60,7 +60,7 @@ class GenerateConfig(_Section):
 
 
 class OpenAIConfig(_Section):
-    base_url: str = ""
+    base_url: str = Field("", description="$OPENAI_BASE_URL comes first; else OpenAI's own API")
     api_key_env: str = "OPENAI_API_KEY"
 
 
@@ -87,14 +87,14 @@ class LabelStudioConfig(_Section):
 
 
 class AzureUploadConfig(_Section):
-    endpoint: str = Field("", description="https://RESOURCE.openai.azure.com (else $AZURE_OPENAI_ENDPOINT)")
+    endpoint: str = Field("", description="https://RESOURCE.openai.azure.com ($AZURE_OPENAI_ENDPOINT comes first)")
     api_version: str = "2024-10-21"
     deployment: str = ""
     api_key_env: str = "AZURE_OPENAI_API_KEY"
 
 
 class TogetherUploadConfig(_Section):
-    base_url: str = "https://api.together.xyz/v1"
+    base_url: str = Field("", description="$TOGETHER_BASE_URL comes first; else Together's own API")
     api_key_env: str = "TOGETHER_API_KEY"
     learning_rate: float | None = Field(None, gt=0, description="Together takes an absolute rate, not a multiplier")
 

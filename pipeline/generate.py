@@ -33,7 +33,8 @@ from pipeline.filters import Screen, Screened, records_from_reply
 from pipeline.jsonl import Appender
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
-from pipeline.llm.request import Endpoint, PlannedRequest, Reply, host_of, openai_base_url, openai_endpoint
+from pipeline.llm.endpoint import resolve
+from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.llm.limits import Budget, Pacer
 from pipeline.prompts import Planner
 from pipeline.schema import Record, is_accepted, read_records
@@ -196,7 +197,8 @@ class Stage:
                 self.local_config = self.local_config.model_copy(update={"model_path": options.model})
             self.model, self.label = local.model_name(self.local_config), "local"
         else:
-            self.model, self.label = options.model or gen.model, host_of(openai_base_url(project.config.openai))
+            remote = resolve(project.config, "openai", options.model, gen.model)
+            self.model, self.label = remote.model, remote.label
         response_format = gen.response_format
         if response_format == "auto":
             response_format = "json_object" if self.backend == "local" else "json_schema"
@@ -226,7 +228,7 @@ class Stage:
         if self.backend == "local":
             log = self.project.output("cache") / "local-server.log"
             return stack.enter_context(local_server(self.local_config, self.project.root, log))
-        return openai_endpoint(self.project.config.openai, self.model)
+        return resolve(self.project.config, "openai", self.model).endpoint()
 
 
 def preview(project: Project, options: Options) -> Preview:

@@ -31,7 +31,8 @@ from pipeline.errors import InputError
 from pipeline.generate import Options, Stage
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.limits import Budget
-from pipeline.llm.request import PlannedRequest, openai_endpoint
+from pipeline.llm.endpoint import resolve
+from pipeline.llm.request import PlannedRequest
 from pipeline.schema import read_records
 
 MIN_SEEN = 20
@@ -114,7 +115,8 @@ def stage_of(project: Project, plan: dict[str, Any]) -> Stage:
 
 
 def api_for(project: Project, model: str) -> BatchAPI:
-    return BatchAPI(openai_endpoint(project.config.openai, model), project.config.openai.api_key_env)
+    remote = resolve(project.config, "openai", model)
+    return BatchAPI(remote.endpoint(), remote.key_env)
 
 
 def _budget(project: Project, stage: Stage, options: Options) -> Budget:

@@ -3,8 +3,8 @@
 A `PlannedRequest` is everything that decides an answer (endpoint, model, prompt or messages, parameters, sample
 index) and its `key`, the hash of all of it: the reply cache's key, and the `custom_id` a provider batch line would
 carry. `reply_from_body` turns an API response body (online, or a batch output line's body) into a `Reply`, the one
-normalized form that the cache stores and the generate stage parses. `Endpoint` says where requests go; for the
-openai backend it comes from the environment and the config, the key from the environment only.
+normalized form that the cache stores and the generate stage parses. `Endpoint` says where requests go
+(`pipeline.llm.endpoint` resolves it for the openai backend).
 
 Sending is `pipeline.llm.client`'s job.
 """
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline.config import OpenAIConfig
-from pipeline.errors import InputError
 
 CHAT, COMPLETION = "chat/completions", "completions"
 
@@ -39,20 +36,6 @@ def host_of(base_url: str) -> str:
     """`https://user:pw@api.example.com:8443/v1` → `api.example.com:8443` (credentials in a URL stay out)."""
     parts = urlsplit(base_url)
     return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
-
-
-def openai_base_url(config: OpenAIConfig) -> str:
-    return os.environ.get("OPENAI_BASE_URL") or config.base_url or "https://api.openai.com/v1"
-
-
-def openai_endpoint(config: OpenAIConfig, model: str) -> Endpoint:
-    """The configured OpenAI-compatible endpoint; the key comes from the environment only."""
-    api_key = os.environ.get(config.api_key_env, "")
-    if not api_key:
-        raise InputError(f"{config.api_key_env} is not set; the openai backend needs an API key",
-                         hint="export it, or use --backend local for the bundled offline model")
-    base_url = openai_base_url(config)
-    return Endpoint(base_url, api_key, model, host_of(base_url))
 
 
 def request_key(scope: str, endpoint: str, model: str, payload: dict[str, Any], params: dict[str, Any], sample: str) -> str:

@@ -15,10 +15,11 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pipeline.errors import RunError
 from pipeline.llm.client import error_message, retry_after
+from pipeline.llm.endpoint import Service, resolve
 from pipeline.upload import Event, Job, JobProvider, Provider, Transient
 from pipeline.upload.plan import Plan
 
@@ -65,13 +66,15 @@ class OpenAIProvider(JobProvider):
     needs = "OPENAI_API_KEY and an organisation OpenAI still lets fine-tune (closed to new ones in 2026)"
     default_model = "gpt-4o-mini-2024-07-18"
 
+    service: ClassVar[Service] = "openai"
+
     @property
     def key_env(self) -> str:
-        return self.project.config.openai.api_key_env
+        return resolve(self.project.config, self.service).key_env
 
     @property
     def endpoint(self) -> str:
-        return self.project.config.openai.base_url or "https://api.openai.com/v1"
+        return resolve(self.project.config, self.service).base_url
 
     @functools.cached_property
     def client(self) -> Any:

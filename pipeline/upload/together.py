@@ -15,6 +15,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from pipeline.llm.endpoint import resolve
 from pipeline.upload import Event, Job, JobProvider
 from pipeline.upload.openai import api_errors
 from pipeline.upload.plan import Plan
@@ -35,11 +36,11 @@ class TogetherProvider(JobProvider):
 
     @property
     def key_env(self) -> str:
-        return self.settings.together.api_key_env
+        return resolve(self.project.config, "together").key_env
 
     @property
     def endpoint(self) -> str:
-        return self.settings.together.base_url.rstrip("/")
+        return resolve(self.project.config, "together").base_url
 
     @functools.cached_property
     def client(self) -> Any:
