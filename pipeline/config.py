@@ -179,9 +179,10 @@ class Project:
         return self.outputs / name
 
     def show(self, path: Path) -> str:
-        """A path as the user should see it: relative to the project when inside it."""
+        """A path as the user should see it: relative to the project when inside it. A link is shown by its own
+        name, not its target's (`seeds/x.jsonl`, not `/dev/zero`)."""
         try:
-            return str(path.resolve().relative_to(self.root.resolve()))
+            return str((path.parent.resolve() / path.name).relative_to(self.root.resolve()))
         except ValueError:
             return str(path)
 
