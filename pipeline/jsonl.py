@@ -163,7 +163,7 @@ def parse_line(raw: bytes, where: Location) -> Any:
                     raise InputError("holds a lone surrogate escape (such as \\ud800), which is not text",
                                      Location(where.file, where.line, field or None))
     if not isinstance(value, dict):
-        raise InputError(f"a line must be a JSON object, not {json_kind(value)}", where)
+        raise InputError(f"must be a JSON object, not {json_kind(value)}", where)
     return value
 
 

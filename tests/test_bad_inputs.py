@@ -148,7 +148,7 @@ STAGE_CASES = [
     ("candidates.jsonl", {"foo": 1}, ("generate", "--backend", "openai", "--dry-run"),
      "outputs/candidates.jsonl:2: id: is required"),
     ("candidates.jsonl", [1, 2], ("generate", "--backend", "openai", "--dry-run"),
-     "outputs/candidates.jsonl:2: a line must be a JSON object, not an array"),
+     "outputs/candidates.jsonl:2: must be a JSON object, not an array"),
     ("reviewed.jsonl", {**RECORD, "example": "text"}, ("status",),
      "outputs/reviewed.jsonl:2: example: must be a dictionary (got str)"),
     ("batches.jsonl", {"event": "uploaded", "name": "ftboot-1", "at": AT, "file_id": 5}, ("status",),
