@@ -100,8 +100,8 @@ class TogetherUploadConfig(_Section):
 
 
 class FireworksUploadConfig(_Section):
-    account: str = Field("", description="your Fireworks account id (else $FIREWORKS_ACCOUNT_ID)")
-    base_url: str = "https://api.fireworks.ai"
+    account: str = Field("", description="your Fireworks account id ($FIREWORKS_ACCOUNT_ID comes first)")
+    base_url: str = Field("", description="$FIREWORKS_BASE_URL comes first; else Fireworks' own API")
     api_key_env: str = "FIREWORKS_API_KEY"
     learning_rate: float | None = Field(None, gt=0, description="an absolute rate; unset: Fireworks' default")
     lora_rank: int | None = Field(None, ge=1, description="unset: Fireworks' default")

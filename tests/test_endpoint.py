@@ -52,7 +52,7 @@ def test_generate_batch_and_upload_resolve_one_endpoint(tmp_path, monkeypatch):
 
 
 SECTIONS = {"openai": ("openai", "base_url"), "together": ("upload.together", "base_url"),
-            "azure": ("upload.azure", "endpoint")}
+            "azure": ("upload.azure", "endpoint"), "fireworks": ("upload.fireworks", "base_url")}
 
 
 @pytest.mark.parametrize("service", sorted(SECTIONS))

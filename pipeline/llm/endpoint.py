@@ -3,9 +3,9 @@
 endpoint never go to a public API because one stage read the settings differently.
 
 Precedence, the same for every setting of every service: a command-line flag (`--model`; there is no URL flag),
-then the environment variable (`OPENAI_BASE_URL`, `TOGETHER_BASE_URL`, `AZURE_OPENAI_ENDPOINT`), then
-`ftboot.toml` (`[openai] base_url`, `[upload.together] base_url`, `[upload.azure] endpoint`), then the built-in
-default. The key is read from the variable that `api_key_env` names, from the environment only, when it is needed.
+then the environment variable (`OPENAI_BASE_URL`, `TOGETHER_BASE_URL`, `AZURE_OPENAI_ENDPOINT`,
+`FIREWORKS_BASE_URL`), then `ftboot.toml` (`base_url` under `[openai]`, `[upload.together]`, `[upload.fireworks]`;
+`endpoint` under `[upload.azure]`), then the built-in default. The key is read from the variable that `api_key_env` names, from the environment only, when it is needed.
 Sending requests is the callers' business.
 """
 
@@ -19,10 +19,11 @@ from pipeline.config import Config
 from pipeline.errors import InputError
 from pipeline.llm.request import Endpoint, host_of
 
-Service = Literal["openai", "together", "azure"]
-URL_ENV: dict[str, str] = {"openai": "OPENAI_BASE_URL", "together": "TOGETHER_BASE_URL", "azure": "AZURE_OPENAI_ENDPOINT"}
+Service = Literal["openai", "together", "azure", "fireworks"]
+URL_ENV: dict[str, str] = {"openai": "OPENAI_BASE_URL", "together": "TOGETHER_BASE_URL", "azure": "AZURE_OPENAI_ENDPOINT",
+                            "fireworks": "FIREWORKS_BASE_URL"}
 DEFAULT_URL: dict[str, str] = {"openai": "https://api.openai.com/v1", "together": "https://api.together.xyz/v1",
-                               "azure": ""}  # an Azure resource has no default
+                               "azure": "", "fireworks": "https://api.fireworks.ai"}  # an Azure resource has no default
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class Target:
 
 def resolve(config: Config, service: Service = "openai", model: str | None = None, configured_model: str = "") -> Target:
     """The endpoint of `service` for a stage: `model` is the command's --model, `configured_model` ftboot.toml's."""
-    section = {"openai": config.openai, "together": config.upload.together, "azure": config.upload.azure}[service]
+    section = {"openai": config.openai, "together": config.upload.together, "azure": config.upload.azure,
+               "fireworks": config.upload.fireworks}[service]
     configured_url = section.endpoint if service == "azure" else section.base_url  # type: ignore[union-attr]
     base_url = os.environ.get(URL_ENV[service], "").strip() or configured_url or DEFAULT_URL[service]
     return Target(service, base_url.rstrip("/"), section.api_key_env, model or configured_model)

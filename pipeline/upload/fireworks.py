@@ -7,7 +7,7 @@ preference schema), read back by its resource name for `--wait` (its `state` and
 A dataset's id is derived from the file's bytes, so an upload retried after a lost answer finds the same dataset
 (409) instead of making a second one. 429 and 5xx answers and dropped connections are retried with backoff, except
 for the job request, which `JobProvider.start` retries itself so that a job is never paid for twice. Settings:
-`[upload.fireworks]` `account` (else $FIREWORKS_ACCOUNT_ID), `base_url`, `api_key_env`, `learning_rate`,
+`[upload.fireworks]` `account` ($FIREWORKS_ACCOUNT_ID comes first), `base_url` ($FIREWORKS_BASE_URL comes first), `api_key_env`, `learning_rate`,
 `lora_rank`. Left out: an evaluation set for DPO jobs (the DPO request has no such field), Weights & Biases
 settings, and deploying the output model.
 """
@@ -23,6 +23,7 @@ from typing import Any
 
 from pipeline.errors import InputError, RunError
 from pipeline.llm.client import backoff, retry_after
+from pipeline.llm.endpoint import resolve
 from pipeline.upload import Event, Job, JobProvider, Transient
 from pipeline.upload.plan import Plan
 
@@ -64,7 +65,7 @@ class FireworksProvider(JobProvider):
 
     @property
     def account(self) -> str:
-        account = self.settings.fireworks.account or os.environ.get("FIREWORKS_ACCOUNT_ID", "")
+        account = os.environ.get("FIREWORKS_ACCOUNT_ID", "") or self.settings.fireworks.account
         if not account:
             raise InputError("no Fireworks account: set account under [upload.fireworks] in ftboot.toml or FIREWORKS_ACCOUNT_ID",
                              hint="it is the id in your Fireworks dashboard's URL, e.g. my-team")
@@ -72,13 +73,13 @@ class FireworksProvider(JobProvider):
 
     @property
     def endpoint(self) -> str:
-        return f"{self.settings.fireworks.base_url.rstrip('/')}/v1/accounts/{self.account}"
+        return f"{resolve(self.project.config, 'fireworks').base_url}/v1/accounts/{self.account}"
 
     @functools.cached_property
     def client(self) -> Any:
         import httpx
 
-        return httpx.Client(base_url=f"{self.settings.fireworks.base_url.rstrip('/')}/v1/",
+        return httpx.Client(base_url=f"{resolve(self.project.config, 'fireworks').base_url}/v1/",
                             headers={"Authorization": f"Bearer {self.key()}"}, timeout=120)
 
     def hyperparameters(self, fmt: str) -> dict[str, Any]:
