@@ -144,7 +144,8 @@ class Ledger:
             return entries
         shown = self.project.show(self.path)
         for line, row in read_jsonl(self.path, shown, tolerate_torn_tail=True):
-            check_shape(SHAPES.get(row.get("event"), _Event), row, Location(shown, line))
+            # str(): a hand-edited event may be any JSON value, a list included, which no dict lookup takes
+            check_shape(SHAPES.get(str(row.get("event")), _Event), row, Location(shown, line))
             event, name = row["event"], row["name"]
             if event in ("planned", "file"):
                 entries[name] = Entry(name, "batch" if event == "planned" else "file", row["plan"], row["ranges"],

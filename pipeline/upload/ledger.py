@@ -54,7 +54,8 @@ class Ledger:
         shown = self.project.show(self.path)
         rows = []
         for line, row in read_jsonl(self.path, shown, tolerate_torn_tail=True):
-            check_shape(SHAPES.get(row.get("event"), _Event), row, Location(shown, line))
+            # str(): a hand-edited event may be any JSON value, a list included, which no dict lookup takes
+            check_shape(SHAPES.get(str(row.get("event")), _Event), row, Location(shown, line))
             rows.append(row)
         return rows
 
