@@ -5,8 +5,8 @@ endpoint never go to a public API because one stage read the settings differentl
 Precedence, the same for every setting of every service: a command-line flag (`--model`; there is no URL flag),
 then the environment variable (`OPENAI_BASE_URL`, `TOGETHER_BASE_URL`, `AZURE_OPENAI_ENDPOINT`,
 `FIREWORKS_BASE_URL`), then `ftboot.toml` (`base_url` under `[openai]`, `[upload.together]`, `[upload.fireworks]`;
-`endpoint` under `[upload.azure]`), then the built-in default. The key is read from the variable that `api_key_env` names, from the environment only, when it is needed.
-Sending requests is the callers' business.
+`endpoint` under `[upload.azure]`), then the built-in default. The key is read from the variable that
+`api_key_env` names, from the environment only, when it is needed. Sending requests is the callers' business.
 """
 
 from __future__ import annotations
