@@ -381,6 +381,79 @@ def review_pull(ctx: click.Context, from_file: Path | None, policy: str | None, 
     click.echo("next: ftboot build" + ("  (and `ftboot build --format dpo` for the preference set)" if result.preferences else ""))
 
 
+@cli.group()
+def labelstudio() -> None:
+    """A local Label Studio for this project (data in .labelstudio/, its venv in a per-user cache).
+
+    \b
+    Examples:
+      export $(ftboot labelstudio start | tail -2)   # sets LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY
+      ftboot labelstudio status
+      ftboot labelstudio stop
+    """
+
+
+def _data_dir(ctx: click.Context):  # -> pipeline.labelstudio_server.DataDir
+    from pipeline.labelstudio_server import DataDir
+
+    return DataDir.of(project_of(ctx).root)
+
+
+def _note(line: str) -> None:
+    click.echo(f"label-studio: {line}", err=True)
+
+
+def _print_server(running: Any) -> None:
+    click.echo(f"LABEL_STUDIO_URL={running.url}")
+    click.echo(f"LABEL_STUDIO_API_KEY={running.api_key}")
+
+
+@labelstudio.command("install")
+def labelstudio_install() -> None:
+    """Install Label Studio into its venv and migrate its database once (both cached per user)."""
+    from pipeline.labelstudio_server import install, migrated_database
+
+    migrated_database(install(_note), _note)
+
+
+@labelstudio.command("start")
+@click.option("--port", type=click.IntRange(1, 65535), envvar="LABEL_STUDIO_PORT", help="Port (default: a free one).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True, envvar="LABEL_STUDIO_START_TIMEOUT",
+              help="Seconds to wait for the server to answer.")
+@click.pass_context
+def labelstudio_start(ctx: click.Context, port: int | None, timeout: float) -> None:
+    """Start this project's Label Studio (or find it running) and print its URL and API key."""
+    from pipeline.labelstudio_server import start
+
+    data = _data_dir(ctx)
+    running = start(data, _note, port=port, timeout=timeout)
+    _note(f"running at {running.url} (data in {running.state}, log in {data.path('server.log')})")
+    _print_server(running)
+
+
+@labelstudio.command("status")
+@click.pass_context
+def labelstudio_status(ctx: click.Context) -> None:
+    """Print the URL and API key while the server runs; exit code 3 when it does not."""
+    from pipeline.labelstudio_server import status as server_status
+
+    running = server_status(_data_dir(ctx))
+    if running is None:
+        _note("not running")
+        ctx.exit(3)
+    _note(f"running at {running.url} (data in {running.state})")
+    _print_server(running)
+
+
+@labelstudio.command("stop")
+@click.pass_context
+def labelstudio_stop(ctx: click.Context) -> None:
+    """Stop this project's Label Studio."""
+    from pipeline.labelstudio_server import stop
+
+    _note("stopped" if stop(_data_dir(ctx)) else "not running")
+
+
 def _stderr_console():  # -> rich.console.Console
     from rich.console import Console
 

@@ -1,7 +1,8 @@
 """A real Label Studio for the test session, and reviewers who annotate through its API.
 
-`labelstudio` starts the server once per session with `scripts/label-studio start` on a throw-away data dir (the
-migrated database is cached under .cache/, so a start takes about 4 s after the first) and stops it at the end.
+`labelstudio` starts the server once per session with `ftboot labelstudio start` on a throw-away data dir (the
+migrated database is cached per user, so a start takes about 4 s after the first) and stops it at the end. A
+checkout's `.venv-labelstudio`, when there is one, stands in for the per-user cache's venv (the same version).
 `review_project` is the demo project with its own Label Studio project title and the server's URL and key in
 the environment. `Reviewer.submit` posts what the labeling editor posts on Submit: the prefilled prediction's
 result (its text changed where the reviewer edited, `origin: prediction-changed`), the choice, the notes.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,23 +50,35 @@ class LabelStudioServer:
         return ls.users.create(username=email.split("@")[0], email=email, password=uuid.uuid4().hex).id
 
 
-def run_script(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(REPO / "scripts" / "label-studio"), command], env=env, capture_output=True,
-                          text=True, timeout=1200)
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment without any LABEL_STUDIO_ variable of the caller's, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
+    if "FTBOOT_LABELSTUDIO_VENV" not in env and (REPO / ".venv-labelstudio" / "bin" / "label-studio").exists():
+        env["FTBOOT_LABELSTUDIO_VENV"] = str(REPO / ".venv-labelstudio")
+    return {**env, **extra}
+
+
+def ftboot_labelstudio(command: str, env: dict[str, str], project: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """`ftboot labelstudio COMMAND` in a process of its own, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "pipeline", "--project", str(project), "labelstudio", command],
+                          env=env, capture_output=True, text=True, timeout=1200)
+
+
+def server_lines(stdout: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in stdout.strip().splitlines()[-2:])
 
 
 @pytest.fixture(scope="session")
 def labelstudio(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("labelstudio")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env.update(LABEL_STUDIO_DATA_DIR=str(state), LABEL_STUDIO_USERNAME=ADMIN, LABEL_STUDIO_PASSWORD=PASSWORD)
-    started = run_script("start", env)
+    env = server_env(LABEL_STUDIO_DATA_DIR=str(state), LABEL_STUDIO_USERNAME=ADMIN, LABEL_STUDIO_PASSWORD=PASSWORD)
+    started = ftboot_labelstudio("start", env)
     if started.returncode != 0:
-        pytest.fail(f"scripts/label-studio start failed:\n{started.stderr[-3000:]}")
-    lines = dict(line.split("=", 1) for line in started.stdout.strip().splitlines()[-2:])
+        pytest.fail(f"ftboot labelstudio start failed:\n{started.stderr[-3000:]}")
+    lines = server_lines(started.stdout)
     server = LabelStudioServer(lines["LABEL_STUDIO_URL"], lines["LABEL_STUDIO_API_KEY"], state, env)
     yield server
-    run_script("stop", env)
+    ftboot_labelstudio("stop", env)
 
 
 @pytest.fixture

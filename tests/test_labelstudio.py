@@ -1,4 +1,4 @@
-"""The Label Studio adapter (labeling config, tasks, annotations read back) and scripts/label-studio."""
+"""The Label Studio adapter (labeling config, tasks, annotations read back) and `ftboot labelstudio`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from pipeline import labelstudio as lsa
 from pipeline.schema import make_record
-from tests.labelstudio_fixtures import run_script
+from tests.labelstudio_fixtures import ftboot_labelstudio, server_env, server_lines
 
 TOOLS = {"messages": [
     {"role": "system", "content": "You answer shop questions."},
@@ -76,11 +76,11 @@ def test_annotations_read_back_whatever_extra_keys_they_carry():
 
 
 def test_start_on_a_running_server_prints_the_same_lines_and_listens_on_loopback_only(labelstudio):
-    again = run_script("start", labelstudio.env)
+    again = ftboot_labelstudio("start", labelstudio.env)
     assert again.returncode == 0
     assert again.stdout.strip().splitlines()[-2:] == [f"LABEL_STUDIO_URL={labelstudio.url}",
                                                       f"LABEL_STUDIO_API_KEY={labelstudio.api_key}"]
-    status = run_script("status", labelstudio.env)
+    status = ftboot_labelstudio("status", labelstudio.env)
     assert status.returncode == 0 and f"LABEL_STUDIO_URL={labelstudio.url}" in status.stdout
     assert urlparse(labelstudio.url).hostname == "127.0.0.1"
     log = (labelstudio.state / "server.log").read_text(encoding="utf-8")
@@ -102,13 +102,12 @@ def test_the_data_dir_is_private_and_an_existing_loose_one_is_tightened(labelstu
     assert modes()[1:] == ("700", "600")  # made private by the start that created them
     for path, loose in ((state, 0o755), (data, 0o755), (database, 0o644)):
         path.chmod(loose)  # as an older version of the script left them
-    assert run_script("start", labelstudio.env).returncode == 0
+    assert ftboot_labelstudio("start", labelstudio.env).returncode == 0
     assert modes() == ("700", "700", "600")
 
 
 def test_status_of_a_stopped_server(tmp_path):
-    env = {**os.environ, "LABEL_STUDIO_DATA_DIR": str(tmp_path / "none")}
-    result = run_script("status", env)
+    result = ftboot_labelstudio("status", server_env(LABEL_STUDIO_DATA_DIR=str(tmp_path / "none")))
     assert result.returncode == 3 and "not running" in result.stderr
 
 
