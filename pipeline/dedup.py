@@ -1,8 +1,8 @@
 """Exact and near-duplicate detection for example texts.
 
 Texts are compared after `schema.normalize_text`. Exact duplicates are found by hash; near duplicates by MinHash
-signatures over word 3-grams (datasketch), indexed with LSH at a Jaccard threshold. `nearest` compares against
-every entry and suits small indexes such as the seeds (a candidate records its nearest seed).
+signatures over word 3-grams (datasketch), indexed with LSH at a Jaccard threshold. (How much a candidate copies
+its nearest seed is `pipeline.similarity`'s measure, not this one.)
 
 It leaves out semantic similarity (embeddings): two paraphrases with different words are not duplicates here.
 """
@@ -71,7 +71,6 @@ class DuplicateIndex:
         # candidate is then checked against the threshold itself.
         self._lsh = MinHashLSH(threshold=max(0.3, threshold - 0.15), num_perm=num_perm)
         self._signatures: dict[str, object] = {}
-        self._matrix = None  # every signature's hash values as rows, for `nearest`; None when stale
 
     def __len__(self) -> int:
         return len(self._signatures)
@@ -100,7 +99,6 @@ class DuplicateIndex:
         if key not in self._signatures:
             self._signatures[key] = sig
             self._lsh.insert(key, sig)
-            self._matrix = None
 
     def add_if_new(self, key: str, text: str) -> Duplicate | None:
         """Add the text unless it duplicates an entry; return that entry when it does."""
@@ -109,20 +107,3 @@ class DuplicateIndex:
         if duplicate is None:
             self.add(key, text, sig)
         return duplicate
-
-    def nearest(self, text: str, sig=None) -> Duplicate | None:
-        """The most similar entry whatever the threshold, by comparing with every entry (small indexes only)."""
-        exact = self._exact.get(self._digest(text))
-        if exact is not None:
-            return Duplicate(exact, 1.0, exact=True)
-        if not self._signatures:
-            return None
-        import numpy as np
-
-        sig = sig if sig is not None else signature(text, self.num_perm)
-        if self._matrix is None:
-            self._matrix = np.stack([other.hashvalues for other in self._signatures.values()])
-        # MinHash.jaccard for every entry at once: the share of equal hash values.
-        scores = (self._matrix == sig.hashvalues).mean(axis=1).tolist()
-        similarity, key = max(zip(scores, self._signatures))
-        return Duplicate(key, round(similarity, 3))

@@ -14,7 +14,8 @@ duplicate index, one item after another. The screen's filters, in order, each a 
   duplicate       the same text as a seed or an earlier candidate (near-duplicate: MinHash similarity at or over
                   `generate.near_duplicate_threshold`), with the neighbour's id and the similarity
 
-An accepted candidate records its nearest seed and that similarity. Quality beyond these checks is the reviewer's
+An accepted candidate records its nearest seed and how much it copies it: the cosine of character n-gram TF-IDF
+vectors (`pipeline.similarity`), high for a paraphrase of a seed and low for a new example. Quality beyond these checks is the reviewer's
 call; token limits of a fine-tuning target are checked by `build`.
 """
 
@@ -30,9 +31,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.config import Config
-from pipeline.dedup import Duplicate, DuplicateIndex, signature
+from pipeline.dedup import DuplicateIndex, signature
 from pipeline.llm.request import CHAT, PlannedRequest, Reply
 from pipeline.parsing import Item, parse_json_reply, parse_numbered
+from pipeline.similarity import SeedSimilarity
 from pipeline.schema import Record, content_text, dump_example, example_id, make_record, normalize_text, parse_example, validation_messages
 
 Verdict = dict[str, Any]  # {} when accepted, else {"reason": {code, detail}, "neighbour"?, "similarity"?}
@@ -59,7 +61,7 @@ class Screened:
     text: str = ""
     sig: Any = None
     id: str | None = None
-    nearest: Duplicate | None = None
+    nearest: tuple[str, float] | None = None
 
 
 class Screen:
@@ -70,11 +72,10 @@ class Screen:
         self.config = config
         self.system_prompt = config.task.system_prompt
         self.index = DuplicateIndex(gen.near_duplicate_threshold)
-        self.seed_index = DuplicateIndex(gen.near_duplicate_threshold)
         words = [normalize_text(w) for w in gen.blocklist if w.strip()]
         self.blocklist = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, words))) if words else None
+        self.seed_similarity = SeedSimilarity({seed.id: dedup_text(seed.example) for seed in seeds})
         for seed in seeds:
-            self.seed_index.add(seed.id, dedup_text(seed.example))
             self.remember(seed.id, seed.example)
 
     def remember(self, key: str, example: dict[str, Any]) -> None:
@@ -110,7 +111,7 @@ class Screen:
         if self.blocklist and (hit := self.blocklist.search(normalize_text(text))):
             return Screened(example, _reject("blocklisted", f"contains {hit.group(0)!r}"))
         sig = signature(text, self.index.num_perm)
-        return Screened(example, {}, text=text, sig=sig, id=example_id(example), nearest=self.seed_index.nearest(text, sig))
+        return Screened(example, {}, text=text, sig=sig, id=example_id(example), nearest=self.seed_similarity.nearest(text))
 
     def decide(self, item: Screened) -> tuple[dict[str, Any] | None, Verdict, str | None]:
         """A prepared item against every candidate so far: (example, verdict, id of an accepted example)."""
@@ -122,9 +123,8 @@ class Screen:
             return item.example, _reject(code, f"{code} of {duplicate.key} (similarity {duplicate.similarity:.2f})",
                                          neighbour=duplicate.key, similarity=duplicate.similarity), None
         self.index.add(item.id, item.text, item.sig)  # type: ignore[arg-type]
-        nearest = item.nearest
-        return item.example, {"nearest_seed": nearest.key if nearest else None,
-                              "nearest_seed_similarity": nearest.similarity if nearest else None}, item.id
+        key, similarity = item.nearest or (None, None)
+        return item.example, {"nearest_seed": key, "nearest_seed_similarity": similarity}, item.id
 
 
 def _items(request: PlannedRequest, reply: Reply) -> list[Item]:

@@ -2,7 +2,9 @@
 Label Studio, opens a pushed task, sees the dialogue and the prefilled response, corrects it, accepts and
 submits; a pull then holds exactly that correction.
 
-Set FTBOOT_REVIEW_SCREENSHOT=docs/review-screenshot.png to refresh the screenshot in the reviewer guide.
+Before that, the project's task list shows the scannable columns (request, answer, round, similarity, judge) and
+not the raw JSON. Set FTBOOT_REVIEW_SCREENSHOT=docs/review-screenshot.png to refresh the reviewer guide's
+screenshots: the task list there, the editor beside it (docs/review-screenshot-editor.png).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.labelstudio_fixtures import ADMIN, PASSWORD, project_id
+from tests.helpers import varied_examples
 from tests.test_review import rows, title_of, write_candidates
 
 SYSTEM = ("You write product descriptions for an online shop. Given a feature list, write two or three sentences "
@@ -41,11 +44,12 @@ def test_reviewer_corrects_a_response_in_the_browser(review_project, run, labels
 
     example = {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER},
                             {"role": "assistant", "content": GENERATED}]}
-    [candidate] = write_candidates(review_project, [example])
+    candidate, *_ = write_candidates(review_project, [example, *varied_examples(3)])
     assert run("review", "push").exit_code == 0
     pid = project_id(labelstudio, title_of(review_project))
-    task_id = labelstudio.client().tasks.list(project=pid).items[0].id
+    task_id = next(t.id for t in labelstudio.client().tasks.list(project=pid) if t.data["candidate_id"] == candidate)
     screenshot = Path(os.environ.get("FTBOOT_REVIEW_SCREENSHOT") or tmp_path / "review.png")
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -56,6 +60,15 @@ def test_reviewer_corrects_a_response_in_the_browser(review_project, run, labels
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url(lambda url: "/user/login" not in url)
+
+        # the task list: short texts and numbers to sort by, no raw JSON
+        page.goto(f"{labelstudio.url}/projects/{pid}/data")
+        expect(page.get_by_text("Product: Alder insulated water bottle - 750 ml").first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(screenshot))
+        for column in ("request", "answer", "round", "similarity", "judge"):
+            expect(page.get_by_text(column, exact=True).first).to_be_visible()
+        assert page.get_by_text("example", exact=True).count() == 0 and '"messages"' not in page.content()
+
         page.goto(f"{labelstudio.url}/projects/{pid}/data?task={task_id}")
 
         # the dialogue, with markup shown as text, and the generated response prefilled
@@ -72,8 +85,7 @@ def test_reviewer_corrects_a_response_in_the_browser(review_project, run, labels
         page.keyboard.insert_text(CORRECTED)  # as typed: the editor listens to input events, which fill() skips
         page.locator('input[type=radio][name="accept"]').check()
         page.locator(".lsf-text-area textarea").last.fill("removed the invented warranty")
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(screenshot))
+        page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-editor.png")))
         with page.expect_response(lambda r: "/annotations" in r.url and r.request.method == "POST") as answer:
             page.get_by_role("button", name="Submit").click()
         assert answer.value.status == 201

@@ -52,6 +52,20 @@ def test_tool_calls_are_shown_and_only_text_turns_are_editable():
     assert data["example"] == TOOLS and data["turns"] == 2 and data["info"].startswith("Generated: round 2")
 
 
+def test_the_task_list_has_short_scannable_columns_and_numbers_to_sort_by():
+    long_answer = "Blue is sold out. " * 20
+    example = {"messages": [*TOOLS["messages"][:-1], {"role": "assistant", "content": long_answer}]}
+    data = task(example, provenance={"round": 2, "nearest_seed": "s1", "nearest_seed_similarity": 0.734,
+                                     "judge_score": 4})["data"]
+    assert data["request"] == "Is the Alder bottle in stock?"  # the request before the first editable turn
+    assert data["answer"] == "Yes, 12 are in stock."
+    assert (data["round"], data["similarity"], data["judge"]) == (2, 0.734, 4)
+    single = task({"messages": [{"role": "user", "content": "Product:\n- a\n- b"},
+                                {"role": "assistant", "content": long_answer}]}, provenance={"source": "seed"})["data"]
+    assert single["request"] == "Product: - a - b" and len(single["answer"]) == lsa.SHORT
+    assert single["answer"].endswith("…") and (single["round"], single["similarity"], single["judge"]) == (None,) * 3
+
+
 def raw_task(annotations):
     example = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
     return {"id": 7, "data": {"example": example, "candidate_id": "c"}, "annotations": annotations}
