@@ -408,6 +408,25 @@ def _print_server(running: Any) -> None:
     click.echo(f"LABEL_STUDIO_API_KEY={running.api_key}")
 
 
+@review.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def review_status(ctx: click.Context, as_json: bool) -> None:
+    """Tasks done, pending and skipped; each reviewer's pace and rates; agreement; the time left (read-only).
+
+    \b
+    Example:
+      ftboot review status
+    """
+    from pipeline.review_status import review_status as read_status
+
+    result = read_status(project_of(ctx))
+    if as_json:
+        echo_json(result.as_dict())
+        return
+    click.echo(result.text())
+
+
 @labelstudio.command("install")
 def labelstudio_install() -> None:
     """Install Label Studio into its venv and migrate its database once (both cached per user)."""
@@ -443,6 +462,25 @@ def labelstudio_status(ctx: click.Context) -> None:
         ctx.exit(3)
     _note(f"running at {running.url} (data in {running.state})")
     _print_server(running)
+
+
+@labelstudio.command("add-reviewer")
+@click.argument("email")
+@click.pass_context
+def labelstudio_add_reviewer(ctx: click.Context, email: str) -> None:
+    """Create a reviewer's account (a generated password, printed once) on $LABEL_STUDIO_URL, else this
+    project's local server."""
+    import secrets
+
+    from pipeline.labelstudio import Server
+    from pipeline.labelstudio_server import status as server_status
+
+    project = project_of(ctx)
+    running = None if os.environ.get("LABEL_STUDIO_URL") else server_status(_data_dir(ctx))
+    server = Server(running.url, running.api_key, "the local server's key") if running else Server.connect(project)
+    password = secrets.token_urlsafe(12)
+    server.add_reviewer(email, password)
+    click.echo(f"reviewer {email} added at {server.url}; password (shown only now): {password}")
 
 
 @labelstudio.command("stop")

@@ -84,6 +84,7 @@ class LabelStudioConfig(_Section):
     project_title: str = "ftboot review"
     policy: Literal["latest", "majority", "unanimous"] = "latest"
     batch_size: int = Field(1000, ge=1, description="tasks per import request")
+    overlap: int = Field(1, ge=1, description="reviewers each task waits for (set on the project by push)")
 
 
 class AzureUploadConfig(_Section):

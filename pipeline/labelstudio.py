@@ -259,16 +259,21 @@ class Server:
             found = [p for p in self.ls.projects.list(title=title, page_size=100) if p.title == title]
         return min(found, key=lambda p: p.id) if found else None
 
-    def ensure_project(self, title: str, slots: int) -> tuple[int, int]:
-        """(project id, turn slots) of the project with this title, created or widened to `slots` turns."""
+    def ensure_project(self, title: str, slots: int, overlap: int = 1) -> tuple[int, int]:
+        """(project id, turn slots) of the project with this title, created or widened to `slots` turns; every
+        task waits for `overlap` reviewers (Label Studio's overlap settings)."""
         project = self.find_project(title)
+        overlap_settings = {"maximum_annotations": overlap, "overlap_cohort_percentage": 100}
         with self.calls():
             if project is None:
                 project = self.ls.projects.create(title=title, label_config=labeling_config(slots),
                                                   model_version=MODEL_VERSION, show_collab_predictions=True,
-                                                  expert_instruction=INSTRUCTIONS, show_instruction=True)
+                                                  expert_instruction=INSTRUCTIONS, show_instruction=True,
+                                                  **overlap_settings)
                 self._review_view(project.id, slots)
                 return project.id, slots
+            if project.maximum_annotations != overlap:
+                self.ls.projects.update(project.id, **overlap_settings)
             have = config_slots(project.label_config or "")
             if slots > have:
                 self.ls.projects.update(project.id, label_config=labeling_config(slots))
@@ -323,6 +328,30 @@ class Server:
     def reviewers(self) -> dict[int, str]:
         with self.calls():
             return {u.id: u.email or u.username or str(u.id) for u in self.ls.users.list()}
+
+    def add_reviewer(self, email: str, password: str) -> None:
+        """A new account in the organisation, signed up through its invite link as a person would (the users API
+        stores no password)."""
+        import httpx
+
+        with self.calls():
+            if any(u.email == email for u in self.ls.users.list()):
+                raise RunError(f"{email} already has an account at {self.url}")
+            invite = self.ls.organizations.invites.get_invite_link().invite_url
+            with httpx.Client(base_url=self.url, timeout=60) as http:
+                form = http.get(invite).raise_for_status()
+                csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+                answer = http.post(invite, headers={"Referer": f"{self.url}{invite}"}, data={
+                    "csrfmiddlewaretoken": csrf.group(1) if csrf else "", "email": email, "password": password})
+            if answer.status_code != 302:
+                raise RunError(f"Label Studio at {self.url} refused the sign-up of {email} (HTTP {answer.status_code})")
+
+    def tasks_with_annotations(self, project_id: int) -> list[dict[str, Any]]:
+        """Every task's data and annotations, read with the data manager's task list (nothing is created)."""
+        with self.calls():
+            pages = self.ls.tasks.list(project=project_id, fields="all", page_size=1000)
+            return [{"id": t.id, "data": t.data, "annotations": [a if isinstance(a, dict) else dict(a)
+                                                                   for a in t.annotations or []]} for t in pages]
 
     def task_count(self, project_id: int) -> int:
         with self.calls():

@@ -91,7 +91,8 @@ def push(project: Project, to_file: Path | None = None,
             handle.write(lsa.labeling_config(slots))
         return PushResult(len(records), len(records), files=[project.show(to_file), project.show(config_path)])
     server = lsa.Server.connect(project)
-    project_id, slots = server.ensure_project(project.config.labelstudio.project_title, slots)
+    project_id, slots = server.ensure_project(project.config.labelstudio.project_title, slots,
+                                              project.config.labelstudio.overlap)
     known = server.candidate_ids(project_id)
     new = [r for r in records if r.id not in known]
     size = project.config.labelstudio.batch_size

@@ -1,0 +1,123 @@
+"""Where review stands: tasks done, pending and skipped; per reviewer the tasks, median seconds per task,
+acceptance and edit rates; how far reviewers agree (Cohen's kappa for two reviewers, Fleiss' kappa for more,
+computed by statsmodels); and the time left at the team's pace.
+
+A task is done when it has as many reviews as `[labelstudio] overlap` asks for, skipped when it has only skips.
+The time left is the reviews still wanted × the median seconds per review ÷ the reviewers who have reviewed.
+It reads the server (the data manager's task list) and changes nothing; it leaves out settling reviews into
+records (`pipeline.review.pull`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline import labelstudio as lsa
+from pipeline.config import Project
+from pipeline.errors import RunError
+from pipeline.review import apply_edits
+
+VERDICTS = (lsa.ACCEPT, lsa.REJECT)
+
+
+@dataclass
+class ReviewStatus:
+    tasks: int = 0
+    done: int = 0
+    pending: int = 0
+    skipped: int = 0
+    overlap: int = 1
+    reviewers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agreement: dict[str, Any] | None = None
+    seconds_left: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    def text(self) -> str:
+        pct = lambda x: "–" if x is None else f"{x:.0%}"  # noqa: E731
+        lines = [f"{self.done} done, {self.pending} pending, {self.skipped} skipped of {self.tasks} tasks "
+                 f"(each waits for {self.overlap} review{'s' if self.overlap > 1 else ''})"]
+        for who, r in sorted(self.reviewers.items()):
+            median = "–" if r["median_seconds"] is None else f"{r['median_seconds']:.0f} s"
+            lines.append(f"  {who:<28} {r['tasks']:>6} tasks  {median:>6} per task  {pct(r['acceptance_rate']):>4} "
+                         f"accepted  {pct(r['edit_rate']):>4} edited")
+        if self.agreement:
+            a = self.agreement
+            lines.append(f"agreement: {a['method']} kappa {a['kappa']:.2f} on {a['tasks']} tasks")
+        if self.seconds_left is not None:
+            lines.append(f"time left at this pace: about {self.seconds_left / 3600:.1f} h")
+        return "\n".join(lines)
+
+
+def kappa(ratings: list[list[str]], cohen: bool) -> dict[str, Any] | None:
+    """Agreement on tasks with several verdicts. `cohen`: two reviewers, and each task's verdicts in reviewer
+    order; otherwise Fleiss' kappa over the tasks with the most common number of verdicts, in any order."""
+    from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
+
+    several = [r for r in ratings if len(r) >= 2]
+    if not several:
+        return None
+    width = Counter(len(r) for r in several).most_common(1)[0][0]
+    rows = [r for r in several if len(r) == width]
+    if cohen:
+        table = [[sum(1 for a, b in rows if (a, b) == (x, y)) for y in VERDICTS] for x in VERDICTS]
+        value, method = float(cohens_kappa(table, return_results=False)), "Cohen's"
+    else:
+        value, method = float(fleiss_kappa([[r.count(v) for v in VERDICTS] for r in rows])), "Fleiss'"
+    return {"method": method, "kappa": round(value, 3) if value == value else None, "tasks": len(rows)}
+
+
+def summarize(tasks: list[dict[str, Any]], overlap: int, reviewers: dict[int, str]) -> ReviewStatus:
+    status = ReviewStatus(tasks=len(tasks), overlap=overlap)
+    seconds: dict[str, list[float]] = defaultdict(list)
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    by_task: list[dict[str, str]] = []
+    wanted = 0
+    for task in tasks:
+        reviews = [a for a in lsa.read_annotations(task, reviewers) if a.verdict in VERDICTS]
+        if len(reviews) >= overlap:
+            status.done += 1
+        elif not reviews and lsa.is_skipped(task):
+            status.skipped += 1
+        else:
+            status.pending += 1
+            wanted += overlap - len(reviews)
+        latest: dict[str, str] = {}
+        for a in reviews:
+            if a.lead_time is not None:
+                seconds[a.reviewer].append(a.lead_time)
+            edited = a.verdict == lsa.ACCEPT and bool(apply_edits(task["data"]["example"], a)[1])
+            counts[a.reviewer][a.verdict] += 1
+            counts[a.reviewer]["edited"] += edited
+            latest[a.reviewer] = a.verdict or ""
+        by_task.append(latest)
+    for who, c in counts.items():
+        reviewed = c[lsa.ACCEPT] + c[lsa.REJECT]
+        status.reviewers[who] = {
+            "tasks": reviewed, "median_seconds": statistics.median(seconds[who]) if seconds[who] else None,
+            "acceptance_rate": round(c[lsa.ACCEPT] / reviewed, 3) if reviewed else None,
+            "edit_rate": round(c["edited"] / c[lsa.ACCEPT], 3) if c[lsa.ACCEPT] else None}
+    names = sorted(status.reviewers)
+    if len(names) == 2:
+        status.agreement = kappa([[t[names[0]], t[names[1]]] for t in by_task if len(t) == 2], cohen=True)
+    else:
+        status.agreement = kappa([list(t.values()) for t in by_task], cohen=False)
+    everyone = [s for values in seconds.values() for s in values]
+    if everyone and names:
+        status.seconds_left = round(wanted * statistics.median(everyone) / len(names), 1)
+    return status
+
+
+def review_status(project: Project) -> ReviewStatus:
+    settings = project.config.labelstudio
+    server = lsa.Server.connect(project)
+    found = server.find_project(settings.project_title)
+    if found is None:
+        raise RunError(f"no Label Studio project titled {settings.project_title!r} at {server.url}",
+                       hint="`ftboot review push` creates it")
+    overlap = found.maximum_annotations or settings.overlap
+    return summarize(server.tasks_with_annotations(found.id), overlap, server.reviewers())
