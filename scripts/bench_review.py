@@ -52,6 +52,7 @@ def main() -> None:
     from pipeline import labelstudio as lsa
     from pipeline import review
     from pipeline.config import find_project
+    from pipeline.review_status import review_status
     from pipeline.jsonl import write_jsonl
     from pipeline.schema import Record
     from pipeline.seeds import load_seeds
@@ -102,13 +103,18 @@ def main() -> None:
         pulled = review.pull(reviewed_project)
         pull_time = time.perf_counter() - start
         assert (pulled.counts["accepted"], pulled.counts["edited"]) == (n - len(rows[::10]), len(rows[::10])), pulled.counts
+        start = time.perf_counter()
+        figures = review_status(reviewed_project)
+        status_time = time.perf_counter() - start
+        assert figures.done == n, figures
 
         print(f"review benchmark: {n:,} candidates, Label Studio at {server.url}")
         for label, seconds, note in [
                 ("Label Studio alone, one bulk import", baseline, ""),
                 ("ftboot review push", push_time, f"  ({push_time / baseline:.2f}x the bulk import)"),
                 ("ftboot review push again (0 new)", again_time, ""),
-                (f"ftboot review pull ({n:,} reviewed)", pull_time, "")]:
+                (f"ftboot review pull ({n:,} reviewed)", pull_time, ""),
+                (f"ftboot review status ({n:,} reviewed)", status_time, "")]:
             print(f"  {label + ':':<42}{seconds:6.1f} s{note}")
     finally:
         subprocess.run([script, "stop"], env=env, capture_output=True)
