@@ -135,8 +135,12 @@ class DataDir:
         return self.state / name
 
     def make(self) -> None:
+        """The data dir, private to its owner, an existing one included: the database holds the API token too."""
         self.state.mkdir(parents=True, exist_ok=True)
         self.state.chmod(0o700)
+        database = self.path("data") / "label_studio.sqlite3"
+        if database.exists():
+            database.chmod(0o600)
 
     def credentials(self) -> Credentials | None:
         path = self.path("credentials")
@@ -249,6 +253,7 @@ def start(data: DataDir, note: Note, port: int | None = None, timeout: float = 3
     if fresh:
         database.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(migrated_database(program, note), database)
+        database.chmod(0o600)
     creds = _credentials(program, data, fresh, note)
     if (running := status(data)) is not None:
         return running
