@@ -6,10 +6,7 @@ assistant turn that follows it, prefilled by a prediction whose `model_version` 
 prefills no other). A project's config has as many turn slots as its longest conversation; a task with fewer turns
 says so in the unused slots. Assistant turns that call tools are shown, not edited. Messages after the last
 assistant turn are not shown (a candidate ends with its assistant turn). Task data carries the candidate id, the
-example and its provenance: never a key or a secret. The data manager shows scannable, sortable columns (the
-request and the answer as short text, the round, the similarity to the nearest seed, a judge score where
-generation recorded one) and hides the raw ones; the reviewer guide's rules are the project's instructions,
-shown before the first task.
+example and its provenance: never a key or a secret, and the task list's columns (`pipeline.labelstudio_view`).
 
 It leaves out what review means (policies, verdicts, preference pairs): that is `pipeline.review`.
 """
@@ -24,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import labelstudio_view as view
 from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.schema import Record, content_text
@@ -36,24 +34,6 @@ EXPORT_TIMEOUT = 600.0
 # breaks, which a reviewer must see.
 _STYLE = ('.lsf-paragraphs span[class^="time--"], .lsf-paragraphs div[class^="authorFilter--"] { display: none; } '
           '.lsf-paragraphs span[class^="dialoguetext--"] { white-space: pre-wrap; }')
-
-
-COLUMNS = ("request", "answer", "round", "similarity", "judge")
-SHORT = 160
-
-INSTRUCTIONS = (
-    "<h3>Reviewing generated examples</h3><ol>"
-    "<li>Read the conversation and the assistant's response (prefilled with what the model generated).</li>"
-    "<li>To <b>correct</b> it, click the pencil beside the response and edit the text in place. Fix facts, tone, "
-    "length, format: whatever the example should teach.</li>"
-    "<li>Choose <b>accept</b> (<code>a</code>) to keep the example as it now reads, or <b>reject</b> "
-    "(<code>r</code>) to drop it: what cannot be fixed quickly, teaches the wrong thing, or repeats a seed almost "
-    "word for word (a <i>similarity</i> near 1 means the model copied its nearest seed).</li>"
-    "<li>Optionally write a <b>note</b>; it travels with the reviewed record.</li>"
-    "<li><b>Submit</b> (<code>Ctrl+Enter</code>), or <b>Skip</b> (<code>Ctrl+Space</code>) when you cannot "
-    "judge: a skip is not a review.</li></ol>"
-    "<p>Do not empty a response to say \"bad\": reject it. The task list can be sorted by round, similarity "
-    "and judge score, to start with the most copied or the weakest.</p>")
 
 
 def labeling_config(slots: int) -> str:
@@ -118,30 +98,13 @@ def _info(provenance: dict[str, Any]) -> str:
     return "Generated: " + " · ".join(parts)
 
 
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= SHORT else text[:SHORT - 1].rstrip() + "…"
-
-
-def _columns(messages: list[dict[str, Any]], turns: list[int], provenance: dict[str, Any]) -> dict[str, Any]:
-    """The data manager's scannable columns: the last user message before the first editable turn, that turn,
-    and numbers a reviewer may sort by (None where generation did not record them)."""
-    first = turns[0] if turns else len(messages)
-    asked = [m for m in messages[:first] if m.get("role") == "user"]
-    number = lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) else None  # noqa: E731
-    return {"request": _short(content_text(asked[-1].get("content")) if asked else ""),
-            "answer": _short(content_text(messages[first].get("content")) if turns else ""),
-            "round": number(provenance.get("round")), "similarity": number(provenance.get("nearest_seed_similarity")),
-            "judge": number(provenance.get("judge_score"))}
-
-
 def make_task(record: Record, slots: int, seeds: dict[str, Record]) -> dict[str, Any]:
     """One Label Studio task (data and the prefilling prediction) for a candidate record."""
     messages = record.example["messages"]
     turns = editable_turns(record.example)
     seed = seeds.get(str(record.provenance.get("nearest_seed")))
     data: dict[str, Any] = {
-        **_columns(messages, turns, record.provenance),
+        **view.columns(messages, turns, record.provenance),
         "candidate_id": record.id,
         "turns": len(turns),
         "info": _info(record.provenance),
@@ -268,7 +231,7 @@ class Server:
             if project is None:
                 project = self.ls.projects.create(title=title, label_config=labeling_config(slots),
                                                   model_version=MODEL_VERSION, show_collab_predictions=True,
-                                                  expert_instruction=INSTRUCTIONS, show_instruction=True,
+                                                  expert_instruction=view.INSTRUCTIONS, show_instruction=True,
                                                   **overlap_settings)
                 self._review_view(project.id, slots)
                 return project.id, slots
@@ -281,17 +244,10 @@ class Server:
             return project.id, max(have, slots)
 
     def _review_view(self, project_id: int, slots: int) -> None:
-        """The data manager's tab for reviewers: the scannable columns, the raw ones (JSON, dialogues) hidden."""
-        raw = ["candidate_id", "turns", "info", "seed", "example", "provenance",
-               *(f"{kind}_{k}" for k in range(1, slots + 1) for kind in ("dialogue", "title"))]
-        builtin = ["inner_id", "completed_at", "avg_lead_time", "cancelled_annotations", "total_predictions", "annotations_results", "annotations_ids",
-                   "predictions_score", "predictions_model_versions", "predictions_results", "file_upload",
-                   "storage_filename", "created_at", "updated_at", "updated_by", "draft_exists"]
-        hidden = [f"tasks:{name}" for name in builtin] + [f"tasks:data.{name}" for name in raw]
-        numbers = {f"tasks:data.{name}": "Number" for name in ("round", "similarity", "judge")}  # sorted as numbers
-        data = {"title": "Review", "hiddenColumns": {"explore": hidden, "labeling": hidden}, "columnsDisplayType": numbers}
-        # a widened project's tab is updated in place; tabs the reviewers made themselves are left alone
-        mine = [v for v in self.ls.views.list(project=project_id) if dict(v.data or {}).get("title") == "Review"]
+        """The data manager's tab for reviewers; a widened project's tab is updated in place, tabs the reviewers
+        made themselves are left alone."""
+        data = view.review_tab(slots)
+        mine = [v for v in self.ls.views.list(project=project_id) if dict(v.data or {}).get("title") == data["title"]]
         if mine:
             self.ls.views.update(mine[0].id, project=project_id, data=data)
         else:
@@ -345,13 +301,6 @@ class Server:
                     "csrfmiddlewaretoken": csrf.group(1) if csrf else "", "email": email, "password": password})
             if answer.status_code != 302:
                 raise RunError(f"Label Studio at {self.url} refused the sign-up of {email} (HTTP {answer.status_code})")
-
-    def tasks_with_annotations(self, project_id: int) -> list[dict[str, Any]]:
-        """Every task's data and annotations, read with the data manager's task list (nothing is created)."""
-        with self.calls():
-            pages = self.ls.tasks.list(project=project_id, fields="all", page_size=1000)
-            return [{"id": t.id, "data": t.data, "annotations": [a if isinstance(a, dict) else dict(a)
-                                                                   for a in t.annotations or []]} for t in pages]
 
     def task_count(self, project_id: int) -> int:
         with self.calls():

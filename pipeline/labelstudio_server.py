@@ -138,6 +138,8 @@ class DataDir:
         """The data dir, private to its owner, an existing one included: the database holds the API token too."""
         self.state.mkdir(parents=True, exist_ok=True)
         self.state.chmod(0o700)
+        if self.path("data").is_dir():
+            self.path("data").chmod(0o700)
         database = self.path("data") / "label_studio.sqlite3"
         if database.exists():
             database.chmod(0o600)
@@ -251,7 +253,7 @@ def start(data: DataDir, note: Note, port: int | None = None, timeout: float = 3
     database = data.path("data") / "label_studio.sqlite3"
     fresh = not database.exists()
     if fresh:
-        database.parent.mkdir(parents=True, exist_ok=True)
+        database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.copy(migrated_database(program, note), database)
         database.chmod(0o600)
     creds = _credentials(program, data, fresh, note)

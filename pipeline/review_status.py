@@ -4,8 +4,8 @@ computed by statsmodels); and the time left at the team's pace.
 
 A task is done when it has as many reviews as `[labelstudio] overlap` asks for, skipped when it has only skips.
 The time left is the reviews still wanted × the median seconds per review ÷ the reviewers who have reviewed.
-It reads the server (the data manager's task list) and changes nothing; it leaves out settling reviews into
-records (`pipeline.review.pull`).
+It reads the server through the same export snapshot as `pull` (much faster than the task list, and deleted
+once read) and writes nothing; it leaves out settling reviews into records (`pipeline.review.pull`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from pipeline import labelstudio as lsa
 from pipeline.config import Project
 from pipeline.errors import RunError
+from pipeline.lsexport import read_export
 from pipeline.review import apply_edits
 
 VERDICTS = (lsa.ACCEPT, lsa.REJECT)
@@ -71,8 +72,10 @@ def kappa(ratings: list[list[str]], cohen: bool) -> dict[str, Any] | None:
     return {"method": method, "kappa": round(value, 3) if value == value else None, "tasks": len(rows)}
 
 
-def summarize(tasks: list[dict[str, Any]], overlap: int, reviewers: dict[int, str]) -> ReviewStatus:
-    status = ReviewStatus(tasks=len(tasks), overlap=overlap)
+def summarize(tasks: list[dict[str, Any]], total: int, overlap: int, reviewers: dict[int, str]) -> ReviewStatus:
+    """The figures from the tasks with annotations, of `total` tasks (the others are pending, wanting `overlap`
+    reviews each)."""
+    status = ReviewStatus(tasks=total, overlap=overlap)
     seconds: dict[str, list[float]] = defaultdict(list)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     by_task: list[dict[str, str]] = []
@@ -95,6 +98,9 @@ def summarize(tasks: list[dict[str, Any]], overlap: int, reviewers: dict[int, st
             counts[a.reviewer]["edited"] += edited
             latest[a.reviewer] = a.verdict or ""
         by_task.append(latest)
+    untouched = max(total - len(tasks), 0)
+    status.pending += untouched
+    wanted += untouched * overlap
     for who, c in counts.items():
         reviewed = c[lsa.ACCEPT] + c[lsa.REJECT]
         status.reviewers[who] = {
@@ -120,4 +126,5 @@ def review_status(project: Project) -> ReviewStatus:
         raise RunError(f"no Label Studio project titled {settings.project_title!r} at {server.url}",
                        hint="`ftboot review push` creates it")
     overlap = found.maximum_annotations or settings.overlap
-    return summarize(server.tasks_with_annotations(found.id), overlap, server.reviewers())
+    tasks = read_export(server.export(found.id), f"Label Studio's export of project {found.id}")
+    return summarize(tasks, server.task_count(found.id), overlap, server.reviewers())

@@ -9,6 +9,7 @@ import subprocess
 from urllib.parse import urlparse
 
 from pipeline import labelstudio as lsa
+from pipeline import labelstudio_view as view
 from pipeline.schema import make_record
 from tests.labelstudio_fixtures import ftboot_labelstudio, server_env, server_lines
 
@@ -62,7 +63,7 @@ def test_the_task_list_has_short_scannable_columns_and_numbers_to_sort_by():
     assert (data["round"], data["similarity"], data["judge"]) == (2, 0.734, 4)
     single = task({"messages": [{"role": "user", "content": "Product:\n- a\n- b"},
                                 {"role": "assistant", "content": long_answer}]}, provenance={"source": "seed"})["data"]
-    assert single["request"] == "Product: - a - b" and len(single["answer"]) == lsa.SHORT
+    assert single["request"] == "Product: - a - b" and len(single["answer"]) == view.SHORT
     assert single["answer"].endswith("…") and (single["round"], single["similarity"], single["judge"]) == (None,) * 3
 
 

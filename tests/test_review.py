@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pipeline import labelstudio as lsa
+from pipeline import labelstudio_view as view
 from pipeline.schema import make_record
 from tests.helpers import chat, varied_examples
 from tests.labelstudio_fixtures import Reviewer, project_id
@@ -66,11 +67,11 @@ def test_push_imports_each_candidate_once_prefilled_and_without_secrets(review_p
     ls = labelstudio.client()
     project = ls.projects.get(project_id(labelstudio, title_of(review_project)))
     assert project.model_version == lsa.MODEL_VERSION and project.show_collab_predictions
-    assert project.show_instruction and project.expert_instruction == lsa.INSTRUCTIONS
-    [view] = ls.views.list(project=project.id)
-    hidden = dict(view.data)["hiddenColumns"]["explore"]
+    assert project.show_instruction and project.expert_instruction == view.INSTRUCTIONS
+    [tab] = ls.views.list(project=project.id)
+    hidden = dict(tab.data)["hiddenColumns"]["explore"]
     assert {"tasks:data.example", "tasks:data.provenance", "tasks:data.dialogue_1"} <= set(hidden)
-    assert not {f"tasks:data.{c}" for c in lsa.COLUMNS} & set(hidden)
+    assert not {f"tasks:data.{c}" for c in view.COLUMNS} & set(hidden)
     tasks = Reviewer(labelstudio, project.id).tasks()
     assert sorted(tasks) == sorted(ids)
     for candidate_id, task in tasks.items():
