@@ -318,7 +318,7 @@ def review() -> None:
 
     \b
     Start a local Label Studio first (it prints LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY):
-      export $(scripts/label-studio start | tail -2)
+      export $(ftboot labelstudio start | tail -2)
     """
 
 
