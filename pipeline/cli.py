@@ -429,7 +429,12 @@ def review_status(ctx: click.Context, as_json: bool) -> None:
 
 @labelstudio.command("install")
 def labelstudio_install() -> None:
-    """Install Label Studio into its venv and migrate its database once (both cached per user)."""
+    """Install Label Studio into its venv and migrate its database once (both cached per user).
+
+    \b
+    Example:
+      ftboot labelstudio install
+    """
     from pipeline.labelstudio_server import install, migrated_database
 
     migrated_database(install(_note), _note)
@@ -441,7 +446,12 @@ def labelstudio_install() -> None:
               help="Seconds to wait for the server to answer.")
 @click.pass_context
 def labelstudio_start(ctx: click.Context, port: int | None, timeout: float) -> None:
-    """Start this project's Label Studio (or find it running) and print its URL and API key."""
+    """Start this project's Label Studio (or find it running) and print its URL and API key.
+
+    \b
+    Example:
+      export $(ftboot labelstudio start | tail -2)
+    """
     from pipeline.labelstudio_server import start
 
     data = _data_dir(ctx)
@@ -453,7 +463,12 @@ def labelstudio_start(ctx: click.Context, port: int | None, timeout: float) -> N
 @labelstudio.command("status")
 @click.pass_context
 def labelstudio_status(ctx: click.Context) -> None:
-    """Print the URL and API key while the server runs; exit code 3 when it does not."""
+    """Print the URL and API key while the server runs; exit code 3 when it does not.
+
+    \b
+    Example:
+      ftboot labelstudio status
+    """
     from pipeline.labelstudio_server import status as server_status
 
     running = server_status(_data_dir(ctx))
@@ -469,7 +484,12 @@ def labelstudio_status(ctx: click.Context) -> None:
 @click.pass_context
 def labelstudio_add_reviewer(ctx: click.Context, email: str) -> None:
     """Create a reviewer's account (a generated password, printed once) on $LABEL_STUDIO_URL, else this
-    project's local server."""
+    project's local server.
+
+    \b
+    Example:
+      ftboot labelstudio add-reviewer ana@example.com
+    """
     import secrets
 
     from pipeline.labelstudio import Server
@@ -486,7 +506,12 @@ def labelstudio_add_reviewer(ctx: click.Context, email: str) -> None:
 @labelstudio.command("stop")
 @click.pass_context
 def labelstudio_stop(ctx: click.Context) -> None:
-    """Stop this project's Label Studio."""
+    """Stop this project's Label Studio.
+
+    \b
+    Example:
+      ftboot labelstudio stop
+    """
     from pipeline.labelstudio_server import stop
 
     _note("stopped" if stop(_data_dir(ctx)) else "not running")
