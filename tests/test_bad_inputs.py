@@ -46,7 +46,7 @@ def guarded(project: Path):
         (project / "outputs" / name).write_text(text)
 
     def untouched() -> bool:
-        now = sorted(p.name for p in (project / "outputs").iterdir())
+        now = sorted(p.name for p in (project / "outputs").iterdir() if p.name != ".lock")  # the lock is no output
         return now == sorted(files) and all((project / "outputs" / n).read_text() == t for n, t in files.items())
 
     return untouched
