@@ -35,12 +35,19 @@ def started(process: subprocess.Popen[str], chat: FakeChat) -> None:
         time.sleep(0.02)
 
 
+def waiting_for_lock(pid: int) -> bool:
+    """Whether the process is blocked on a file lock (a `->` line of /proc/locks names the waiters)."""
+    return any(line.split()[1] == "->" and line.split()[5] == str(pid)
+               for line in Path("/proc/locks").read_text().splitlines())
+
+
 def test_second_generate_stops_naming_the_first(project: Path, chat: FakeChat) -> None:
-    chat.delay = 0.1  # 20 requests, 2 at a time: about a second of sending
+    chat.delay = 2.0  # slow answers keep the first running however long the second takes to start
     first = generate(project, chat)
     started(first, chat)
     second = generate(project, chat)
     out, err = second.communicate(timeout=60)
+    chat.delay = 0.0
     assert second.returncode == 1, err
     lines = err.splitlines()
     assert lines[0] == (f"error: `ftboot generate` (pid {first.pid}, since {lines[0].split('since ')[1][:8]}) is writing "
@@ -55,10 +62,16 @@ def test_second_generate_stops_naming_the_first(project: Path, chat: FakeChat) -
 
 
 def test_wait_lock_waits_then_finds_the_work_done(project: Path, chat: FakeChat) -> None:
-    chat.delay = 0.1
+    chat.delay = 2.0
     first = generate(project, chat)
     started(first, chat)
     second = generate(project, chat, "--wait-lock")
+    deadline = time.monotonic() + 60
+    while not waiting_for_lock(second.pid) and time.monotonic() < deadline:
+        assert first.poll() is None and second.poll() is None
+        time.sleep(0.05)
+    assert waiting_for_lock(second.pid)  # it reached the lock while the first held it
+    chat.delay = 0.0
     first_summary = json.loads(first.communicate(timeout=60)[0])
     out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
