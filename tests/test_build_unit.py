@@ -62,7 +62,7 @@ def first_build(project: Path, run) -> tuple[Path, dict[str, bytes]]:
 
 
 def upload_plan(run) -> dict:
-    result = run("upload", "--dry-run", "--json")
+    result = run("upload", "--provider", "openai", "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -99,7 +99,7 @@ def test_a_failure_mid_swap_is_refused_then_repaired(project: Path, run, monkeyp
     with pytest.raises(OSError):
         run("build", "--input", str(new))
     monkeypatch.undo()
-    for args in (("status",), ("upload", "--dry-run")):
+    for args in (("status",), ("upload", "--provider", "openai", "--dry-run")):
         result = run(*args)
         assert result.exit_code == 2
         assert result.stderr.splitlines() == [
@@ -123,7 +123,7 @@ def test_sigkill_at_each_step_of_the_swap(project: Path, run, renames: int) -> N
     left = leftovers(outputs)  # the staging directory a kill leaves, and at 0 the manifest's temporary
     assert [n[:7] for n in left if not n.endswith(".tmp")] == [".build-"] and len(left) == 1 + (renames == 0)
 
-    status, upload = run("status", "--json"), run("upload", "--dry-run", "--json")
+    status, upload = run("status", "--json"), run("upload", "--provider", "openai", "--dry-run", "--json")
     if renames in (1, 4):
         assert status.exit_code == upload.exit_code == 2
         assert "these outputs are not one complete build" in status.stderr and "rerun `ftboot build`" in upload.stderr
@@ -141,7 +141,7 @@ def test_sigkill_at_each_step_of_the_swap(project: Path, run, renames: int) -> N
 def test_a_changed_file_is_refused(project: Path, run) -> None:
     first_build(project, run)
     (project / "outputs" / "val.jsonl").unlink()
-    result = run("upload", "--dry-run")
+    result = run("upload", "--provider", "openai", "--dry-run")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: outputs/val.jsonl: is missing from build ")
 
