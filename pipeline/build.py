@@ -6,8 +6,9 @@ The steps, each a small class with one `run` (the pattern of datatrove's pipelin
   Split      a deterministic train/val split by a seeded hash of each id
 Then the set-level rules (enough examples, file size) are checked, and only then is anything written:
 `train.jsonl` and `val.jsonl` (plain fine-tuning lines), `build-rejected.jsonl` (records with reasons),
-`report.md`, and `dataset/` (a Hugging Face DatasetDict). Each file is replaced atomically; a build that fails
-leaves the previous outputs as they were. `--format dpo` does the same for the preference set, with a `-dpo`
+`report.md`, and `dataset/` (a Hugging Face DatasetDict). They are written as one unit (`pipeline.buildset`):
+staged together, stamped with one build id in `build.json`, and swapped in together; a build that fails or is
+killed leaves the previous outputs as they were. `--format dpo` does the same for the preference set, with a `-dpo`
 suffix on every output name.
 
 It leaves out any judgement of quality beyond the rules: that is what review is for.
@@ -245,20 +246,21 @@ def build(project: Project, input_path: Path | None = None, fmt: str = "chat", t
 
 
 def _write(project: Project, result: BuildResult, train_lines: list[str], suffix: str) -> None:
-    from pipeline.report import render_report
+    """Write every output into one staging directory, which `buildset.staged` swaps in as one unit."""
+    from pipeline.buildset import manifest_name, staged
     from pipeline.dataset import save_dataset
-    from pipeline.jsonl import atomic_write
+    from pipeline.report import render_report
 
-    paths = {name: project.output(f"{name}{suffix}{ext}") for name, ext in
+    names = {name: f"{name}{suffix}{ext}" for name, ext in
              (("train", ".jsonl"), ("val", ".jsonl"), ("build-rejected", ".jsonl"), ("report", ".md"), ("dataset", ""))}
-    with atomic_write(paths["train"]) as handle:
-        handle.writelines(train_lines)
-    write_jsonl(paths["val"], (item.record.example for item in result.val))
-    write_jsonl(paths["build-rejected"], result.rejects.rows)
-    save_dataset(paths["dataset"], [i.record.example for i in result.train], [i.record.example for i in result.val])
-    result.paths = {name: project.show(path) for name, path in paths.items()}
-    with atomic_write(paths["report"]) as handle:
-        handle.write(render_report(result))
+    result.paths = {name: project.show(project.output(file)) for name, file in names.items()}
+    with staged(project.outputs, manifest_name(suffix)) as stage:
+        paths = {name: stage / file for name, file in names.items()}
+        paths["train"].write_text("".join(train_lines), encoding="utf-8")
+        write_jsonl(paths["val"], (item.record.example for item in result.val))
+        write_jsonl(paths["build-rejected"], result.rejects.rows)
+        save_dataset(paths["dataset"], [i.record.example for i in result.train], [i.record.example for i in result.val])
+        paths["report"].write_text(render_report(result), encoding="utf-8")
 
 
 def _push(project: Project, dataset_dir: Path, repo: str) -> None:

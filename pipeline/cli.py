@@ -59,6 +59,25 @@ def _show_input_warning(fallback: Callable[..., None]) -> Callable[..., None]:
     return show
 
 
+class Writes(click.Command):
+    """A command that writes the project's outputs: it runs holding the project lock (`pipeline.lock`), except
+    with --dry-run, which writes nothing. A second writer stops naming the first, or waits with --wait-lock."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(click.Option(["--wait-lock"], is_flag=True,
+                                        help="If another command is writing this project, wait for it to finish."))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from pipeline.lock import project_lock
+
+        wait = ctx.params.pop("wait_lock")
+        if ctx.params.get("dry_run"):
+            return super().invoke(ctx)
+        with project_lock(project_of(ctx).outputs, ctx.command_path, wait):
+            return super().invoke(ctx)
+
+
 def project_of(ctx: click.Context):  # -> pipeline.config.Project
     """The project for this invocation, loaded once."""
     from pipeline.config import find_project
@@ -149,7 +168,7 @@ def seeds_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> N
     click.echo(f"{len(result.records)} seeds OK in {len(result.files)} file(s)")
 
 
-@cli.command()
+@cli.command(cls=Writes)
 @click.option("--n", "n", type=click.IntRange(min=1), help="Accepted candidates to aim for in this round (default from ftboot.toml).")
 @click.option("--backend", type=click.Choice(["local", "openai"]), help="local: the bundled offline model; openai: any OpenAI-compatible endpoint.")
 @click.option("--model", help="Model name for --backend openai; a GGUF file for --backend local.")
@@ -322,7 +341,7 @@ def review() -> None:
     """
 
 
-@review.command("push")
+@review.command("push", cls=Writes)
 @click.option("--to-file", "to_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the tasks as Label Studio import JSON (and the labeling config beside it) instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -348,7 +367,7 @@ def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None
         click.echo("next: review in Label Studio, then `ftboot review pull`")
 
 
-@review.command("pull")
+@review.command("pull", cls=Writes)
 @click.option("--from-file", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read a JSON export saved from Label Studio instead of asking the server.")
 @click.option("--policy", type=click.Choice(["latest", "majority", "unanimous"]),
@@ -540,7 +559,7 @@ def progress_bar(disabled: bool) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
-@cli.command()
+@cli.command(cls=Writes)
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Build from this chat JSONL instead of seeds + accepted reviews.")
 @click.option("--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True,
@@ -609,7 +628,7 @@ def export(ctx: click.Context, to: str, directory: Path, fmt: str, model: str | 
     click.echo(f"next: see {directory / 'README.md'}")
 
 
-@cli.command()
+@cli.command(cls=Writes)
 @click.option("--provider", help="fireworks, bedrock, together, huggingface, openai or azure (from ftboot.toml; no default).")
 @click.option("--model", help="The base model to fine-tune (default from ftboot.toml).")
 @click.option("--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True,

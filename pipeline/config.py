@@ -187,6 +187,16 @@ class Project:
         except ValueError:
             return str(path)
 
+    def ledger_path(self, value: object, where: Location) -> Path:
+        """A path read from a ledger (as `show` wrote it), confined to outputs/: ftboot uploads and deletes the
+        files its ledgers name, so a path that leads elsewhere (absolute, `..`, a symlink out) is refused."""
+        if isinstance(value, str) and value:
+            path = self.root / value
+            if path.resolve().is_relative_to(self.outputs.resolve()):
+                return path
+        raise InputError(f"{value!r} is not a path inside outputs/, where ftboot reads and deletes only its own files",
+                         where, hint="this ledger line was not written by ftboot; remove it or restore the file")
+
 
 def _key_line(text: str, key: str) -> int | None:
     """The line where `key` is set in a TOML text, for error messages (a best effort, never wrong to omit)."""

@@ -3,14 +3,13 @@
 Chat examples get one `messages` column in TRL's conversational form: every message has the same keys
 (role, content as text, and name, tool_calls as a JSON string, tool_call_id, weight, null where unused), since
 Arrow needs one type per column. Preference examples keep their three columns in the same message form. The
-directory is written beside the old one and swapped in, so `load_from_disk` never sees half a dataset.
+build writes the directory into its staging directory and swaps it in with its other outputs
+(`pipeline.buildset`), so `load_from_disk` never sees half a dataset.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +59,4 @@ def save_dataset(directory: Path, train: list[dict[str, Any]], val: list[dict[st
     disable_progress_bars()
     preference = bool(train) and "input" in train[0]
     splits = DatasetDict({"train": _table(train, preference), "validation": _table(val, preference)})
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    try:
-        splits.save_to_disk(str(staging / "new"))
-        if directory.exists():
-            directory.rename(staging / "old")
-        (staging / "new").rename(directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    splits.save_to_disk(str(directory))

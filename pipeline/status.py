@@ -1,5 +1,6 @@
 """Where a project stands: the count at each stage, whether the built set is older than its inputs, what to
-run next, and what the size of the set means for fine-tuning.
+run next, and what the size of the set means for fine-tuning. A built set that is not one complete build (its
+files do not match `outputs/build.json`) is refused rather than counted.
 
 It reads only local files (no Label Studio, no provider), so it is quick and works offline.
 """
@@ -63,8 +64,11 @@ def _accepted(project: Project) -> int:
 
 
 def project_status(project: Project) -> Status:
+    """Raises InputError when the built set is not one complete build (see `pipeline.buildset.verify`)."""
+    from pipeline.buildset import manifest_name, verify
     from pipeline.seeds import MIN_SEEDS, load_seeds
 
+    verify(project.outputs, manifest_name(), project.show(project.outputs))
     notes = []
     try:
         seeds = len(load_seeds(project))

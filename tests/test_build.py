@@ -37,7 +37,7 @@ def test_fewer_than_ten_is_refused_and_nothing_written(project, run):
     result = run("build", "--input", str(source))
     assert result.exit_code == 2
     assert "9 training examples; openai needs at least 10" in result.stderr
-    assert sorted(p.name for p in (project / "outputs").iterdir()) == []
+    assert sorted(p.name for p in (project / "outputs").iterdir()) == [".lock"]  # the project lock, not an output
 
 
 REASONS = {
@@ -135,10 +135,9 @@ def test_failed_write_leaves_previous_outputs(project, run, monkeypatch):
     with pytest.raises(OSError):
         run("build", "--input", str(source))
     after = {p.name: p.read_bytes() for p in (project / "outputs").glob("*.jsonl")}
-    # train.jsonl may already be the new one, but never half-written; no temp files are left behind.
-    assert set(after) == set(before)
-    assert not list((project / "outputs").glob(".*"))
-    assert not check_file(project / "outputs" / "train.jsonl")
+    # The outputs are one unit: all of them are still the old build's; no temporary is left behind.
+    assert after == before
+    assert [p.name for p in (project / "outputs").glob(".*")] == [".lock"]
 
 
 def test_dataset_dict_loads(project, run):

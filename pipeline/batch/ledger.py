@@ -12,8 +12,9 @@ provider, and the tag in the batch's metadata. Its lines, appended one at a time
   file       an offline input file (`--batch-file`), for `--collect-file` to know its requests
 
 A batch is open from `planned` to `collected` or `abandoned`; its requests are outstanding, so neither a later
-`--batch` nor an online run plans them again. Keys never appear here. Talking to the provider is
-`pipeline.batch.api`'s job.
+`--batch` nor an online run plans them again. A planned file's path must lie inside outputs/ (ftboot uploads and
+deletes it); a `file` entry's path is where the user asked for it, and only a record. Keys never appear here.
+Talking to the provider is `pipeline.batch.api`'s job.
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ class Ledger:
             # str(): a hand-edited event may be any JSON value, a list included, which no dict lookup takes
             check_shape(SHAPES.get(str(row.get("event")), _Event), row, Location(shown, line))
             event, name = row["event"], row["name"]
+            if event == "planned":  # its input file is uploaded and then deleted: it must be ftboot's own
+                self.project.ledger_path(row["input"], Location(shown, line, "input"))
             if event in ("planned", "file"):
                 entries[name] = Entry(name, "batch" if event == "planned" else "file", row["plan"], row["ranges"],
                                       row["count"], row["bytes"], row["sha256"], row["input"], row["at"])

@@ -56,6 +56,8 @@ class Ledger:
         for line, row in read_jsonl(self.path, shown, tolerate_torn_tail=True):
             # str(): a hand-edited event may be any JSON value, a list included, which no dict lookup takes
             check_shape(SHAPES.get(str(row.get("event")), _Event), row, Location(shown, line))
+            if "path" in row:  # every path a ledger holds must lie inside outputs/
+                self.project.ledger_path(row["path"], Location(shown, line, "path"))
             rows.append(row)
         return rows
 

@@ -4,7 +4,8 @@ plan built from them: files and sizes, examples and tokens, epochs, the hyperpar
 
 The cost comes only from the prices the user put in ftboot.toml (`[prices."MODEL"].training`, US dollars per
 million training tokens); with no price the cost is unknown, never guessed. Billed tokens are the training
-file's tokens times the epochs (validation tokens are not billed). It does not talk to any provider.
+file's tokens times the epochs (validation tokens are not billed). Files that are not one complete build (they
+do not match the build's manifest, `pipeline.buildset`) are refused. It does not talk to any provider.
 """
 
 from __future__ import annotations
@@ -144,13 +145,17 @@ def check_file(path: Path, shown: str, fmt: str, ruleset: Ruleset, model: str) -
 
 def make_plan(project: Project, provider: str, ruleset: Ruleset, model: str, fmt: str,
               hyperparameters: dict[str, Any], trains: bool = True) -> Plan:
-    """Validate the built files for `ruleset` and plan the upload; raises InputErrors listing what is wrong."""
+    """Validate the built files for `ruleset` and plan the upload; raises InputErrors listing what is wrong, or
+    InputError when the files are not one complete build."""
+    from pipeline.buildset import manifest_name, verify
+
     settings = project.config.upload
     train_name, val_name = SOURCES[fmt]
     train_path, val_path = project.output(train_name), project.output(val_name)
     if not train_path.exists():
         build = "ftboot build" + (" --format dpo" if fmt == "dpo" else "")
         raise InputError(f"{project.show(train_path)} does not exist", hint=f"run `{build}` first")
+    verify(project.outputs, manifest_name("-dpo" if fmt == "dpo" else ""), project.show(project.outputs))
     files, problems = [], []
     for role, path in (("train", train_path), ("validation", val_path)):
         if role == "validation" and (not path.exists() or path.stat().st_size == 0):
