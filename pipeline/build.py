@@ -5,7 +5,8 @@ The steps, each a small class with one `run` (the pattern of datatrove's pipelin
   Dedup      drop exact and near duplicates (MinHash), keeping the first, with the one it duplicates
   Split      a deterministic train/val split by a seeded hash of each id
 Then the set-level rules (enough examples, file size) are checked, and only then is anything written:
-`train.jsonl` and `val.jsonl` (plain fine-tuning lines), `build-rejected.jsonl` (records with reasons),
+`train.jsonl` and `val.jsonl` (plain fine-tuning lines), `test.jsonl` (held-out reviewed examples drawn by
+`pipeline.holdout`; no test example or near duplicate of one reaches train or val), `build-rejected.jsonl` (records with reasons),
 `report.md`, and `dataset/` (a Hugging Face DatasetDict). They are written as one unit (`pipeline.buildset`):
 staged together, stamped with one build id in `build.json`, and swapped in together; a build that fails or is
 killed leaves the previous outputs as they were. `--format dpo` does the same for the preference set, with a `-dpo`
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 
 from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
+from pipeline.holdout import Draw
 from pipeline.jsonl import dumps, read_jsonl, write_jsonl
 from pipeline.rules import Ruleset, get_ruleset
 from pipeline.schema import Kind, Record, dump_example, example_text, is_accepted, make_record, parse_example, validation_messages
@@ -185,6 +187,7 @@ class BuildResult:
     paths: dict[str, str]
     model: str
     target: str
+    held: Draw | None = None  # the test set, for chat builds from the project's own pool
 
     @property
     def train_tokens(self) -> int:
@@ -207,13 +210,14 @@ class BuildResult:
 
     def summary(self) -> dict[str, Any]:
         return {"target": self.target, "model": self.model, "inputs": self.inputs, "train": len(self.train),
-                "val": len(self.val), "rejected": dict(self.rejects.reasons), "tokens": self.token_stats(),
+                "val": len(self.val), "test": len(self.held.test) if self.held else None, "rejected": dict(self.rejects.reasons), "tokens": self.token_stats(),
                 "epochs": self.epochs, "billed_tokens": self.billed_tokens, "cost_usd": self.cost, "outputs": self.paths}
 
     def text_summary(self) -> str:
         reasons = ", ".join(f"{n} {code}" for code, n in self.rejects.reasons.most_common()) or "none"
         cost = f"${self.cost:.2f}" if self.cost is not None else "no price set in ftboot.toml"
-        return (f"built {len(self.train)} train + {len(self.val)} val examples from {self.inputs} inputs "
+        return (f"built {len(self.train)} train + {len(self.val)} val examples"
+                f"{f' (+ {len(self.held.test)} held out for test)' if self.held else ''} from {self.inputs} inputs "
                 f"(rejected: {reasons})\n"
                 f"{self.billed_tokens:,} billed training tokens ({self.epochs} epochs); cost: {cost}\n"
                 f"wrote {', '.join(self.paths.values())}\nnext: read {self.paths['report']}, then `ftboot upload --dry-run`")
@@ -229,6 +233,9 @@ def build(project: Project, input_path: Path | None = None, fmt: str = "chat", t
     rejects = Rejects()
     items = Validate(rules, model, kind).run(_counted((Item(r) for r in records), "validate", len(records), progress), rejects)
     items = Dedup(cfg.near_duplicate_threshold).run(_counted(items, "dedup", len(items), progress), rejects)
+    held = None
+    if kind == "chat" and input_path is None:
+        held, items = _hold_out(project, items, rejects)
     train, val = Split(cfg.val_fraction, cfg.seed, rules.min_examples).run(items)
     train_lines = [dumps(item.record.example) + "\n" for item in train]
     problems = rules.check_set(len(train), sum(len(line.encode()) for line in train_lines))
@@ -238,7 +245,7 @@ def build(project: Project, input_path: Path | None = None, fmt: str = "chat", t
                          hint=f"{sum(rejects.reasons.values())} examples were refused; nothing was written")
     price = project.config.prices.get(model)
     result = BuildResult(len(records), train, val, rejects, rules.default_epochs(len(train)),
-                         price.training if price else None, {}, model, rules.name)
+                         price.training if price else None, {}, model, rules.name, held)
     _write(project, result, train_lines, suffix="-dpo" if kind == "preference" else "")
     if push_to_hub:
         _push(project, project.output(f"dataset{'-dpo' if kind == 'preference' else ''}"), push_to_hub)
@@ -253,14 +260,31 @@ def _write(project: Project, result: BuildResult, train_lines: list[str], suffix
 
     names = {name: f"{name}{suffix}{ext}" for name, ext in
              (("train", ".jsonl"), ("val", ".jsonl"), ("build-rejected", ".jsonl"), ("report", ".md"), ("dataset", ""))}
+    if result.held is not None:
+        names["test"] = "test.jsonl"
     result.paths = {name: project.show(project.output(file)) for name, file in names.items()}
     with staged(project.outputs, manifest_name(suffix)) as stage:
         paths = {name: stage / file for name, file in names.items()}
         paths["train"].write_text("".join(train_lines), encoding="utf-8")
         write_jsonl(paths["val"], (item.record.example for item in result.val))
         write_jsonl(paths["build-rejected"], result.rejects.rows)
+        if result.held is not None:
+            write_jsonl(paths["test"], result.held.test)
         save_dataset(paths["dataset"], [i.record.example for i in result.train], [i.record.example for i in result.val])
         paths["report"].write_text(render_report(result), encoding="utf-8")
+
+
+def _hold_out(project: Project, items: list[Item], rejects: Rejects) -> tuple[Draw, list[Item]]:
+    """Draw the test set and take its examples, and their near duplicates, out of what train and val get."""
+    from pipeline.holdout import draw, overlap
+
+    held = draw(project, [item.record for item in items])
+    hits = overlap(held.test, [item.record for item in items], project.config.build.near_duplicate_threshold)
+    for position, duplicate in hits.items():
+        if duplicate is not None:
+            rejects.add(items[position], "near-test", f"similarity {duplicate.similarity:.2f} to test example "
+                        f"{duplicate.key}", neighbour=duplicate.key, similarity=duplicate.similarity)
+    return held, [item for position, item in enumerate(items) if position not in hits]
 
 
 def _push(project: Project, dataset_dir: Path, repo: str) -> None:

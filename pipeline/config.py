@@ -11,7 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -76,6 +76,9 @@ class BuildConfig(_Section):
     val_fraction: float = Field(0.1, ge=0, lt=1)
     seed: int = 42
     near_duplicate_threshold: float = Field(0.85, gt=0, le=1)
+    test_fraction: float = Field(0.1, ge=0, lt=1, description="share of reviewed examples held out in test.jsonl")
+    test_min: int = Field(20, ge=0, description="held-out examples at least, when the pool holds twice as many")
+    test_seeds: bool = Field(False, description="whether seeds may be drawn into the test set (they are shots)")
 
 
 class LabelStudioConfig(_Section):
@@ -150,6 +153,39 @@ class Price(_Section):
     batch_output: float | None = None
 
 
+class EvalSystem(_Section):
+    """One way of answering the test prompts: a model behind an endpoint, with k seeds as shots."""
+
+    backend: Literal["local", "openai"] = "openai"
+    model: str = Field("", description='"auto" = the model of the latest succeeded job in outputs/uploads.jsonl')
+    base_url: str = Field("", description="else [openai] base_url (else the fine-tuning job's endpoint for auto)")
+    api_key_env: str = Field("", description="else [openai] api_key_env (else the upload provider's for auto)")
+    shots: int = Field(0, ge=0, description="seeds shown as example turns before each prompt; 0 = the system prompt alone")
+
+
+class EvalChecks(_Section):
+    max_words: int | None = Field(None, ge=1)
+    regex: str | None = Field(None, description="a pattern every answer must contain (re.search)")
+    json_schema: str | dict[str, Any] | None = Field(None, description="a JSON Schema file (or inline table) answers must satisfy")
+
+
+class EvalJudge(_Section):
+    backend: Literal["local", "openai"] = "openai"
+    model: str = ""
+    base_url: str = ""
+    api_key_env: str = ""
+
+
+class EvalConfig(_Section):
+    systems: dict[str, EvalSystem] = {}
+    checks: EvalChecks = EvalChecks()
+    judge: EvalJudge = EvalJudge()
+    max_output_tokens: int = Field(512, ge=16)
+    concurrency: int = Field(16, ge=1)
+    resamples: int = Field(1000, ge=100, description="bootstrap resamples for each confidence interval")
+    margin: float = Field(2.0, gt=0, description="chrF points within which two systems count as equally good")
+
+
 class Config(_Section):
     task: TaskConfig = TaskConfig()
     generate: GenerateConfig = GenerateConfig()
@@ -159,6 +195,7 @@ class Config(_Section):
     labelstudio: LabelStudioConfig = LabelStudioConfig()
     upload: UploadConfig = UploadConfig()
     prices: dict[str, Price] = {}
+    eval: EvalConfig = EvalConfig()
 
 
 @dataclass(frozen=True)
@@ -236,3 +273,17 @@ def find_project(directory: str | Path | None = None) -> Project:
             hint="run `ftboot init DIR` to make one, or pass --project DIR",
         )
     return Project(root, load_config(config_path))
+
+
+def key_location(project: Project, field: str) -> Location:
+    """Where a dotted key (`eval.checks.regex`) is set in the project's ftboot.toml, for a located message."""
+    path = project.root / CONFIG_NAME
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    table, _, key = field.rpartition(".")
+    lines = text.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.strip().startswith(f"[{table}]")), None)
+    if header is None:
+        return Location(CONFIG_NAME, _key_line(text, key), field)
+    end = next((i for i in range(header + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    found = _key_line("\n".join(lines[header + 1 : end]), key)
+    return Location(CONFIG_NAME, header + 1 + found if found else header + 1, field)

@@ -37,7 +37,7 @@ from pipeline.llm.endpoint import resolve
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.llm.limits import Budget, Pacer
 from pipeline.prompts import Planner
-from pipeline.schema import Record, is_accepted, read_records
+from pipeline.schema import Record, example_id, is_accepted, read_records
 
 DEFAULT_CAP = 10  # times the plan, when no --max-requests is given
 
@@ -118,13 +118,18 @@ class Preview:
 
 
 def load_reviewed(project: Project) -> list[Record]:
-    """Accepted and edited examples from outputs/reviewed.jsonl, for the shot pool."""
+    """Accepted and edited examples from outputs/reviewed.jsonl, for the shot pool; the held-out test examples
+    are never shown."""
+    from pipeline.holdout import held_out_ids
+
+    held = held_out_ids(project)
     path = project.output("reviewed.jsonl")
     shown = project.show(path)
     if not path.exists():
         raise InputError("no reviewed examples yet: --pool reviewed needs them", Location(shown),
                          hint="run `ftboot review push`, review, then `ftboot review pull`; or use --pool seeds")
-    records = [record for _, record in read_records(path, shown) if is_accepted(record.model_extra or {})]
+    records = [record for _, record in read_records(path, shown)
+               if is_accepted(record.model_extra or {}) and example_id(record.example) not in held]
     if not records:
         raise InputError("no accepted reviews yet: --pool reviewed needs some", Location(shown),
                          hint="accept some candidates in Label Studio and run `ftboot review pull`; or use --pool seeds")
@@ -202,7 +207,10 @@ class Stage:
         response_format = gen.response_format
         if response_format == "auto":
             response_format = "json_object" if self.backend == "local" else "json_schema"
-        self.seeds = load_seeds(project)
+        from pipeline.holdout import held_out_ids
+
+        held = held_out_ids(project)  # seeds drawn into the test set (build.test_seeds) are never shots
+        self.seeds = [seed for seed in load_seeds(project) if example_id(seed.example) not in held]
         if not self.seeds:
             raise InputError("no seeds to generate from", Location(project.show(project.seeds_dir)),
                              hint="write a few examples in seeds/ (`ftboot init` shows the format)")

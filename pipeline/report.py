@@ -31,6 +31,14 @@ def render_report(result: BuildResult) -> str:
         f"| validation | {len(result.val)} |",
         "",
     ]
+    if result.held is not None:
+        near = result.rejects.reasons.get("near-test", 0)
+        lines[-1:-1] = [f"| test (held out) | {len(result.held.test)} |"]
+        lines += ["## Held-out test set", "",
+                  f"`test.jsonl` holds {len(result.held.test)} human-reviewed examples for `ftboot eval`: "
+                  f"{result.held.kept} kept from the previous build, {result.held.added} drawn now. None of them is "
+                  f"in train or val, and {near} near duplicate{'s' if near != 1 else ''} of them "
+                  f"{'were' if near != 1 else 'was'} kept out too; `generate --pool reviewed` never shows them as shots.", ""]
     if refused:
         lines += ["## Refused, by reason", "", "| reason | examples |", "|---|---:|"]
         lines += [f"| {code} | {n} |" for code, n in result.rejects.reasons.most_common()]
