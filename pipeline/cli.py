@@ -751,6 +751,49 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(report.text())
 
 
+@cli.group("eval", invoke_without_command=True)
+@click.option("--systems", help="Comma-separated names of [eval.systems] tables (default: all).")
+@click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Evaluate on this chat JSONL instead of outputs/test.jsonl.")
+@click.option("--judge", metavar="MODEL", help="Judge each pair of systems with this model ('local' for the bundled one).")
+@click.option("--limit", type=int, help="Only the first N test items.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge: str | None, limit: int | None,
+          as_json: bool) -> None:
+    """Ask every [eval.systems] table the held-out test prompts; score, compare, and say whether fine-tuning paid off.
+
+    \b
+    Examples:
+      ftboot eval
+      ftboot eval --systems few-shot,fine-tuned --judge gpt-4.1 --json
+      ftboot eval --test my-test.jsonl --limit 50
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pipeline.eval import Options, evaluate
+
+    names = [n.strip() for n in systems.split(",") if n.strip()] if systems else None
+    with progress_bar(disabled=as_json) as update:
+        result = evaluate(project_of(ctx), Options(names, test_path, judge, limit), update)
+    if as_json:
+        for pair in result["pairwise"].values():
+            for side in ("judge", "human"):
+                for detail in ("items", "outcomes"):
+                    (pair.get(side) or {}).pop(detail, None)
+        echo_json(result)
+        return
+    click.echo(f"{result['test_items']} test items; {result['requests']['sent']} requests sent, "
+               f"{result['requests']['cached']} answered from the cache")
+    for name, row in result["systems"].items():
+        click.echo(f"  {name:<16} chrF {row['chrf']['mean']:5.1f} {row['chrf']['ci']}  ROUGE-L {row['rougeL']['mean']:5.1f} "
+                   f"{row['rougeL']['ci']}  {row['tokens_per_answer']:.0f} tokens/answer  p50 {row['latency_p50_s']:.2f} s")
+    for pair, row in result["pairwise"].items():
+        judged = row["judge"]
+        click.echo(f"  {pair}: judge {judged['wins']} wins / {judged['ties']} ties / {judged['losses']} losses")
+    click.echo(f"verdict: {result['verdict']}\nwrote outputs/eval/eval.md (with scores.png, cost-quality.png)")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="ftboot")

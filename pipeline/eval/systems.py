@@ -1,0 +1,148 @@
+"""What an eval asks and of whom: the test items, and the systems from `[eval.systems.NAME]` resolved to endpoints.
+
+A test item is a chat example split at its last assistant turn: the conversation before it is the prompt, that
+turn's text is the reference. A system's request is the prompt with k seeds (never a held-out one) put in front
+as user/assistant turns after the system message, the shots rotating over items so every seed is shown about
+equally often. `model = "auto"` is the fine-tuned model of the latest succeeded job in `outputs/uploads.jsonl`,
+asked on that job's provider endpoint. Every mistake in the tables is an `InputError` located in ftboot.toml.
+
+Sending the requests is `pipeline.llm`'s job; scoring the answers is `pipeline.eval.scores`'.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import EvalSystem, Project, key_location
+from pipeline.errors import InputError, Location
+from pipeline.jsonl import read_jsonl
+from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
+from pipeline.prompts import rotation
+from pipeline.schema import content_text, example_id
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    prompt: list[dict[str, str]]  # the conversation up to the last assistant turn
+    reference: str
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    backend: str  # local | openai
+    model: str
+    base_url: str
+    api_key_env: str
+    shots: int
+    fine_tuned: bool  # found in the upload ledger (model = "auto")
+
+
+def _messages(example: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"role": m["role"], "content": content_text(m.get("content"))} for m in example.get("messages") or []]
+
+
+def load_items(path: Path, shown: str, limit: int | None = None) -> list[Item]:
+    """The test items of a chat JSONL file (outputs/test.jsonl or --test FILE)."""
+    if not path.exists():
+        raise InputError("no test set", Location(shown),
+                         hint="`ftboot build` writes outputs/test.jsonl from reviewed examples; or pass --test FILE")
+    items = []
+    for line, row in read_jsonl(path, shown):
+        messages = _messages(row) if isinstance(row, dict) else []
+        last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+        if last is None or last == 0:
+            raise InputError("a test example needs a prompt and an assistant answer", Location(shown, line, "messages"))
+        items.append(Item(example_id(row), messages[:last], messages[last]["content"]))
+        if limit is not None and len(items) >= limit:
+            break
+    if not items:
+        raise InputError("no test examples in this file", Location(shown))
+    return items
+
+
+def fine_tuned_model(project: Project) -> tuple[str, str, str] | None:
+    """(model, provider, endpoint) of the latest succeeded fine-tuning job in the upload ledger."""
+    from pipeline.upload.ledger import Ledger
+
+    rows = Ledger(project).rows()
+    endpoints = {row.get("job_id"): (row.get("provider"), row.get("endpoint")) for row in rows if row.get("event") == "job"}
+    for row in reversed(rows):
+        if row.get("event") in ("job", "status") and row.get("status") == "succeeded" and row.get("fine_tuned_model"):
+            provider, endpoint = endpoints.get(row.get("job_id"), (row.get("provider"), None))
+            return str(row["fine_tuned_model"]), str(provider), str(endpoint or "")
+    return None
+
+
+def _provider_key_env(project: Project, provider: str) -> str:
+    upload = project.config.upload
+    return {"together": upload.together.api_key_env, "azure": upload.azure.api_key_env}.get(provider, project.config.openai.api_key_env)
+
+
+def resolve(project: Project, names: list[str] | None = None) -> list[System]:
+    """The configured systems (all, or those named, in that order), each with its model and endpoint settings."""
+    configured = project.config.eval.systems
+    if not configured:
+        raise InputError("no systems to compare", key_location(project, "eval.systems"),
+                         hint='add tables such as [eval.systems.few-shot] with model = "..." and shots = 3')
+    for name in names or []:
+        if name not in configured:
+            raise InputError(f"no system {name!r} under [eval.systems]", Location("--systems"),
+                             hint=f"configured: {', '.join(configured)}")
+    return [_resolve_one(project, name, configured[name]) for name in (names or list(configured))]
+
+
+def _resolve_one(project: Project, name: str, cfg: EvalSystem) -> System:
+    where = f"eval.systems.{name}"
+    if cfg.model == AUTO:
+        found = fine_tuned_model(project)
+        if found is None:
+            raise InputError("model = \"auto\" but outputs/uploads.jsonl has no succeeded fine-tuning job",
+                             key_location(project, f"{where}.model"),
+                             hint="`ftboot upload --wait` records one; or name the model")
+        model, provider, endpoint = found
+        return System(name, "openai", model, cfg.base_url or endpoint, cfg.api_key_env or _provider_key_env(project, provider),
+                      cfg.shots, True)
+    if not cfg.model and cfg.backend == "openai":
+        raise InputError("a system needs a model", key_location(project, f"{where}.model"))
+    if cfg.backend == "local":
+        from pipeline.llm.local import model_name
+
+        return System(name, "local", model_name(project.config.local), "", "", cfg.shots, False)
+    return System(name, cfg.backend, cfg.model, cfg.base_url or project.config.openai.base_url,
+                  cfg.api_key_env or project.config.openai.api_key_env, cfg.shots, False)
+
+
+def endpoint_of(system: System, local: Endpoint | None) -> Endpoint:
+    """Where a system's requests go; the key from the environment only."""
+    if system.backend == "local":
+        assert local is not None
+        return local
+    base_url = system.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    key = os.environ.get(system.api_key_env, "")
+    if not key:
+        raise InputError(f"{system.api_key_env} is not set; system {system.name!r} needs an API key",
+                         hint="export it, or set api_key_env under its [eval.systems] table")
+    return Endpoint(base_url, key, system.model, host_of(base_url))
+
+
+def shot_turns(shots: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The seeds' conversations as example turns, without their system messages."""
+    return [m for shot in shots for m in _messages(shot) if m["role"] != "system"]
+
+
+def request_for(system: System, endpoint: Endpoint, item: Item, number: int, pool: list[tuple[str, dict[str, Any]]],
+                max_tokens: int) -> PlannedRequest:
+    """The request that asks `system` for item number `number`. Greedy decoding keeps answers repeatable."""
+    picked = [pool[j] for j in rotation(len(pool), number, min(system.shots, len(pool)), "eval")] if system.shots else []
+    head = [m for m in item.prompt[:1] if m["role"] == "system"]
+    messages = head + shot_turns([example for _, example in picked]) + item.prompt[len(head):]
+    params = {"temperature": 0.0, "max_tokens": max_tokens, "seed": 0}
+    meta = {"system": system.name, "item": item.id, "shots": [key for key, _ in picked]}
+    return PlannedRequest(CHAT, endpoint.model, {"messages": messages}, params, f"eval:{item.id}", endpoint.label, meta)

@@ -1,0 +1,142 @@
+"""`ftboot eval`: systems of known quality ranked with separating intervals, the position-swapped judge, checks,
+model = "auto" from the upload ledger, located config errors, and a rerun that pays for nothing twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.schema import example_id
+from tests.helpers import varied_examples, write_jsonl
+
+SYSTEMS = {"oracle": "oracle", "paraphrase": "paraphrase", "noise": "noise"}
+
+
+def configure(project: Path, systems: dict[str, str], shots: dict[str, int] | None = None, extra: str = "") -> None:
+    text = "".join(f'\n[eval.systems.{name}]\nmodel = "{model}"\nshots = {(shots or {}).get(name, 0)}\n'
+                   for name, model in systems.items())
+    with open(project / "ftboot.toml", "a", encoding="utf-8") as handle:
+        handle.write(text + extra)
+
+
+def write_test_set(project: Path, evalapi, n: int = 40) -> list[dict]:
+    examples = varied_examples(n, seed=7)
+    write_jsonl(project / "outputs" / "test.jsonl", examples)
+    evalapi.learn(examples)
+    return examples
+
+
+def evaluate(run, *args: str) -> dict:
+    result = run("eval", "--json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_reference_paraphrase_noise_ranked_with_separate_intervals(project, run, evalapi):
+    examples = write_test_set(project, evalapi)
+    configure(project, SYSTEMS, extra="\n[eval.checks]\nmax_words = 15\n")
+    result = evaluate(run, "--judge", "judge-fair")
+    systems = result["systems"]
+    assert result["test_items"] == 40
+    for score in ("chrf", "rougeL"):
+        assert systems["oracle"][score]["ci"][0] > systems["paraphrase"][score]["ci"][1]
+        assert systems["paraphrase"][score]["ci"][0] > systems["noise"][score]["ci"][1]
+    # references have about 20 words, paraphrases about 14, noise as many as the reference
+    assert (systems["oracle"]["checks_pass"], systems["paraphrase"]["checks_pass"], systems["noise"]["checks_pass"]) == (0, 1, 0)
+    judged = result["pairwise"]["oracle vs noise"]["judge"]
+    assert judged["wins"] == 40 and judged["score"]["ci"][0] > 0.5
+    assert "oracle is better on quality than paraphrase" in result["verdict"]
+    out = project / "outputs" / "eval"
+    assert {"eval.md", "scores.png", "cost-quality.png", "answers.jsonl", "eval.json"} <= {p.name for p in out.iterdir()}
+    assert result["verdict"] in (out / "eval.md").read_text()
+    rows = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
+    assert len(rows) == 120
+    assert {r["item"] for r in rows} == {example_id(e) for e in examples}
+    assert all(r["endpoint"].startswith("127.0.0.1:") and r["model"] in SYSTEMS.values() and r["request"] for r in rows)
+    assert "sk-fake" not in (out / "answers.jsonl").read_text() + (out / "eval.md").read_text()
+
+
+def test_order_biased_judge_gives_only_ties(project, run, evalapi):
+    write_test_set(project, evalapi, 12)
+    configure(project, SYSTEMS)
+    result = evaluate(run, "--judge", "judge-biased")
+    for pair in result["pairwise"].values():
+        assert (pair["judge"]["wins"], pair["judge"]["ties"], pair["judge"]["losses"]) == (0, 12, 0)
+
+
+def test_rerun_pays_for_nothing_twice(project, run, evalapi):
+    write_test_set(project, evalapi, 10)
+    configure(project, SYSTEMS)
+    first = evaluate(run, "--judge", "judge-fair")
+    sent = len(evalapi.api.requests("/chat/completions"))
+    assert sent == first["requests"]["sent"] == 3 * 10 + 3 * 2 * 10
+    answers = (project / "outputs" / "eval" / "answers.jsonl").read_text()
+    second = evaluate(run, "--judge", "judge-fair")
+    assert len(evalapi.api.requests("/chat/completions")) == sent
+    assert second["requests"] == {"sent": 0, "cached": sent}
+    assert (project / "outputs" / "eval" / "answers.jsonl").read_text() == answers  # latencies measured once, kept
+    assert second["systems"] == first["systems"]
+
+
+def test_auto_finds_the_fine_tuned_model_and_shots_are_never_test_examples(project, run, evalapi):
+    examples = write_test_set(project, evalapi, 30)
+    ledger = [{"event": "job", "provider": "openai", "endpoint": evalapi.api.url, "job_id": "ftjob-1", "status": "running"},
+              {"event": "status", "provider": "openai", "job_id": "ftjob-1", "status": "succeeded",
+               "fine_tuned_model": "ft:gpt-4o-mini:acme::abc123"}]
+    write_jsonl(project / "outputs" / "uploads.jsonl", ledger)
+    configure(project, {"few-shot": "paraphrase", "fine-tuned": "auto"}, {"few-shot": 3})
+    result = evaluate(run)
+    assert result["systems"]["fine-tuned"]["model"] == "ft:gpt-4o-mini:acme::abc123"
+    assert result["systems"]["fine-tuned"]["fine_tuned"] is True
+    assert result["verdict"].startswith("the fine-tune is better on quality")
+    bodies = [r.json() for r in evalapi.api.requests("/chat/completions")]
+    assert {b["model"] for b in bodies} == {"paraphrase", "ft:gpt-4o-mini:acme::abc123"}
+    few = [b for b in bodies if b["model"] == "paraphrase"]
+    # the test example's system message, three seeds' turns, then the prompt
+    assert all(b["messages"][0]["role"] == "system" and b["messages"][-1]["role"] == "user" for b in few)
+    assert all(sum(m["role"] == "assistant" for m in b["messages"]) >= 3 for b in few)
+    held = {example_id(e) for e in examples}
+    rows = [json.loads(line) for line in (project / "outputs" / "eval" / "answers.jsonl").read_text().splitlines()]
+    shown = {shot for r in rows for shot in r["shots"]}
+    assert len(shown) >= 3 and not shown & held
+    texts = {m["content"] for b in few for m in b["messages"][1:-1]}
+    assert not texts & {m["content"] for e in examples for m in e["messages"]}
+
+
+def test_auto_without_a_succeeded_job_is_a_located_error(project, run, evalapi):
+    write_test_set(project, evalapi, 3)
+    configure(project, {"fine-tuned": "auto"})
+    result = run("eval")
+    assert result.exit_code == 2
+    lines = (project / "ftboot.toml").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text == 'model = "auto"')
+    assert f"ftboot.toml:{line}" in result.stderr and "eval.systems.fine-tuned.model" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bad_eval_config_is_a_located_error_and_writes_nothing(project, run, evalapi):
+    write_test_set(project, evalapi, 3)
+    configure(project, SYSTEMS, extra='\n[eval.checks]\nregex = "(unclosed"\n')
+    result = run("eval")
+    assert result.exit_code == 2
+    assert "eval.checks.regex" in result.stderr and "ftboot.toml:" in result.stderr
+    assert not (project / "outputs" / "eval").exists()
+
+    text = (project / "ftboot.toml").read_text().replace('regex = "(unclosed"', 'json_schema = { type = "nonsense" }')
+    (project / "ftboot.toml").write_text(text)
+    result = run("eval")
+    assert result.exit_code == 2 and "eval.checks.json_schema" in result.stderr
+
+    (project / "ftboot.toml").write_text(text.replace("shots = 0", "shot = 0", 1))
+    result = run("eval")
+    assert result.exit_code == 2 and "unknown key" in result.stderr and "eval.systems.oracle.shot" in result.stderr
+    assert not evalapi.api.requests("/chat/completions")
+
+
+def test_unknown_system_and_missing_test_set(project, run, evalapi):
+    configure(project, SYSTEMS)
+    result = run("eval")
+    assert result.exit_code == 2 and "outputs/test.jsonl" in result.stderr
+    write_test_set(project, evalapi, 3)
+    result = run("eval", "--systems", "oracle,nope")
+    assert result.exit_code == 2 and "nope" in result.stderr
