@@ -20,6 +20,7 @@ from typing import Any
 
 from pipeline.config import Project
 from pipeline.errors import InputError, Location
+from pipeline.llm.request import Endpoint, PlannedRequest
 
 Progress = Callable[[str, int, int], None]
 
@@ -43,13 +44,50 @@ def _judge_endpoint(project: Project, model: str, asker: Any) -> Any:
     return endpoint_of(system, None)
 
 
+def _answer(asker: Any, systems: list[Any], items: list[Any], pool: list[tuple[str, dict[str, Any]]],
+            max_tokens: int, counts: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """Every system's answer rows, in item order; the systems on one endpoint are sent as one run."""
+    from pipeline.eval.systems import endpoint_of, request_for
+
+    planned: dict[str, list[PlannedRequest]] = {}
+    by_endpoint: dict[tuple[str, str], tuple[Endpoint, list[PlannedRequest]]] = {}
+    for system in systems:
+        endpoint = asker.local() if system.backend == "local" else endpoint_of(system, None)
+        planned[system.name] = [request_for(system, endpoint, item, n, pool, max_tokens) for n, item in enumerate(items)]
+        by_endpoint.setdefault((endpoint.base_url, endpoint.api_key), (endpoint, []))[1].extend(planned[system.name])
+    replies: dict[str, dict[str, Any]] = {}
+    for endpoint, requests in by_endpoint.values():
+        got = asker.ask(endpoint, requests, f"answers from {endpoint.label}", len(requests),
+                        lambda r: {"system": r.meta["system"], "item": r.meta["item"], "shots": r.meta["shots"]})
+        replies.update(got.rows)
+        counts["sent"] += got.sent
+        counts["cached"] += got.cached
+    return {name: [replies[r.key] for r in requests] for name, requests in planned.items()}
+
+
+def _verdict(systems: dict[str, dict[str, Any]], item_scores: dict[str, list[float]], resamples: int, margin: float) -> str:
+    """The candidate (the best fine-tuned system, else the best) against the best of the others, on chrF."""
+    from pipeline.eval.scores import paired_difference
+    from pipeline.eval.verdict import Side, decide
+
+    ranked = sorted(systems, key=lambda n: -systems[n]["chrf"]["mean"])
+    tuned = [n for n in ranked if systems[n]["fine_tuned"]]
+    candidate = tuned[0] if tuned else ranked[0]
+    others = [n for n in ranked if n != candidate and not (tuned and systems[n]["fine_tuned"])] or \
+        [n for n in ranked if n != candidate]
+    if not others:
+        return f"only one system ({candidate}): nothing to compare it with"
+    _, interval = paired_difference(item_scores[candidate], item_scores[others[0]], resamples)
+    side = {n: Side(n, systems[n]["fine_tuned"], systems[n]["cost_per_1k"]) for n in (candidate, others[0])}
+    return decide(side[candidate], side[others[0]], interval, len(item_scores[candidate]), margin)
+
+
 def evaluate(project: Project, options: Options, progress: Progress | None = None) -> dict[str, Any]:
     from pipeline.eval import judge as judging
     from pipeline.eval.answer import Asker
     from pipeline.eval.report import write
-    from pipeline.eval.scores import chrf_scores, load_checks, paired_difference, rouge_l_scores, summary, usage
-    from pipeline.eval.systems import endpoint_of, load_items, request_for, resolve
-    from pipeline.eval.verdict import Side, decide
+    from pipeline.eval.scores import chrf_scores, load_checks, rouge_l_scores, summary, usage
+    from pipeline.eval.systems import load_items, resolve
     from pipeline.holdout import held_out_ids
     from pipeline.jsonl import atomic_write, dumps
     from pipeline.schema import example_id
@@ -72,14 +110,9 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
     item_scores: dict[str, list[float]] = {}
     with ExitStack() as stack:
         asker = Asker(project, stack, cfg.concurrency, progress)
+        answered = _answer(asker, systems, items, pool, cfg.max_output_tokens, result["requests"])
         for system in systems:
-            endpoint = asker.local() if system.backend == "local" else endpoint_of(system, None)
-            requests = [request_for(system, endpoint, item, n, pool, cfg.max_output_tokens) for n, item in enumerate(items)]
-            got = asker.ask(endpoint, requests, system.name, len(requests),
-                            lambda r, name=system.name: {"system": name, "item": r.meta["item"], "shots": r.meta["shots"]})
-            result["requests"]["sent"] += got.sent
-            result["requests"]["cached"] += got.cached
-            rows = [got.rows[r.key] for r in requests]
+            rows = answered[system.name]
             answers[system.name] = [row["answer"] for row in rows]
             item_scores[system.name] = chrf_scores(answers[system.name], references)
             result["systems"][system.name] = {
@@ -101,20 +134,7 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
                                                                "items": [item.id for item in items], "outcomes": outcomes},
                                                      "human": None}
 
-    def side(name: str) -> Side:
-        row = result["systems"][name]
-        return Side(name, row["fine_tuned"], row["cost_per_1k"])
-
-    ranked = sorted(result["systems"], key=lambda n: -result["systems"][n]["chrf"]["mean"])
-    tuned = [n for n in ranked if result["systems"][n]["fine_tuned"]]
-    candidate = tuned[0] if tuned else ranked[0]
-    others = [n for n in ranked if n != candidate and not (tuned and result["systems"][n]["fine_tuned"])] or \
-        [n for n in ranked if n != candidate]
-    if others:
-        _, interval = paired_difference(item_scores[candidate], item_scores[others[0]], cfg.resamples)
-        result["verdict"] = decide(side(candidate), side(others[0]), interval, len(items), cfg.margin)
-    else:
-        result["verdict"] = f"only one system ({candidate}): nothing to compare it with"
+    result["verdict"] = _verdict(result["systems"], item_scores, cfg.resamples, cfg.margin)
     directory = project.output("eval")
     write(result, directory)
     with atomic_write(directory / "eval.json") as handle:

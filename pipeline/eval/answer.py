@@ -1,7 +1,7 @@
 """Ask each system every test prompt through the one client path, and keep the answers with their provenance.
 
 Requests go through `pipeline.llm.client.Client` (cache first, bounded concurrency, retries, hard budget, pacing),
-one system after another, each at full concurrency. `outputs/eval/answers.jsonl` gets one appended line per
+one client per endpoint: the systems on one endpoint send together, at the configured concurrency. `outputs/eval/answers.jsonl` gets one appended line per
 (system, item): the answer, its tokens, the latency the caller saw, the request's cache key, the model, endpoint
 and shots. A rerun answers from the reply cache, sends nothing it already paid for, and keeps the latency measured
 when the answer was fetched. Judge requests use `ask` too, so they are cached and budgeted the same way.
@@ -86,8 +86,9 @@ class Asker:
             from pipeline.llm.local import MAX_CONCURRENCY
 
             concurrency = min(concurrency, MAX_CONCURRENCY)
-        price = self.project.config.prices.get(endpoint.model)
-        client = TimedClient(endpoint, self.cache, Budget(price=price, model=endpoint.model), concurrency=concurrency)
+        # Systems sharing an endpoint share a client (their requests name their own models), so no system waits
+        # for another's last answers; their costs are counted per system from the usage, not by the budget.
+        client = TimedClient(endpoint, self.cache, Budget(), concurrency=concurrency)
         answers = Answers()
 
         def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
@@ -95,7 +96,7 @@ class Asker:
             if row is None:
                 row = {"request": request.key, "answer": reply.choices[0].text if reply.choices else "",
                        "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                       "latency_s": round(client.latency.get(request.key, 0.0), 4), "model": endpoint.model,
+                       "latency_s": round(client.latency.get(request.key, 0.0), 4), "model": request.model,
                        "endpoint": endpoint.label, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                        **(provenance(request) if provenance else {})}
                 if provenance:
