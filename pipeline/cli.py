@@ -794,6 +794,51 @@ def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge
     click.echo(f"verdict: {result['verdict']}\nwrote outputs/eval/eval.md (with scores.png, cost-quality.png)")
 
 
+@eval_.command("push")
+@click.option("--pair", required=True, metavar="A,B", help="The two systems of the last eval to compare.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def eval_push(ctx: click.Context, pair: str, as_json: bool) -> None:
+    """Make a blind pairwise Label Studio project of two systems' answers (random order, names hidden).
+
+    \b
+    Example:
+      ftboot eval push --pair few-shot,fine-tuned
+    """
+    from pipeline.eval.human import push
+
+    summary = push(project_of(ctx), pair)
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"{summary['pair']}: pushed {summary['pushed']} tasks ({summary['already']} were there); judge them at "
+               f"{summary['url']}\nthen: ftboot eval pull")
+
+
+@eval_.command("pull")
+@click.option("--json", "as_json", is_flag=True, help="Print the human results as JSON.")
+@click.pass_context
+def eval_pull(ctx: click.Context, as_json: bool) -> None:
+    """Read the human pairwise judgements back: win rates, and how often the LLM judge agrees with people.
+
+    \b
+    Example:
+      ftboot eval pull
+    """
+    from pipeline.eval.human import pull
+
+    results = pull(project_of(ctx))
+    if as_json:
+        echo_json(results)
+        return
+    for pair, human in results.items():
+        agree = "no judge run to compare" if human["judge_agreement"] is None else \
+            f"the LLM judge agrees on {100 * human['judge_agreement']:.0f}%"
+        click.echo(f"{pair}: humans {human['wins']} wins / {human['ties']} ties / {human['losses']} losses "
+                   f"over {human['judgements']} judgements; {agree}")
+    click.echo("updated outputs/eval/eval.md")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="ftboot")

@@ -254,9 +254,21 @@ class Server:
             self.ls.views.create(project=project_id, data=data)
 
     def candidate_ids(self, project_id: int) -> set[str]:
+        return self.data_values(project_id, "candidate_id")
+
+    def data_values(self, project_id: int, key: str) -> set[str]:
+        """The value of one data field over every task of a project (what is already there)."""
         with self.calls():
             tasks = self.ls.tasks.list(project=project_id, fields="task_only", include="id,data", page_size=1000)
-            return {str(t.data.get("candidate_id")) for t in tasks}
+            return {str(t.data.get(key)) for t in tasks}
+
+    def ensure_plain_project(self, title: str, label_config: str) -> int:
+        """The id of the project with this title, created with `label_config` when there is none."""
+        project = self.find_project(title)
+        with self.calls():
+            if project is None:
+                project = self.ls.projects.create(title=title, label_config=label_config)
+            return project.id
 
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> None:
         with self.calls():

@@ -26,8 +26,9 @@ def write_test_set(project: Path, evalapi, n: int = 40) -> list[dict]:
     return examples
 
 
-def evaluate(run, *args: str) -> dict:
-    result = run("eval", "--json", *args)
+def evaluate(run, systems: dict[str, str], *args: str) -> dict:
+    # --systems: the demo's own local-model systems in ftboot.toml stay out of these runs
+    result = run("eval", "--json", "--systems", ",".join(systems), *args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -35,7 +36,7 @@ def evaluate(run, *args: str) -> dict:
 def test_reference_paraphrase_noise_ranked_with_separate_intervals(project, run, evalapi):
     examples = write_test_set(project, evalapi)
     configure(project, SYSTEMS, extra="\n[eval.checks]\nmax_words = 15\n")
-    result = evaluate(run, "--judge", "judge-fair")
+    result = evaluate(run, SYSTEMS, "--judge", "judge-fair")
     systems = result["systems"]
     assert result["test_items"] == 40
     for score in ("chrf", "rougeL"):
@@ -59,7 +60,7 @@ def test_reference_paraphrase_noise_ranked_with_separate_intervals(project, run,
 def test_order_biased_judge_gives_only_ties(project, run, evalapi):
     write_test_set(project, evalapi, 12)
     configure(project, SYSTEMS)
-    result = evaluate(run, "--judge", "judge-biased")
+    result = evaluate(run, SYSTEMS, "--judge", "judge-biased")
     for pair in result["pairwise"].values():
         assert (pair["judge"]["wins"], pair["judge"]["ties"], pair["judge"]["losses"]) == (0, 12, 0)
 
@@ -67,11 +68,11 @@ def test_order_biased_judge_gives_only_ties(project, run, evalapi):
 def test_rerun_pays_for_nothing_twice(project, run, evalapi):
     write_test_set(project, evalapi, 10)
     configure(project, SYSTEMS)
-    first = evaluate(run, "--judge", "judge-fair")
+    first = evaluate(run, SYSTEMS, "--judge", "judge-fair")
     sent = len(evalapi.api.requests("/chat/completions"))
     assert sent == first["requests"]["sent"] == 3 * 10 + 3 * 2 * 10
     answers = (project / "outputs" / "eval" / "answers.jsonl").read_text()
-    second = evaluate(run, "--judge", "judge-fair")
+    second = evaluate(run, SYSTEMS, "--judge", "judge-fair")
     assert len(evalapi.api.requests("/chat/completions")) == sent
     assert second["requests"] == {"sent": 0, "cached": sent}
     assert (project / "outputs" / "eval" / "answers.jsonl").read_text() == answers  # latencies measured once, kept
@@ -85,7 +86,7 @@ def test_auto_finds_the_fine_tuned_model_and_shots_are_never_test_examples(proje
                "fine_tuned_model": "ft:gpt-4o-mini:acme::abc123"}]
     write_jsonl(project / "outputs" / "uploads.jsonl", ledger)
     configure(project, {"few-shot": "paraphrase", "fine-tuned": "auto"}, {"few-shot": 3})
-    result = evaluate(run)
+    result = evaluate(run, {"few-shot": "", "fine-tuned": ""})
     assert result["systems"]["fine-tuned"]["model"] == "ft:gpt-4o-mini:acme::abc123"
     assert result["systems"]["fine-tuned"]["fine_tuned"] is True
     assert result["verdict"].startswith("the fine-tune is better on quality")
@@ -127,7 +128,7 @@ def test_bad_eval_config_is_a_located_error_and_writes_nothing(project, run, eva
     result = run("eval")
     assert result.exit_code == 2 and "eval.checks.json_schema" in result.stderr
 
-    (project / "ftboot.toml").write_text(text.replace("shots = 0", "shot = 0", 1))
+    (project / "ftboot.toml").write_text(text.replace('model = "oracle"\nshots = 0', 'model = "oracle"\nshot = 0'))
     result = run("eval")
     assert result.exit_code == 2 and "unknown key" in result.stderr and "eval.systems.oracle.shot" in result.stderr
     assert not evalapi.api.requests("/chat/completions")
@@ -140,3 +141,34 @@ def test_unknown_system_and_missing_test_set(project, run, evalapi):
     write_test_set(project, evalapi, 3)
     result = run("eval", "--systems", "oracle,nope")
     assert result.exit_code == 2 and "nope" in result.stderr
+
+
+def test_blind_human_pairwise_in_label_studio(review_project, run, evalapi, labelstudio):
+    import uuid
+
+    project = review_project
+    examples = write_test_set(project, evalapi, 6)
+    configure(project, SYSTEMS)
+    evaluate(run, {"oracle": "", "noise": ""}, "--judge", "judge-fair")
+    pushed = json.loads(run("eval", "push", "--pair", "oracle,noise", "--json").stdout)
+    assert pushed["pushed"] == 6
+    assert json.loads(run("eval", "push", "--pair", "oracle,noise", "--json").stdout)["pushed"] == 0
+    with labelstudio.http() as http:
+        title = http.get(f"/api/projects/{pushed['project_id']}").raise_for_status().json()["title"]
+        tasks = http.get("/api/tasks", params={"project": pushed["project_id"], "fields": "all"}).raise_for_status().json()["tasks"]
+    assert len(tasks) == 6
+    for text in ("oracle", "noise"):  # blind: no system named anywhere a reviewer can look
+        assert text not in title and not any(text in json.dumps(t["data"]) for t in tasks)
+    references = {e["messages"][-1]["content"] for e in examples}
+    firsts = [t["data"]["answer_1"] in references for t in tasks]
+    assert any(firsts) and not all(firsts)  # the order is drawn per item
+    for number, task in enumerate(tasks):
+        choice = "Tie" if number == 0 else "Answer 1" if task["data"]["answer_1"] in references else "Answer 2"
+        body = {"result": [{"id": uuid.uuid4().hex[:10], "from_name": "preference", "to_name": "prompt", "type": "choices",
+                            "origin": "manual", "value": {"choices": [choice]}}], "lead_time": 3.0}
+        with labelstudio.http() as http:
+            http.post(f"/api/tasks/{task['id']}/annotations", json=body).raise_for_status()
+    human = json.loads(run("eval", "pull", "--json").stdout)["oracle vs noise"]
+    assert (human["wins"], human["ties"], human["losses"]) == (5, 1, 0)
+    assert human["judge_agreement"] == round(5 / 6, 3)  # the judge saw the oracle win all six
+    assert "| oracle vs noise | 6 / 0 / 0 |" in (project / "outputs" / "eval" / "eval.md").read_text()
