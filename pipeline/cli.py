@@ -757,10 +757,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
               help="Evaluate on this chat JSONL instead of outputs/test.jsonl.")
 @click.option("--judge", metavar="MODEL", help="Judge each pair of systems with this model ('local' for the bundled one).")
 @click.option("--limit", type=int, help="Only the first N test items.")
+@click.option("--max-requests", type=click.IntRange(min=1), help="Stop before sending more requests than this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge: str | None, limit: int | None,
-          as_json: bool) -> None:
+          max_requests: int | None, as_json: bool) -> None:
     """Ask every [eval.systems] table the held-out test prompts; score, compare, and say whether fine-tuning paid off.
 
     \b
@@ -775,7 +776,7 @@ def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge
 
     names = [n.strip() for n in systems.split(",") if n.strip()] if systems else None
     with progress_bar(disabled=as_json) as update:
-        result = evaluate(project_of(ctx), Options(names, test_path, judge, limit), update)
+        result = evaluate(project_of(ctx), Options(names, test_path, judge, limit, max_requests), update)
     if as_json:
         for pair in result["pairwise"].values():
             for side in ("judge", "human"):

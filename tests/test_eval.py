@@ -79,6 +79,17 @@ def test_rerun_pays_for_nothing_twice(project, run, evalapi):
     assert second["systems"] == first["systems"]
 
 
+def test_budget_stops_the_run_and_the_rerun_sends_only_the_rest(project, run, evalapi):
+    write_test_set(project, evalapi, 10)
+    configure(project, SYSTEMS)
+    result = run("eval", "--systems", ",".join(SYSTEMS), "--max-requests", "7")
+    assert result.exit_code == 1 and "--max-requests 7 reached" in result.stderr
+    assert len(evalapi.api.requests("/chat/completions")) == 7
+    assert not (project / "outputs" / "eval" / "eval.md").exists()
+    evaluate(run, SYSTEMS)
+    assert len(evalapi.api.requests("/chat/completions")) == 30
+
+
 def test_auto_finds_the_fine_tuned_model_and_shots_are_never_test_examples(project, run, evalapi):
     examples = write_test_set(project, evalapi, 30)
     ledger = [{"event": "job", "provider": "openai", "endpoint": evalapi.api.url, "job_id": "ftjob-1", "status": "running"},

@@ -20,6 +20,7 @@ from typing import Any
 
 from pipeline.config import Project
 from pipeline.errors import InputError, Location
+from pipeline.llm.limits import Budget
 from pipeline.llm.request import Endpoint, PlannedRequest
 
 Progress = Callable[[str, int, int], None]
@@ -31,6 +32,7 @@ class Options:
     test: Path | None = None
     judge: str | None = None  # a model name, or "local"
     limit: int | None = None
+    max_requests: int | None = None  # requests sent (answers and judge), not counting answers from the cache
 
 
 def _judge_endpoint(project: Project, model: str, asker: Any) -> Any:
@@ -109,7 +111,7 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
     answers: dict[str, list[str]] = {}
     item_scores: dict[str, list[float]] = {}
     with ExitStack() as stack:
-        asker = Asker(project, stack, cfg.concurrency, progress)
+        asker = Asker(project, stack, cfg.concurrency, progress, Budget(options.max_requests))
         answered = _answer(asker, systems, items, pool, cfg.max_output_tokens, result["requests"])
         for system in systems:
             rows = answered[system.name]

@@ -61,6 +61,7 @@ class Asker:
     stack: ExitStack
     concurrency: int
     progress: Callable[[str, int, int], None] | None = None
+    budget: Budget = field(default_factory=Budget)  # one for the whole eval: answers and judge alike
     _local: Endpoint | None = None
 
     def __post_init__(self) -> None:
@@ -87,8 +88,8 @@ class Asker:
 
             concurrency = min(concurrency, MAX_CONCURRENCY)
         # Systems sharing an endpoint share a client (their requests name their own models), so no system waits
-        # for another's last answers; their costs are counted per system from the usage, not by the budget.
-        client = TimedClient(endpoint, self.cache, Budget(), concurrency=concurrency)
+        # for another's last answers; their costs are counted per system from the usage.
+        client = TimedClient(endpoint, self.cache, self.budget, concurrency=concurrency)
         answers = Answers()
 
         def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
