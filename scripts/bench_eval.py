@@ -54,6 +54,7 @@ def main() -> None:
     from pipeline.config import find_project
     from pipeline.eval import Options, evaluate
     from pipeline.eval.scores import bootstrap, chrf_scores, paired_difference, rouge_l_scores
+    from tests.fake_chat import edit_config
     from tests.fake_eval import noise, paraphrase
     from tests.helpers import varied_examples, write_jsonl
 
@@ -68,19 +69,21 @@ def main() -> None:
         shutil.copytree(REPO / "seeds", root / "seeds")
         (root / "outputs").mkdir()
         write_jsonl(root / "outputs" / "test.jsonl", examples)
+        edit_config(root, "eval", concurrency=args.concurrency)
         with open(root / "ftboot.toml", "a", encoding="utf-8") as handle:
-            handle.write(f"\n[eval]\nconcurrency = {args.concurrency}\n")
             handle.write("".join(f'\n[eval.systems.{name}]\nmodel = "{name}"\n' for name in SYSTEMS))
         os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-bench-placeholder-0000")
         sending: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
 
         def progress(step: str, done: int, total: int) -> None:
-            now = time.monotonic()
+            now, used = time.monotonic(), time.process_time()
             window = sending.setdefault(step, [now, now])
             window[1] = now
+            cpu.setdefault(step, [used, used])[1] = used
 
         started = time.monotonic()
-        result = evaluate(find_project(root), Options(), progress)
+        result = evaluate(find_project(root), Options(systems=list(SYSTEMS)), progress)
         wall = time.monotonic() - started
     server.terminate()
     requests = args.items * len(SYSTEMS)
@@ -91,6 +94,9 @@ def main() -> None:
     print(f"answering: {requests} requests ({args.items} items x {len(SYSTEMS)} systems), concurrency "
           f"{args.concurrency}, {args.latency * 1000:.0f} ms server: {rate:.0f} requests/s over the sending window "
           f"({window:.1f} s) = {100 * rate / ideal:.0f}% of the ideal {ideal:.0f}/s; whole eval {wall:.1f} s")
+    client_cpu = sum(end - start for start, end in cpu.values())
+    print(f"client CPU while answering: {1000 * client_cpu / requests:.2f} ms per request "
+          f"({100 * client_cpu / window:.0f}% of one core); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"sent {result['requests']['sent']}, verdict: {result['verdict']}")
 
     references = [e["messages"][-1]["content"] for e in examples]
