@@ -170,7 +170,11 @@ def test_build_keeps_exactly_the_accepted_and_corrected_texts(review_project, ru
     result = run("build", "--json")
     assert result.exit_code == 0, result.output
     out = review_project / "outputs"
-    built = {m["messages"][-1]["content"] for f in ("train.jsonl", "val.jsonl") for m in rows(out / f)}
+    # the held-out test set takes its share of the reviewed examples, none of them also trained on
+    trained = {m["messages"][-1]["content"] for f in ("train.jsonl", "val.jsonl") for m in rows(out / f)}
+    held = {m["messages"][-1]["content"] for m in rows(out / "test.jsonl")}
+    assert held and not trained & held
+    built = trained | held
     from pipeline.config import find_project
     from pipeline.seeds import load_seeds
 
