@@ -49,7 +49,10 @@ def test_seeds_to_train_through_label_studio(review_project, run, chat, labelstu
     assert built.exit_code == 0, built.output
     out = review_project / "outputs"
     assert not check_file(out / "train.jsonl")
-    texts = {r["messages"][-1]["content"] for name in ("train.jsonl", "val.jsonl") for r in rows(out / name)}
-    assert kept <= texts and not (dropped & texts)
+    # kept texts are trained on or held out for eval (test.jsonl), never both
+    trained = {r["messages"][-1]["content"] for name in ("train.jsonl", "val.jsonl") for r in rows(out / name)}
+    held = {r["messages"][-1]["content"] for r in rows(out / "test.jsonl")}
+    texts = trained | held
+    assert kept <= texts and not (dropped & texts) and not (trained & held)
     everything = "".join(p.read_text(encoding="utf-8") for p in out.rglob("*.jsonl"))
     assert KEY not in everything and labelstudio.api_key not in everything
