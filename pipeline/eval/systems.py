@@ -81,8 +81,18 @@ def fine_tuned_model(project: Project) -> tuple[str, str, str] | None:
 
 
 def _provider_key_env(project: Project, provider: str) -> str:
-    upload = project.config.upload
-    return {"together": upload.together.api_key_env, "azure": upload.azure.api_key_env}.get(provider, project.config.openai.api_key_env)
+    from pipeline.upload import PROVIDERS, provider_class
+
+    return provider_class(provider)(project).key_env if provider in PROVIDERS else project.config.openai.api_key_env
+
+
+def _inference_url(project: Project, provider: str, job_endpoint: str) -> str | None:
+    """Where a provider's fine-tuned models answer chat requests, when that is not the job's own endpoint."""
+    if provider in ("openai", "together"):
+        return job_endpoint  # their fine-tuning and chat APIs share one OpenAI-compatible base URL
+    if provider == "fireworks":
+        return f"{project.config.upload.fireworks.base_url.rstrip('/')}/inference/v1"
+    return None  # Azure deployments, Bedrock: not an OpenAI-compatible chat endpoint by default
 
 
 def resolve(project: Project, names: list[str] | None = None) -> list[System]:
@@ -107,8 +117,12 @@ def _resolve_one(project: Project, name: str, cfg: EvalSystem) -> System:
                              key_location(project, f"{where}.model"),
                              hint="`ftboot upload --wait` records one; or name the model")
         model, provider, endpoint = found
-        return System(name, "openai", model, cfg.base_url or endpoint, cfg.api_key_env or _provider_key_env(project, provider),
-                      cfg.shots, True)
+        base_url = cfg.base_url or _inference_url(project, provider, endpoint)
+        if not base_url:
+            raise InputError(f"the fine-tuned model is on {provider}, whose chat endpoint ftboot does not know",
+                             key_location(project, f"{where}.model"),
+                             hint=f"set base_url (an OpenAI-compatible endpoint serving {model}) in [{where}]")
+        return System(name, "openai", model, base_url, cfg.api_key_env or _provider_key_env(project, provider), cfg.shots, True)
     if not cfg.model and cfg.backend == "openai":
         raise InputError("a system needs a model", key_location(project, f"{where}.model"))
     if cfg.backend == "local":
