@@ -114,7 +114,7 @@ def pull(project: Project) -> dict[str, Any]:
     server = Server.connect(project)
     found: dict[str, dict[str, Any]] = {}
     for project_id in sorted({row["project_id"] for row in orders.values()}):
-        for task in server.export(project_id):
+        for task in json.loads(server.export(project_id)):  # our own tasks: pipeline.lsexport reads review exports
             order = orders.get(str((task.get("data") or {}).get("pair_item")))
             if order is None:
                 continue
