@@ -41,8 +41,11 @@ def _judge_endpoint(project: Project, model: str, asker: Any) -> Any:
     cfg = project.config.eval.judge
     if model == "local" or (cfg.backend == "local" and not model):
         return asker.local()
-    system = System("judge", "openai", model or cfg.model, cfg.base_url or project.config.openai.base_url,
-                    cfg.api_key_env or project.config.openai.api_key_env, 0, False)
+    from pipeline.llm.endpoint import resolve
+
+    target = resolve(project.config, "openai")
+    system = System("judge", "openai", model or cfg.model, cfg.base_url or target.base_url,
+                    cfg.api_key_env or target.key_env, 0, False)
     return endpoint_of(system, None)
 
 

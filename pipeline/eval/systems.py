@@ -80,19 +80,18 @@ def fine_tuned_model(project: Project) -> tuple[str, str, str] | None:
     return None
 
 
-def _provider_key_env(project: Project, provider: str) -> str:
-    from pipeline.upload import PROVIDERS, provider_class
+def _provider_chat(project: Project, provider: str, job_endpoint: str) -> tuple[str, str] | None:
+    """(base URL, key variable) where a provider's fine-tuned models answer chat requests, by the precedence of
+    `pipeline.llm.endpoint`; None for Azure deployments and Bedrock, which ftboot cannot address by itself."""
+    from pipeline.llm.endpoint import resolve as resolve_endpoint
 
-    return provider_class(provider)(project).key_env if provider in PROVIDERS else project.config.openai.api_key_env
-
-
-def _inference_url(project: Project, provider: str, job_endpoint: str) -> str | None:
-    """Where a provider's fine-tuned models answer chat requests, when that is not the job's own endpoint."""
     if provider in ("openai", "together"):
-        return job_endpoint  # their fine-tuning and chat APIs share one OpenAI-compatible base URL
+        # their fine-tuning and chat APIs share one OpenAI-compatible base URL: the one the job was started on
+        return job_endpoint, resolve_endpoint(project.config, provider).key_env  # type: ignore[arg-type]
     if provider == "fireworks":
-        return f"{project.config.upload.fireworks.base_url.rstrip('/')}/inference/v1"
-    return None  # Azure deployments, Bedrock: not an OpenAI-compatible chat endpoint by default
+        target = resolve_endpoint(project.config, "fireworks")
+        return f"{target.base_url}/inference/v1", target.key_env
+    return None
 
 
 def resolve(project: Project, names: list[str] | None = None) -> list[System]:
@@ -117,20 +116,25 @@ def _resolve_one(project: Project, name: str, cfg: EvalSystem) -> System:
                              key_location(project, f"{where}.model"),
                              hint="`ftboot upload --wait` records one; or name the model")
         model, provider, endpoint = found
-        base_url = cfg.base_url or _inference_url(project, provider, endpoint)
+        chat = _provider_chat(project, provider, endpoint)
+        base_url = cfg.base_url or (chat[0] if chat else "")
         if not base_url:
             raise InputError(f"the fine-tuned model is on {provider}, whose chat endpoint ftboot does not know",
                              key_location(project, f"{where}.model"),
                              hint=f"set base_url (an OpenAI-compatible endpoint serving {model}) in [{where}]")
-        return System(name, "openai", model, base_url, cfg.api_key_env or _provider_key_env(project, provider), cfg.shots, True)
+        key_env = cfg.api_key_env or (chat[1] if chat else project.config.openai.api_key_env)
+        return System(name, "openai", model, base_url, key_env, cfg.shots, True)
     if not cfg.model and cfg.backend == "openai":
         raise InputError("a system needs a model", key_location(project, f"{where}.model"))
     if cfg.backend == "local":
         from pipeline.llm.local import model_name
 
         return System(name, "local", model_name(project.config.local), "", "", cfg.shots, False)
-    return System(name, cfg.backend, cfg.model, cfg.base_url or project.config.openai.base_url,
-                  cfg.api_key_env or project.config.openai.api_key_env, cfg.shots, False)
+    from pipeline.llm.endpoint import resolve as resolve_endpoint
+
+    target = resolve_endpoint(project.config, "openai", configured_model=cfg.model)  # env, then [openai], then default
+    return System(name, cfg.backend, cfg.model, cfg.base_url or target.base_url, cfg.api_key_env or target.key_env,
+                  cfg.shots, False)
 
 
 def endpoint_of(system: System, local: Endpoint | None) -> Endpoint:
@@ -138,7 +142,7 @@ def endpoint_of(system: System, local: Endpoint | None) -> Endpoint:
     if system.backend == "local":
         assert local is not None
         return local
-    base_url = system.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    base_url = system.base_url
     key = os.environ.get(system.api_key_env, "")
     if not key:
         raise InputError(f"{system.api_key_env} is not set; system {system.name!r} needs an API key",
