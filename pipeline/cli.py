@@ -318,8 +318,11 @@ def _print_generate_summary(s: Any) -> None:
     errors = ", ".join(f"{cause} {count}" for cause, count in s.errors.most_common())
     rows = [("candidates", f"{s.total} of {s.target} ({s.accepted} new, {s.existing} before)"),
             ("rejected", f"{s.rejected}" + (f" ({reasons})" if reasons else "")),
-            ("requests", f"{s.sent} sent, {s.cached} from the cache, {s.retries} retries" + (f" ({errors})" if errors else "")),
-            ("tokens", f"{s.prompt_tokens:,} prompt, {s.completion_tokens:,} output"),
+            ("requests", f"{s.sent} sent, {s.cached} from the cache, {s.retries} retries" + (f" ({errors})" if errors else "")
+             + (f"; {s.billed_unusable} possibly billed, no answer" if s.billed_unusable else "")),
+            ("tokens", f"{s.prompt_tokens:,} prompt, {s.completion_tokens:,} output"
+             + (f" (worst case counted for {s.billed_unusable + s.without_usage} without usage)"
+                if s.billed_unusable + s.without_usage else "")),
             ("cost", f"${s.cost:.4f}" if s.cost is not None else "unknown (no price configured for this model)"),
             ("time", f"{s.elapsed:.1f} s, {s.requests_per_second:.3g} requests/s")]
     for name, value in rows:

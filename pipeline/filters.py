@@ -17,6 +17,12 @@ duplicate index, one item after another. The screen's filters, in order, each a 
 An accepted candidate records its nearest seed and how much it copies it: the cosine of character n-gram TF-IDF
 vectors (`pipeline.similarity`), high for a paraphrase of a seed and low for a new example. Quality beyond these checks is the reviewer's
 call; token limits of a fine-tuning target are checked by `build`.
+
+Whatever a reply holds, `records_from_reply` returns records and never raises (a reply whose body is not a
+completion is one `unparseable` reject), and every record fits on a line that `jsonl.read_jsonl` reads back: an
+example whose JSON is over `MAX_EXAMPLE_CHARS` is rejected as `too-long` without it, a reject keeps the first
+`RAW_KEEP` characters of the text it was found in with the whole text's length in bytes and sha256, and a reason's
+detail is cut at `MAX_DETAIL`.
 """
 
 from __future__ import annotations
@@ -32,12 +38,16 @@ from pydantic import ValidationError
 
 from pipeline.config import Config
 from pipeline.dedup import DuplicateIndex, signature
+from pipeline.jsonl import MAX_LINE_BYTES, dumps
 from pipeline.llm.request import CHAT, PlannedRequest, Reply
 from pipeline.parsing import Item, parse_json_reply, parse_numbered
 from pipeline.similarity import SeedSimilarity
 from pipeline.schema import Record, content_text, dump_example, example_id, make_record, normalize_text, parse_example, validation_messages
 
 Verdict = dict[str, Any]  # {} when accepted, else {"reason": {code, detail}, "neighbour"?, "similarity"?}
+MAX_EXAMPLE_CHARS = MAX_LINE_BYTES // 16  # at most 4 bytes a character: a quarter of the longest line read back
+RAW_KEEP = 4096  # characters of a rejected text kept on its line
+MAX_DETAIL = 500
 
 
 def dedup_text(example: dict[str, Any]) -> str:
@@ -46,7 +56,15 @@ def dedup_text(example: dict[str, Any]) -> str:
 
 
 def _reject(code: str, detail: str, **extra: Any) -> Verdict:
-    return {"reason": {"code": code, "detail": detail}, **extra}
+    return {"reason": {"code": code, "detail": detail[:MAX_DETAIL]}, **extra}
+
+
+def kept_raw(raw: str) -> dict[str, Any]:
+    """What a reject keeps of the text it was found in: all of it, or its start with the whole one's size and hash."""
+    if len(raw) <= RAW_KEEP:
+        return {"raw": raw}
+    data = raw.encode()
+    return {"raw": raw[:RAW_KEEP], "raw_bytes": len(data), "raw_sha256": hashlib.sha256(data).hexdigest()}
 
 
 @dataclass
@@ -95,6 +113,9 @@ class Screen:
         except ValidationError as exc:
             field, message = validation_messages(exc)[0]
             return Screened(None, _reject("schema", f"{field}: {message}" if field else message), value=value)
+        if len(whole := dumps(example)) > MAX_EXAMPLE_CHARS:
+            return Screened(None, _reject("too-long", f"the example's JSON has {len(whole):,} characters, more than "
+                                          f"{MAX_EXAMPLE_CHARS:,}"), raw=whole)
         messages = example["messages"]
         if self.system_prompt and messages[0]["role"] != "system":
             example["messages"] = messages = [{"role": "system", "content": self.system_prompt}, *messages]
@@ -128,8 +149,13 @@ class Screen:
 
 
 def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
+    if reply.problem:
+        return [Item(problem=("unparseable", f"the response is not a completion: {reply.problem}"))]
     items: list[Item] = []
     for choice in reply.choices:
+        if choice.problem:
+            items.append(Item(problem=("unparseable", f"the response is not a completion: {choice.problem}")))
+            continue
         if choice.refusal or choice.finish_reason == "content_filter":
             items.append(Item(problem=("refusal", (choice.refusal or "the content filter stopped the reply")[:300]), raw=choice.text))
             continue
@@ -157,7 +183,7 @@ def screen_reply(request: PlannedRequest, reply: Reply, screen: Screen,
             out.append(None)
             continue
         screened = Screened(None, _reject(*item.problem), value=item.value) if item.problem else screen.prepare(item.value)
-        screened.raw = item.raw
+        screened.raw = screened.raw or item.raw
         out.append(screened)
     return out
 
@@ -185,5 +211,5 @@ def records_from_reply(request: PlannedRequest, reply: Reply, screen: Screen, en
         else:
             rid = hashlib.sha256(f"{request.key}:{number}".encode()).hexdigest()[:16]
             raw = item.raw or json.dumps(item.value, ensure_ascii=False)
-            out.append((Record(id=rid, example={}, provenance=provenance, raw=raw, **verdict), False))
+            out.append((Record(id=rid, example={}, provenance=provenance, **kept_raw(raw), **verdict), False))
     return out

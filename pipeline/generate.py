@@ -74,6 +74,8 @@ class Summary:
     cached: int = 0
     retries: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    billed_unusable: int = 0  # attempts that may have been billed but brought no answer
+    without_usage: int = 0  # answers that did not say what they used
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None
@@ -97,7 +99,8 @@ class Summary:
                 "rejected": self.rejected, "rejected_by_reason": dict(self.reasons.most_common()),
                 "backend": self.backend, "model": self.model, "endpoint": self.endpoint, "mode": self.mode,
                 "requests": {"planned": self.planned, "sent": self.sent, "cached": self.cached,
-                             "retries": self.retries, "errors": dict(self.errors)},
+                             "retries": self.retries, "errors": dict(self.errors),
+                             "billed_unusable": self.billed_unusable, "without_usage": self.without_usage},
                 "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
                 "cost_usd": self.cost, "elapsed_s": round(self.elapsed, 2), "sending_s": round(self.sending, 2),
                 "requests_per_s": round(self.requests_per_second, 1), "stopped": self.stopped,
@@ -281,6 +284,7 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             stats = client.stats
             summary.accepted, summary.rejected, summary.reasons = outputs.accepted, outputs.rejected, outputs.reasons
             summary.sent, summary.cached, summary.retries, summary.errors = stats.sent, stats.cached, stats.retries, stats.errors
+            summary.billed_unusable, summary.without_usage = stats.billed_unusable, stats.without_usage
             summary.prompt_tokens, summary.completion_tokens = budget.prompt_tokens, budget.completion_tokens
             summary.cost, summary.elapsed, summary.sending = budget.cost, time.monotonic() - started, stats.sending
             if progress:

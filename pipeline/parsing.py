@@ -9,6 +9,9 @@ short code and a detail) that becomes a line of `rejected.jsonl`. Nothing is dro
 - Numbered replies (completion mode): `### Example N` blocks with `USER:`/`ASSISTANT:`/`SYSTEM:` turns closed by
   `### END`; only the numbers that were asked for count, and text after the last `### END` is ignored.
 
+Both take any text and never raise: JSON that Python cannot read (nested deeper than `MAX_DEPTH`, a number of
+thousands of digits) or that holds a lone UTF-16 surrogate, which no file can store, is an `unparseable` item.
+
 Whether an object is a valid example is not decided here (see `pipeline.filters`).
 """
 
@@ -25,9 +28,11 @@ _DECODER = json.JSONDecoder()
 _START = re.compile(r"[{\[]")
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _CONTAINER_KEY = re.compile(r'\{\s*"(\w+)"\s*:\s*\[')
-_HEADER = re.compile(r"^###\s*Example\s+(\d+)\s*$", re.MULTILINE)
+_HEADER = re.compile(r"^###\s*Example\s+([0-9]{1,9})\s*$", re.MULTILINE)
 _TURN = re.compile(r"^(%s):[ \t]?(.*)$" % "|".join(ROLE_LABELS.values()))
 _ROLE_OF = {label: role for role, label in ROLE_LABELS.items()}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+MAX_DEPTH = 32  # an example with tool calls nests 7 deep; far deeper is no example, and risks Python's stack
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,30 @@ def _flatten(value: Any) -> list[Item]:
                  raw=json.dumps(value, ensure_ascii=False))]
 
 
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        if children and depth >= MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _decoded(value: Any, span: str) -> list[Item]:
+    """The example candidates of a decoded JSON value, or the problem that keeps it from being stored."""
+    # Fewer opening brackets than MAX_DEPTH cannot nest deeper: counting them is far cheaper than the walk.
+    if span.count("{") + span.count("[") >= MAX_DEPTH and _too_deep(value):
+        return [Item(problem=("unparseable", f"JSON nested more than {MAX_DEPTH} levels deep"), raw=span)]
+    if _SURROGATE_ESCAPE.search(span):
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return [Item(problem=("unparseable", "a string holds a lone UTF-16 surrogate, which is not text"), raw=span)]
+    return _flatten(value)
+
+
 def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item]:
     """Every example object in a reply, with a problem item for each part that cannot be read."""
     items: list[Item] = []
@@ -86,19 +115,28 @@ def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item
         start = found.start()
         try:
             value, end = _DECODER.raw_decode(text, start)
-            items += _flatten(value)
+            items += _decoded(value, text[start:end])
             position = end
             continue
         except json.JSONDecodeError as exc:
-            error = exc
+            error = exc.msg
+        except (ValueError, RecursionError) as exc:
+            # Valid JSON Python refuses: stepping inside would meet the same again, so the whole span is one item.
+            end = _span_end(text, start)
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            items.append(Item(problem=("unparseable", f"JSON Python cannot read ({reason})"), raw=text[start:end]))
+            if end is None:
+                break
+            position = end
+            continue
         end = _span_end(text, start)
         if end is not None:
             chunk = text[start:end]
             try:
-                items += _flatten(json.loads(_TRAILING_COMMA.sub(r"\1", chunk)))
+                items += _decoded(json.loads(_TRAILING_COMMA.sub(r"\1", chunk)), chunk)
                 position = end
                 continue
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 pass
         # A container that is cut off or broken somewhere: step inside it and read its examples one by one.
         container = _CONTAINER_KEY.match(text, start)
@@ -109,7 +147,7 @@ def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item
             reason = "the reply hit the output limit" if finish_reason == "length" else "the JSON ends unclosed"
             items.append(Item(problem=("truncated", reason), raw=text[start:]))
             break
-        items.append(Item(problem=("unparseable", f"invalid JSON: {error.msg}"), raw=text[start:end]))
+        items.append(Item(problem=("unparseable", f"invalid JSON: {error}"), raw=text[start:end]))
         position = end
     return items
 

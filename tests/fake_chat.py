@@ -7,7 +7,9 @@ carries `response_format`, otherwise wrapped in prose and a code fence with a tr
 write it) and the numbered `### Example N` pattern for completions. Generated texts are random word sequences, so
 they never look like near duplicates of one another.
 
-Like a real server, it stops a reply at `max_tokens` (finish_reason `length`). `response_format=False` makes the server refuse requests that carry one (400), like servers without structured
+Like a real server, it stops a reply at `max_tokens` (finish_reason `length`). Two faults of the reply itself:
+`usage=False` leaves `usage` out of every response, as some servers do, and `queue_body` queues whole response
+bodies (any JSON value, or bytes) that are sent as they are, after the work, whatever shape they have. `response_format=False` makes the server refuse requests that carry one (400), like servers without structured
 output. `delay` sleeps inside the handler while counting requests in flight (`peak`). HTTP faults (429, 500,
 timeouts, dropped connections, malformed bodies) are FakeAPI's `inject`. The `chat` fixture starts one and points
 OPENAI_BASE_URL and OPENAI_API_KEY at it; tests import it from here.
@@ -50,6 +52,8 @@ class FakeChat:
     delay: float = 0.0
     replies: deque[Canned] = field(default_factory=deque)
     peak: int = 0
+    usage: bool = True
+    raw_bodies: deque[Any] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -61,6 +65,10 @@ class FakeChat:
     def queue(self, *replies: Canned | str) -> None:
         with self._lock:
             self.replies.extend(r if isinstance(r, Canned) else Canned(r) for r in replies)
+
+    def queue_body(self, *bodies: Any) -> None:
+        with self._lock:
+            self.raw_bodies.extend(bodies)
 
     def bodies(self) -> list[dict[str, Any]]:
         """The JSON bodies of every generation request the server received, faults included."""
@@ -123,6 +131,16 @@ class FakeChat:
         with self._lock:
             self._active -= 1
 
+    def _answer(self, body: dict[str, Any]) -> tuple[int, Any]:
+        """A queued raw body, if any, else the normal one with `usage` left out when the server omits it."""
+        with self._lock:
+            if self.raw_bodies:
+                raw = self.raw_bodies.popleft()
+                return 200, raw if isinstance(raw, bytes) else json.dumps(raw).encode()
+        if not self.usage:
+            body.pop("usage")
+        return 200, body
+
     def _usage(self, prompt: str, text: str) -> dict[str, int]:
         prompt_tokens, completion_tokens = len(prompt) // 4 + 1, len(text) // 4 + 1
         return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
@@ -135,17 +153,18 @@ class FakeChat:
         self._wait()
         reply = self._next(body, chat=True)
         message = {"role": "assistant", "content": None if reply.refusal else reply.text, "refusal": reply.refusal}
-        return 200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-                     "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
-                     "usage": self._usage(json.dumps(body["messages"]), reply.text)}
+        return self._answer({"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                             "model": body["model"], "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
+                             "usage": self._usage(json.dumps(body["messages"]), reply.text)})
 
     def _completion(self, request: Request) -> tuple[int, Any]:
         body = request.json()
         self._wait()
         reply = self._next(body, chat=False)
-        return 200, {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()), "model": body["model"],
-                     "choices": [{"index": 0, "text": reply.text, "finish_reason": reply.finish_reason, "logprobs": None}],
-                     "usage": self._usage(body["prompt"], reply.text)}
+        return self._answer({"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+                             "model": body["model"], "choices": [{"index": 0, "text": reply.text, "finish_reason": reply.finish_reason,
+                                                                  "logprobs": None}],
+                             "usage": self._usage(body["prompt"], reply.text)})
 
 
 @pytest.fixture

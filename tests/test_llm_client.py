@@ -160,6 +160,21 @@ def test_max_cost_uses_configured_prices(chat: FakeChat, tmp_path: Path) -> None
     assert budget.cost == pytest.approx((budget.prompt_tokens * 10 + budget.completion_tokens * 30) / 1e6)
 
 
+def test_only_attempts_that_may_have_been_billed_count_against_the_budget(chat: FakeChat, tmp_path: Path) -> None:
+    # 429s and 5xx are answered before any work is done: retrying them is the same request.
+    chat.api.inject(Fault(status=429, retry_after=0.01), Fault(status=500), Fault(status=503))
+    budget = Budget(max_requests=1)
+    client = make_client(chat, tmp_path, budget)
+    assert len(run_all(client, 1)) == 1 and budget.requests == 1 and client.stats.billed_unusable == 0
+    # A refused connection never left: it costs nothing either, however often it is retried.
+    budget = Budget(max_requests=1, max_tokens=100)
+    closed = Client(Endpoint("http://127.0.0.1:9/v1", KEY, "m", "closed"), ReplyCache(tmp_path / "other.jsonl"), budget,
+                    retries=2)
+    run_all(closed, 1, max_tokens=50)
+    assert closed.error is not None and closed.stats.errors == {"connection": 3} and closed.stats.billed_unusable == 0
+    assert (budget.requests, budget.tokens) == (1, 0)
+
+
 def test_requests_per_minute_spaces_the_starts(chat: FakeChat, tmp_path: Path) -> None:
     client = make_client(chat, tmp_path, pacer=Pacer(requests_per_minute=300), concurrency=8)
     started = time.monotonic()

@@ -186,8 +186,8 @@ def _take_in(project: Project, stage: Stage, numbers: list[int], index: ResultIn
         cache.put(item.request.key, item.answer.to_dict())
         outputs.take(item.request, item.answer, stage.label, item.screened)
         result.answered += 1
-        harvest.prompt_tokens += item.answer.prompt_tokens
-        harvest.completion_tokens += item.answer.completion_tokens
+        harvest.prompt_tokens += item.answer.prompt_tokens or 0
+        harvest.completion_tokens += item.answer.completion_tokens or 0
         if done % 1000 == 0:
             progress("collecting", done, len(numbers))
     for key, line in index.rest():  # answers to requests of another plan: cached, so that plan finds them

@@ -85,9 +85,10 @@ def _custom_id(raw: bytes) -> str | None:
         if start > 0 and end > start and b"\\" not in raw[start:end]:
             return raw[start:end].decode()
     try:
-        return str(json.loads(raw)["custom_id"])
-    except (ValueError, KeyError, TypeError):
+        key = json.loads(raw)["custom_id"]
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError):
         return None
+    return key if isinstance(key, str) else None
 
 
 class ResultIndex:
@@ -121,7 +122,11 @@ class ResultIndex:
             return None
         handle = self._files[where[0]]
         handle.seek(where[1])
-        return json.loads(handle.readline())
+        try:
+            return json.loads(handle.readline())
+        except (ValueError, RecursionError):
+            # A line whose custom_id was found by position but which is not JSON Python reads: a failed request.
+            return {"error": {"code": "malformed", "message": "the result line is not readable JSON"}}
 
     def discard(self, key: str) -> None:
         self._where.pop(key, None)
@@ -142,18 +147,23 @@ class ResultIndex:
         self.close()
 
 
-def outcome(line: dict[str, Any], endpoint: str) -> Reply | tuple[str, str]:
-    """A result line as the `Reply` it carries, or (code, message) of its failure."""
-    response = line.get("response") or {}
-    error = line.get("error")
-    body = response.get("body")
+def _text(value: Any) -> str:
+    # A code or message of any JSON type, without repr-ing a structure that may nest a thousand deep.
+    return value[:500] if isinstance(value, str) else str(value) if isinstance(value, (int, float)) else ""
+
+
+def outcome(line: Any, endpoint: str) -> Reply | tuple[str, str]:
+    """A result line of any shape as the `Reply` it carries (see `reply_from_body`), or (code, message) of its
+    failure."""
+    if not isinstance(line, dict):
+        return "malformed", "the result line is not a JSON object"
+    response = line.get("response") if isinstance(line.get("response"), dict) else {}
+    error, body = line.get("error"), response.get("body")
     if error:
-        return str(error.get("code") or "error"), str(error.get("message") or "")
+        fields = error if isinstance(error, dict) else {"message": error}
+        return _text(fields.get("code")) or "error", _text(fields.get("message"))
     if response.get("status_code") != 200:
         detail = body.get("error") if isinstance(body, dict) else None
         message = detail.get("message") if isinstance(detail, dict) else body
-        return str(response.get("status_code") or "no-response"), str(message or "")
-    try:
-        return reply_from_body(endpoint, body)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return "malformed", "the response body is not a completion"
+        return _text(response.get("status_code")) or "no-response", _text(message)
+    return reply_from_body(endpoint, body)

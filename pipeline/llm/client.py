@@ -3,8 +3,11 @@
 `Client.run` keeps up to `concurrency` requests in flight and starts the next one the moment one finishes. It asks
 the cache first, then the budget, then the pacer, then the network. The SDK's own retries are off: 429, 5xx,
 timeouts, dropped connections and unreadable bodies are retried here, with exponential backoff and jitter, waiting
-at least what a Retry-After header asks, and every retry is counted. A request that still fails, a refused key or
-a refused request stops the run cleanly (requests in flight finish) and is reported as a `RunError`.
+at least what a Retry-After header asks, and every retry is counted. An attempt that may have been billed (a
+timeout or a dropped connection once the request was out, a 200 whose body is not JSON) is settled in the budget
+at its worst case and its retry reserves anew, so such retries count against every limit; the stats count them
+as `billed_unusable`. A request that still fails, a refused key or a refused request stops the run cleanly
+(requests in flight finish) and is reported as a `RunError`.
 
 It leaves streaming, tool calls and the provider Batch APIs out.
 """
@@ -23,10 +26,20 @@ from typing import Any
 
 from pipeline.errors import RunError
 from pipeline.llm.cache import ReplyCache
-from pipeline.llm.limits import Budget, Pacer
-from pipeline.llm.request import Endpoint, PlannedRequest, Reply, reply_from_body
+from pipeline.llm.limits import Budget, Pacer, Reservation
+from pipeline.llm.request import Endpoint, PlannedRequest, Reply, reply_from_bytes
 
 BACKOFF_BASE, BACKOFF_CAP, RETRY_AFTER_CAP = 0.5, 30.0, 600.0
+# httpx's (and httpx2's) failures that happen before a request leaves: nothing the server could bill for.
+_NOT_SENT = {"ConnectError", "ConnectTimeout", "PoolTimeout"}
+
+
+class _OutOfBudget(Exception):
+    """A retry of an attempt that may have been billed does not fit the budget."""
+
+
+def _may_be_billed(exc: BaseException) -> bool:
+    return type(exc.__cause__).__name__ not in _NOT_SENT
 
 
 def retry_after(headers: Any) -> float | None:
@@ -67,6 +80,8 @@ class ClientStats:
     sent: int = 0  # requests answered by the endpoint
     cached: int = 0  # requests answered from the cache
     retries: int = 0
+    billed_unusable: int = 0  # attempts that may have been billed but brought no answer (settled at worst case)
+    without_usage: int = 0  # answers that did not say what they used (settled at worst case)
     errors: Counter[str] = field(default_factory=Counter)  # failed attempts by cause: 429, 500, timeout, ...
     first_sent: float | None = None  # time.monotonic() of the first request sent
     last_answer: float | None = None  # and of the last answer received
@@ -94,8 +109,9 @@ class Client:
     async def close(self) -> None:
         await self.sdk.close()
 
-    async def send(self, request: PlannedRequest) -> Reply:
-        """One request, retried on transient failures; RunError when it cannot get an answer."""
+    async def send(self, request: PlannedRequest, billed: Callable[[bool], None] = lambda retry: None) -> Reply:
+        """One request, retried on transient failures; RunError when it cannot get an answer. `billed(retry)` is
+        called after each attempt that may have been billed without an answer (retry: whether one follows)."""
         import openai
 
         host = self.endpoint.label
@@ -107,7 +123,7 @@ class Client:
                 # body skips its walk of the whole request (JSON schema included) through type transforms and
                 # copies, which was most of the client's CPU time per request.
                 raw = await self.sdk.post(f"/{request.endpoint}", cast_to=bytes, content=request.encoded_body)
-                return reply_from_body(request.endpoint, json.loads(raw))
+                return reply_from_bytes(request.endpoint, raw)
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 if status in (401, 403):
@@ -118,14 +134,17 @@ class Client:
                     hint = ('the server has no structured output: set response_format = "none" under [generate]'
                             if "response_format" in detail else None)
                     raise RunError(f"{host} refused the request (HTTP {status}): {detail}", hint=hint) from None
-                cause, wait = str(status), retry_after(exc.response.headers)
-            except openai.APITimeoutError:
-                cause = "timeout"
-            except openai.APIConnectionError:
-                cause = "connection"
-            except (ValueError, KeyError, TypeError):
-                cause = "malformed"  # a 200 whose body is not a completion
+                cause, wait, lost = str(status), retry_after(exc.response.headers), False
+            except openai.APITimeoutError as exc:
+                cause, lost = "timeout", _may_be_billed(exc)
+            except openai.APIConnectionError as exc:
+                cause, lost = "connection", _may_be_billed(exc)
+            except ValueError:
+                cause, lost = "malformed", True  # a 200 whose body is not JSON: the server did the work
             self.stats.errors[cause] += 1
+            if lost:
+                self.stats.billed_unusable += 1
+                billed(attempt < self.retries)
             if attempt < self.retries:
                 self.stats.retries += 1
                 await asyncio.sleep(wait * random.uniform(1.0, 1.1) if wait is not None else backoff(attempt))
@@ -200,6 +219,7 @@ class Client:
     async def _fetch(self, request: PlannedRequest) -> Reply | None:
         """Send one request within the budget; its reply, cached, or None when the run must stop."""
         max_tokens = int(request.params.get("max_tokens") or 0)
+        reservation: Reservation | str | None
         while isinstance(reservation := self.budget.reserve(request.prompt_estimate, max_tokens), str):
             # Requests in flight hold worst-case reservations; what they really use may leave room for this one.
             if self.in_flight == 0:
@@ -208,13 +228,27 @@ class Client:
             await self._until_one_finishes()
             if self.stop_reason or self.error:
                 return None
+
+        def billed(retry: bool) -> None:
+            # The lost attempt keeps its worst case; a retry is a new request against every limit.
+            nonlocal reservation
+            assert isinstance(reservation, Reservation)
+            self.budget.settle(reservation, None, None)
+            reservation = self.budget.reserve(request.prompt_estimate, max_tokens) if retry else None
+            if isinstance(reservation, str):
+                raise _OutOfBudget(reservation)
+
         self.in_flight += 1
         try:
             await self.pacer.wait(reservation.tokens)
             self.stats.first_sent = self.stats.first_sent or time.monotonic()
-            reply = await self.send(request)
+            reply = await self.send(request, billed)
+        except _OutOfBudget as exc:
+            self.stop_reason = self.stop_reason or str(exc)
+            return None
         except RunError as exc:
-            self.budget.settle(reservation, 0, 0)
+            if isinstance(reservation, Reservation):  # not settled by a last attempt that may have been billed
+                self.budget.settle(reservation, 0, 0)
             self.error = self.error or exc
             return None
         finally:
@@ -222,5 +256,8 @@ class Client:
         self.stats.sent += 1
         self.stats.last_answer = time.monotonic()
         self.cache.put(request.key, reply.to_dict())
+        if reply.prompt_tokens is None or reply.completion_tokens is None:
+            self.stats.without_usage += 1
+        assert isinstance(reservation, Reservation)
         self.budget.settle(reservation, reply.prompt_tokens, reply.completion_tokens)
         return reply

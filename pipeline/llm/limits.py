@@ -2,9 +2,12 @@
 
 `Budget` stops a run before a request that could cross `--max-requests`, `--max-tokens` or `--max-cost`: each
 request reserves its worst case (estimated prompt tokens plus the full output allowance) before it is sent, and
-the reservation is replaced by the real usage when the reply comes back, so requests in flight can never carry
-the total past a limit. A cost is known only for models priced in the config (`[prices."model"]`, USD per million
-tokens); there are no built-in prices. A retry is not a new request; answers from the cache cost nothing.
+the reservation is replaced only by what the reply proves: usage the reply does not state counts at the worst case,
+so requests in flight can never carry the total past a limit. A cost is known only for models priced in the config
+(`[prices."model"]`, USD per million tokens); there are no built-in prices. Answers from the cache cost nothing.
+A retry after a failure the server was not paid for (a 429, a 5xx, a refused connection) is not a new request; one
+after an attempt that may have been billed (a timeout, an unreadable 200) is, and the lost attempt is settled at
+its worst case (that is the client's call to make, see `pipeline.llm.client`).
 
 `Pacer` spaces request starts for a requests-per-minute limit and holds them back while the tokens started in the
 last minute would exceed a tokens-per-minute limit. It leaves the server's own 429s to the retry logic.
@@ -23,8 +26,13 @@ from pipeline.errors import InputError
 
 @dataclass(frozen=True)
 class Reservation:
-    tokens: int
+    prompt: int  # estimated prompt tokens
+    output: int  # the whole output allowance
     cost: float
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt + self.output
 
 
 class Budget:
@@ -69,10 +77,13 @@ class Budget:
         self.requests += 1
         self._reserved_tokens += worst
         self._reserved_cost += cost
-        return Reservation(worst, cost)
+        return Reservation(prompt_tokens, max_output_tokens, cost)
 
-    def settle(self, reservation: Reservation, prompt_tokens: int, completion_tokens: int) -> None:
-        """Replace a reservation by what the request really used (zeros for a request that failed)."""
+    def settle(self, reservation: Reservation, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        """Replace a reservation by what the request really used: zeros for a request that was never answered,
+        None for a figure the reply does not state (or a lost answer), which counts at the reservation's worst."""
+        prompt_tokens = reservation.prompt if prompt_tokens is None else prompt_tokens
+        completion_tokens = reservation.output if completion_tokens is None else completion_tokens
         self._reserved_tokens -= reservation.tokens
         self._reserved_cost -= reservation.cost
         self.prompt_tokens += prompt_tokens
