@@ -37,9 +37,9 @@ class TimedClient(Client):
         super().__init__(*args, **kwargs)
         self.latency: dict[str, float] = {}
 
-    async def send(self, request: PlannedRequest) -> Reply:
+    async def send(self, request: PlannedRequest, billed: Callable[[bool], None] = lambda retry: None) -> Reply:
         started = time.monotonic()
-        reply = await super().send(request)
+        reply = await super().send(request, billed)
         self.latency[request.key] = time.monotonic() - started
         return reply
 
