@@ -33,7 +33,8 @@ class TaskConfig(_Section):
 class GenerateConfig(_Section):
     backend: Literal["local", "openai"] = "local"
     model: str = "gpt-4o-mini"
-    mode: Literal["chat", "completion"] = "chat"
+    mode: Literal["auto", "chat", "completion"] = Field("auto", description=(
+        "auto: completion for the local backend, chat for openai (see pipeline.modes); [local]/[openai] mode come first"))
     shots: int = Field(3, ge=1)
     per_request: int = Field(5, ge=1)
     temperature: float = Field(0.9, ge=0, le=2)
@@ -62,9 +63,11 @@ class GenerateConfig(_Section):
 class OpenAIConfig(_Section):
     base_url: str = Field("", description="$OPENAI_BASE_URL comes first; else OpenAI's own API")
     api_key_env: str = "OPENAI_API_KEY"
+    mode: Literal["auto", "chat", "completion"] = Field("auto", description="generate's mode for this backend")
 
 
 class LocalConfig(_Section):
+    mode: Literal["auto", "chat", "completion"] = Field("auto", description="generate's mode for this backend")
     model_path: str = ""
     context_size: int = Field(4096, ge=512)
     threads: int | None = None

@@ -173,6 +173,16 @@ def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
     return items
 
 
+PARSE_FAILURES = ("unparseable", "not-an-example")
+
+
+def unparsed(request: PlannedRequest, reply: Reply) -> bool:
+    """Whether a reply brought text but not one item that reads as an example: the sign of a mode that does not
+    fit the model (`pipeline.modes`). A body that is no completion at all is the server's fault, not the mode's."""
+    items = _items(request, reply)
+    return bool(items) and all(item.problem and item.problem[0] in PARSE_FAILURES and item.raw for item in items)
+
+
 def screen_reply(request: PlannedRequest, reply: Reply, screen: Screen,
                  skip: Container[tuple[str, int]] = ()) -> list[Screened | None]:
     """A reply's items through `Screen.prepare` (None for those in `skip`): the part of turning a reply into

@@ -29,13 +29,14 @@ from typing import Any
 from pipeline.batch.ledger import Ledger
 from pipeline.config import Project
 from pipeline.errors import InputError, Location, RunError
-from pipeline.filters import Screen, Screened, records_from_reply
+from pipeline.filters import Screen, Screened, records_from_reply, unparsed
 from pipeline.jsonl import Appender
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
 from pipeline.llm.endpoint import resolve
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.llm.limits import Budget, Pacer
+from pipeline.modes import ModeCheck, resolve_mode
 from pipeline.prompts import Planner
 from pipeline.schema import Record, example_id, is_accepted, read_records
 
@@ -197,7 +198,7 @@ class Stage:
         gen = project.config.generate
         self.project, self.options = project, options
         self.backend = options.backend or gen.backend
-        self.mode = options.mode or gen.mode
+        self.mode = resolve_mode(project.config, self.backend, options.mode)
         self.target = options.n or gen.n
         self.local_config = project.config.local
         if self.backend == "local":
@@ -290,11 +291,18 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             if progress:
                 progress(summary)
 
+        check = ModeCheck(stage.mode, stage.model, stage.backend)
+        mismatch: list[RunError] = []
+
         def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
             outputs.take(request, reply, stage.label)
+            if check.watching and (error := check.settle(unparsed(request, reply))):
+                mismatch.append(error)
             update()
 
         def want_more(pending: int) -> bool:
+            if mismatch:  # what is in flight is paid for: it is still handled and written
+                return False
             # Expect each request in flight or answered but not yet handled to bring per_request items at the
             # acceptance rate seen so far.
             rate = (summary.accepted + 1) / (summary.accepted + summary.rejected + 1)
@@ -304,8 +312,10 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         requests = (stage.planner.request(i) for i in count() if i not in outstanding)
         asyncio.run(client.run(requests, want_more, handle))
         update()
-        summary.error = client.error
-        if summary.total >= stage.target:
+        summary.error = client.error or (mismatch[0] if mismatch else None)
+        if mismatch:
+            summary.stopped = f"stopped early: the replies do not fit {stage.mode} mode ({summary.total} of {stage.target} accepted)"
+        elif summary.total >= stage.target:
             summary.stopped = f"reached --n {stage.target}"
         elif client.stop_reason and options.max_requests is None and client.stop_reason.startswith("--max-requests"):
             summary.stopped = (f"stopped after {cap} requests (ten times the plan, the default limit) with "

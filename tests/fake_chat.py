@@ -10,7 +10,8 @@ they never look like near duplicates of one another.
 Like a real server, it stops a reply at `max_tokens` (finish_reason `length`). Two faults of the reply itself:
 `usage=False` leaves `usage` out of every response, as some servers do, and `queue_body` queues whole response
 bodies (any JSON value, or bytes) that are sent as they are, after the work, whatever shape they have. `response_format=False` makes the server refuse requests that carry one (400), like servers without structured
-output. `delay` sleeps inside the handler while counting requests in flight (`peak`). HTTP faults (429, 500,
+output. `chat_model=True` answers completion requests the way a chat model behind a completions route does: with
+a chatty paragraph about the prompt instead of its continuation. `delay` sleeps inside the handler while counting requests in flight (`peak`). HTTP faults (429, 500,
 timeouts, dropped connections, malformed bodies) are FakeAPI's `inject`. The `chat` fixture starts one and points
 OPENAI_BASE_URL and OPENAI_API_KEY at it; tests import it from here.
 """
@@ -54,6 +55,7 @@ class FakeChat:
     peak: int = 0
     usage: bool = True
     raw_bodies: deque[Any] = field(default_factory=deque)
+    chat_model: bool = False
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -101,6 +103,9 @@ class FakeChat:
 
     def _generate_completion(self, body: dict[str, Any]) -> Canned:
         prompt = body["prompt"]
+        if self.chat_model:
+            return Canned(f"Sure! It looks like you are writing examples for a task. Here is a new one: the "
+                          f"{self.example()['messages'][1]['content']} Let me know if you would like more.")
         first = int(re.findall(r"### Example (\d+)", prompt)[-1])
         blocks = []
         for number in range(first, first + self._wanted(prompt)):
