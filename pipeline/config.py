@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import InputError, Location
+from pipeline.schema import ToolDef
 
 CONFIG_NAME = "ftboot.toml"
 
@@ -51,6 +52,7 @@ class GenerateConfig(_Section):
     max_chars: int = Field(4000, ge=1)
     blocklist: list[str] = []
     near_duplicate_threshold: float = Field(0.8, gt=0, le=1)
+    tools: list[ToolDef] = Field([], description="[[generate.tools]]: functions examples call, besides the seeds' `tools`")
     n: int = Field(100, ge=1, description="accepted candidates to aim for per round (--n)")
     response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
         "auto", description="chat mode's structured output: auto = json_schema for openai, json_object (grammar) for local")

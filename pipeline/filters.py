@@ -7,6 +7,8 @@ duplicate index, one item after another. The screen's filters, in order, each a 
 
   refusal         the model refused (a `refusal` field, or finish_reason `content_filter`)
   empty           no text at all, no assistant reply, or an empty message
+  tool-call       a call to a function the project does not declare, or arguments that do not satisfy its
+                  `parameters` JSON Schema (`ToolCalls`), with the message, call and argument path
   unparseable     no example could be read (also `truncated`: cut off by the output limit; `not-an-example`)
   schema          the object is not a valid chat example (`field: problem`)
   too-short/long  the non-system text is outside `generate.min_chars` … `generate.max_chars`
@@ -17,6 +19,8 @@ duplicate index, one item after another. The screen's filters, in order, each a 
 An accepted candidate records its nearest seed and how much it copies it: the cosine of character n-gram TF-IDF
 vectors (`pipeline.similarity`), high for a paraphrase of a seed and low for a new example. Quality beyond these checks is the reviewer's
 call; token limits of a fine-tuning target are checked by `build`.
+
+When the project declares tools (`generate.tools`, the seeds' `tools`), every candidate carries their definitions.
 
 Whatever a reply holds, `records_from_reply` returns records and never raises (a reply whose body is not a
 completion is one `unparseable` reject), and every record fits on a line that `jsonl.read_jsonl` reads back: an
@@ -36,8 +40,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.config import Config
+from pipeline.config import CONFIG_NAME, Config
 from pipeline.dedup import DuplicateIndex, signature
+from pipeline.errors import InputError, Location
 from pipeline.jsonl import MAX_LINE_BYTES, dumps
 from pipeline.llm.request import CHAT, PlannedRequest, Reply
 from pipeline.parsing import Item, parse_json_reply, parse_numbered
@@ -82,6 +87,55 @@ class Screened:
     nearest: tuple[str, float] | None = None
 
 
+def _path(parts: Any) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
+class ToolCalls:
+    """The project's tool definitions (`generate.tools` first, then the seeds' `tools`; the first definition of a
+    name wins) and the check of a candidate's calls against them. Each `parameters` schema is checked once, as JSON
+    Schema draft 2020-12: an invalid one is an `InputError` located in the config or the seed that holds it."""
+
+    def __init__(self, config: Config, seeds: list[Record]) -> None:
+        from jsonschema import Draft202012Validator, SchemaError
+
+        found = [(tool.model_dump(exclude_none=True), Location(CONFIG_NAME, None, f"generate.tools[{i}]"))
+                 for i, tool in enumerate(config.generate.tools)]
+        found += [(tool, Location(seed.provenance.get("file"), seed.provenance.get("line"), f"tools[{i}]"))
+                  for seed in seeds for i, tool in enumerate(seed.example.get("tools") or [])]
+        self.tools: list[dict[str, Any]] = []
+        self.validators: dict[str, Any] = {}
+        for tool, where in found:
+            function = tool["function"]
+            schema = function.get("parameters") or {}
+            try:  # every definition, even one whose name is taken: a broken seed is reported, not skipped
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as exc:
+                field = f"{where.field}.function.parameters{_path(exc.absolute_path)}"
+                raise InputError(f"not a valid JSON Schema: {exc.message}", Location(where.file, where.line, field),
+                                 hint="the parameters of a tool are a JSON Schema (draft 2020-12)") from None
+            if function["name"] in self.validators:
+                continue
+            self.tools.append(tool)
+            self.validators[function["name"]] = Draft202012Validator(schema)
+
+    def check(self, example: dict[str, Any]) -> Verdict:
+        """{} when every call names a declared function with arguments its schema accepts, else a `tool-call` reject."""
+        from jsonschema.exceptions import best_match
+
+        for i, message in enumerate(example["messages"]):
+            for j, call in enumerate(message.get("tool_calls") or []):
+                name, where = call["function"]["name"], f"messages[{i}].tool_calls[{j}]"
+                validator = self.validators.get(name)
+                if validator is None:
+                    return _reject("tool-call", f"{where}: {name!r} is not a declared function "
+                                                f"({', '.join(self.validators) or 'none declared'})")
+                error = best_match(validator.iter_errors(json.loads(call["function"]["arguments"])))
+                if error is not None:
+                    return _reject("tool-call", f"{where}: {name} arguments{_path(error.absolute_path)}: {error.message}")
+        return {}
+
+
 class Screen:
     """The filters, with the duplicate index of seeds and every candidate so far."""
 
@@ -93,6 +147,7 @@ class Screen:
         words = [normalize_text(w) for w in gen.blocklist if w.strip()]
         self.blocklist = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, words))) if words else None
         self.seed_similarity = SeedSimilarity({seed.id: dedup_text(seed.example) for seed in seeds})
+        self.tool_calls = ToolCalls(config, seeds)
         for seed in seeds:
             self.remember(seed.id, seed.example)
 
@@ -108,6 +163,8 @@ class Screen:
     def prepare(self, value: Any) -> Screened:
         """Every filter but the duplicate index. It remembers nothing, so it may run anywhere, in any order."""
         gen = self.config.generate
+        if self.tool_calls.tools and isinstance(value, dict):
+            value = {**value, "tools": self.tool_calls.tools}
         try:
             example = dump_example(parse_example(value))
         except ValidationError as exc:
@@ -124,6 +181,8 @@ class Screen:
         empty = [i for i, m in enumerate(messages) if not content_text(m.get("content")).strip() and not m.get("tool_calls")]
         if empty:
             return Screened(example, _reject("empty", f"messages[{empty[0]}] has no text"))
+        if verdict := self.tool_calls.check(example):
+            return Screened(example, verdict)
         text = dedup_text(example)
         if len(text) < gen.min_chars:
             return Screened(example, _reject("too-short", f"{len(text)} characters, fewer than min_chars {gen.min_chars}"))

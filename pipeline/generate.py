@@ -27,9 +27,9 @@ from itertools import count
 from typing import Any
 
 from pipeline.batch.ledger import Ledger
-from pipeline.config import Project
+from pipeline.config import Project, key_location
 from pipeline.errors import InputError, Location, RunError
-from pipeline.filters import Screen, Screened, records_from_reply, unparsed
+from pipeline.filters import Screen, Screened, ToolCalls, records_from_reply, unparsed
 from pipeline.jsonl import Appender
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
@@ -220,7 +220,12 @@ class Stage:
                              hint="write a few examples in seeds/ (`ftboot init` shows the format)")
         self.reviewed = load_reviewed(project) if options.pool == "reviewed" else []
         self.round = 1 + max((int(r.provenance.get("round") or 1) for r in self.reviewed), default=0)
-        self.planner = Planner(project.config, mode=self.mode, model=self.model, scope=self.label,
+        tools = ToolCalls(project.config, self.seeds).tools
+        if tools and self.mode == "completion":
+            raise InputError("tool-calling examples need chat mode; this run's mode is completion", key_location(project, "generate.tools")
+                             if gen.tools else Location(project.show(project.seeds_dir), None, "tools"),
+                             hint='set mode = "chat" under [generate] (or the backend\'s table), or pass --mode chat')
+        self.planner = Planner(project.config, mode=self.mode, model=self.model, scope=self.label, tools=tools,
                                response_format=response_format, seeds=self.seeds, reviewed=self.reviewed, round_=self.round)
         self.summary = Summary(self.round, self.target, self.backend, self.model, self.label, self.mode)
 
