@@ -310,6 +310,8 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             with budget.priced(judge.price, judge.model):
                 pass  # an unpriced judge with --max-cost is refused before anything is sent
         endpoint = stage.endpoint(stack)
+        if judge is not None:  # its key is checked before anything is sent; a local judge shares the local server
+            judge_endpoint = judge.endpoint(stack, endpoint if stage.backend == "local" and options.model is None else None)
         cache = stack.enter_context(ReplyCache(project.output("cache") / "replies.jsonl"))
         concurrency = options.concurrency or gen.concurrency
         if stage.backend == "local":
@@ -345,7 +347,9 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         update()
         summary.error = client.error
         if judge is not None and client.error is None and not client.stop_reason:
-            summary.error = _judge(stage, judge, outputs, stack, endpoint, cache, budget, concurrency)
+            from pipeline.judge import judge_generated
+
+            summary.error = judge_generated(stage, judge, outputs, judge_endpoint, cache, budget, concurrency)
             update()
         if summary.total >= stage.target:
             summary.stopped = f"reached --n {stage.target}"
@@ -367,21 +371,3 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             summary.stopped += f"; the judge stopped: {summary.judge['stopped']} (`ftboot judge` scores the rest)"
     return summary
 
-
-def _judge(stage: Stage, judge: Any, outputs: Outputs, stack: ExitStack, endpoint: Endpoint, cache: ReplyCache,
-           budget: Budget, concurrency: int) -> RunError | None:
-    """The judge's pass over the candidates (`pipeline.judge`), in the run's budget; the low scores become
-    rejects counted in this run's summary."""
-    from pipeline.judge import judge_candidates
-
-    local = endpoint if stage.backend == "local" and stage.options.model is None else None
-    with outputs.rewriting():
-        try:
-            judged, _ = judge_candidates(stage.project, judge, judge.endpoint(stack, local), cache, budget,
-                                         concurrency, stage.min_score, outputs.demote)
-        except RunError as exc:
-            return exc
-    stage.summary.judge = judged.as_dict()
-    # low scores of earlier runs' candidates of this round leave fewer than there were before this run
-    stage.summary.existing = outputs.candidates_by_round[stage.round] - outputs.accepted
-    return None

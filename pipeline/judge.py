@@ -23,9 +23,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config, Price, Project
+from pipeline.errors import RunError
 from pipeline.eval.judge import ask, transcript
 from pipeline.jsonl import write_jsonl
 from pipeline.llm.cache import ReplyCache
@@ -34,6 +35,9 @@ from pipeline.llm.limits import Budget
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.parsing import parse_json_reply
 from pipeline.schema import Record, read_records
+
+if TYPE_CHECKING:
+    from pipeline.generate import Outputs, Stage
 
 JUDGE_SYSTEM = ("You rate one training example for fine-tuning a language model against a rubric. Reply with JSON "
                 'only: {"score": <1 to 5>, "reason": "<one sentence>"}; 5 means ready to train on, 1 means useless.')
@@ -203,6 +207,22 @@ def run(project: Project, backend: str | None = None, model: str | None = None, 
         judged, _ = judge_candidates(project, judge, endpoint, cache, budget,
                                      concurrency or project.config.generate.concurrency, threshold, rejected.write)
     return judged
+
+
+def judge_generated(stage: Stage, judge: Judge, outputs: Outputs, endpoint: Endpoint, cache: ReplyCache,
+                    budget: Budget, concurrency: int) -> RunError | None:
+    """The judge's pass at the end of a generation run, in its budget: the low scores become rejects counted in
+    the run's summary (`outputs.demote`), written while candidates.jsonl is closed for appending."""
+    with outputs.rewriting():
+        try:
+            judged, _ = judge_candidates(stage.project, judge, endpoint, cache, budget, concurrency, stage.min_score,
+                                         outputs.demote)
+        except RunError as exc:
+            return exc
+    stage.summary.judge = judged.as_dict()
+    # low scores among earlier runs' candidates of this round leave fewer than there were before this run
+    stage.summary.existing = outputs.candidates_by_round[stage.round] - outputs.accepted
+    return None
 
 
 def _apply(project: Project, records: list[Record], scores: dict[str, Score], min_score: int | None,
