@@ -180,15 +180,16 @@ def judge_candidates(project: Project, judge: Judge, endpoint: Endpoint, cache: 
         from pipeline.llm.local import MAX_CONCURRENCY
 
         concurrency = min(concurrency, MAX_CONCURRENCY)
-    client = Client(endpoint, cache, budget, concurrency=concurrency, timeout=gen.timeout, retries=gen.retries)
+    error = None
     if requests:
+        client = Client(endpoint, cache, budget, concurrency=concurrency, timeout=gen.timeout, retries=gen.retries)
         with budget.priced(judge.price, judge.model):
             asyncio.run(client.run(iter(requests), lambda pending: True, handle))
-    result.sent, result.cached = client.stats.sent, client.stats.cached
-    result.stopped = client.stop_reason or ""
+        result.sent, result.cached, error = client.stats.sent, client.stats.cached, client.error
+        result.stopped = client.stop_reason or ""
     moved = _apply(project, records, scores, min_score, reject, judge.model, result)
-    if client.error:
-        raise client.error
+    if error:
+        raise error
     return result, moved
 
 
