@@ -187,13 +187,15 @@ def seeds_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> N
               help="Only write the Batch API input file, for an engine such as `vllm run-batch`.")
 @click.option("--collect-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Take in a Batch API output file produced elsewhere (same --model, --mode, --pool as --batch-file).")
+@click.option("--judge", "judge", is_flag=True, help="Score every candidate 1-5 with the [judge] model (a judge_score for review).")
+@click.option("--min-score", type=click.IntRange(1, 5), help="With the judge: candidates scored below this become rejects (low-score).")
 @click.option("--dry-run", is_flag=True, help="Print the first prompt and the planned number of requests; send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def generate(ctx: click.Context, n: int | None, backend: str | None, model: str | None, mode: str | None, pool: str,
              concurrency: int | None, max_requests: int | None, max_tokens: int | None, max_cost: float | None,
              batch: bool, collect: bool, resubmit: bool, batch_file: Path | None, collect_file: Path | None,
-             dry_run: bool, as_json: bool) -> None:
+             judge: bool, min_score: int | None, dry_run: bool, as_json: bool) -> None:
     """Few-shot generate candidates from the seeds into outputs/candidates.jsonl (rejects: rejected.jsonl).
 
     Every reply is cached; a rerun, or a run after Ctrl-C or a crash, carries on without paying twice.
@@ -213,7 +215,8 @@ def generate(ctx: click.Context, n: int | None, backend: str | None, model: str 
 
     project = project_of(ctx)
     options = Options(n=n, backend=backend, model=model, mode=mode, pool=pool, concurrency=concurrency,
-                      max_requests=max_requests, max_tokens=max_tokens, max_cost=max_cost)
+                      max_requests=max_requests, max_tokens=max_tokens, max_cost=max_cost, judge=judge or min_score is not None,
+                      min_score=min_score)
     chosen = [name for name, on in (("--batch", batch), ("--collect", collect), ("--resubmit", resubmit),
                                     ("--batch-file", batch_file), ("--collect-file", collect_file)) if on]
     if len(chosen) > 1:
@@ -327,11 +330,45 @@ def _print_generate_summary(s: Any) -> None:
             ("time", f"{s.elapsed:.1f} s, {s.requests_per_second:.3g} requests/s")]
     for name, value in rows:
         table.add_row(name, value)
+    if s.judge:
+        table.add_row("judge", f"{s.judge['model']}: {s.judge['judged']} scored, {s.judge['failed']} without a score, "
+                      f"{s.judge['low_score']} low-score; {s.judge['requests']['sent']} requests sent")
     console = Console()
     console.print(table)
     click.echo(s.stopped)
     if s.total:
         click.echo("next: ftboot review push")
+
+
+@cli.command("judge", cls=Writes)
+@click.option("--backend", type=click.Choice(["local", "openai"]), help="Where the judge runs (default: [judge] backend, else generation's).")
+@click.option("--model", help="The judge model (default: [judge] model, else generation's).")
+@click.option("--min-score", type=click.IntRange(1, 5), help="Candidates scored below this become rejects (low-score).")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at once (default: generation's).")
+@click.option("--max-requests", type=click.IntRange(min=1), help="Stop before sending more requests than this.")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Stop before prompt + output tokens could pass this.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help='Stop before the cost in USD could pass this (needs [prices."model"]).')
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def judge_command(ctx: click.Context, backend: str | None, model: str | None, min_score: int | None, concurrency: int | None,
+                  max_requests: int | None, max_tokens: int | None, max_cost: float | None, as_json: bool) -> None:
+    """Score the candidates in outputs/candidates.jsonl that have no judge score yet (1-5, with a reason).
+
+    For candidates collected from a batch, or generated before the judge was on. Scores are cached: judging
+    again sends nothing. The file is rewritten atomically; --min-score moves low scores to rejected.jsonl.
+
+    \b
+    Examples:
+      ftboot judge
+      ftboot judge --model gpt-4.1 --min-score 3 --max-cost 1
+    """
+    from pipeline.judge import run
+
+    judged = run(project_of(ctx), backend, model, min_score, concurrency, max_requests, max_tokens, max_cost)
+    if as_json:
+        echo_json(judged.as_dict())
+    else:
+        click.echo(judged.line())
 
 
 @cli.group()

@@ -62,6 +62,17 @@ class GenerateConfig(_Section):
         "share of generated items expected to pass the filters, for sizing a --batch before 20 items were seen"))
 
 
+class JudgeConfig(_Section):
+    """The optional judge of generated candidates (`pipeline.judge`)."""
+
+    enabled: bool = Field(False, description="judge every candidate after generating (else: generate --judge)")
+    backend: Literal["local", "openai"] | None = Field(None, description="unset: generation's backend")
+    model: str = Field("", description="unset: generation's model; the endpoint is [openai]'s, as for generation")
+    rubric: str = Field("", description="what a good example is; unset: the task's description and system prompt")
+    min_score: int | None = Field(None, ge=1, le=5, description="scores below this become rejects (low-score)")
+    max_output_tokens: int = Field(120, ge=16)
+
+
 class OpenAIConfig(_Section):
     base_url: str = Field("", description="$OPENAI_BASE_URL comes first; else OpenAI's own API")
     api_key_env: str = "OPENAI_API_KEY"
@@ -194,6 +205,7 @@ class EvalConfig(_Section):
 class Config(_Section):
     task: TaskConfig = TaskConfig()
     generate: GenerateConfig = GenerateConfig()
+    judge: JudgeConfig = JudgeConfig()
     openai: OpenAIConfig = OpenAIConfig()
     local: LocalConfig = LocalConfig()
     build: BuildConfig = BuildConfig()

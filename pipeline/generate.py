@@ -20,8 +20,8 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
@@ -56,6 +56,8 @@ class Options:
     max_requests: int | None = None
     max_tokens: int | None = None
     max_cost: float | None = None
+    judge: bool = False  # judge the candidates (also when [judge] enabled = true)
+    min_score: int | None = None  # None: [judge] min_score
 
 
 @dataclass
@@ -84,6 +86,7 @@ class Summary:
     sending: float = 0.0  # seconds from the first request sent to the last answer
     stopped: str = ""
     error: RunError | None = None
+    judge: dict[str, Any] | None = None  # the judge's passes added up (`pipeline.judge.Judged.as_dict`)
 
     @property
     def total(self) -> int:
@@ -104,7 +107,7 @@ class Summary:
                              "billed_unusable": self.billed_unusable, "without_usage": self.without_usage},
                 "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
                 "cost_usd": self.cost, "elapsed_s": round(self.elapsed, 2), "sending_s": round(self.sending, 2),
-                "requests_per_s": round(self.requests_per_second, 1), "stopped": self.stopped,
+                "requests_per_s": round(self.requests_per_second, 1), "stopped": self.stopped, "judge": self.judge,
                 "error": self.error.message if self.error else None}
 
 
@@ -163,6 +166,7 @@ class Outputs:
                 (self.candidates_by_round if is_candidate else self.rejected_by_round)[provenance.get("round")] += 1
         self.accepted, self.rejected = 0, 0  # written by this run
         self.reasons: Counter[str] = Counter()
+        self.new_ids: set[str] = set()  # candidates written by this run
 
     def take(self, request: PlannedRequest, reply: Reply, endpoint: str, screened: list[Screened | None] | None = None) -> None:
         """Screen a reply's items and append them, each to the file it belongs in. `screened`: the items already
@@ -173,9 +177,30 @@ class Outputs:
             (self.candidates_by_round if accepted else self.rejected_by_round)[request.meta["round"]] += 1
             if accepted:
                 self.accepted += 1
+                self.new_ids.add(record.id)
             else:
                 self.rejected += 1
                 self.reasons[record.reason["code"]] += 1
+
+    def demote(self, row: dict[str, Any]) -> None:
+        """A candidate the judge scored below --min-score, as the reject `pipeline.judge` made of it."""
+        self._rejected.write(row)
+        round_ = row["provenance"].get("round")
+        self.candidates_by_round[round_] -= 1
+        self.rejected_by_round[round_] += 1
+        self.rejected += 1
+        self.reasons[row["reason"]["code"]] += 1
+        if row["id"] in self.new_ids:
+            self.accepted -= 1
+
+    @contextmanager
+    def rewriting(self) -> Iterator[None]:
+        """candidates.jsonl closed, for `pipeline.judge` to replace it, then open for appending again."""
+        self._candidates.close()
+        try:
+            yield
+        finally:
+            self._candidates = Appender(self._candidates.path)
 
     def close(self) -> None:
         self._candidates.close()
@@ -228,6 +253,15 @@ class Stage:
         self.planner = Planner(project.config, mode=self.mode, model=self.model, scope=self.label, tools=tools,
                                response_format=response_format, seeds=self.seeds, reviewed=self.reviewed, round_=self.round)
         self.summary = Summary(self.round, self.target, self.backend, self.model, self.label, self.mode)
+        self.min_score = options.min_score if options.min_score is not None else project.config.judge.min_score
+
+    def judge(self) -> Any:
+        """The judge (`pipeline.judge.Judge`) when this run asks for one, else None."""
+        if not (self.options.judge or self.project.config.judge.enabled):
+            return None
+        from pipeline.judge import Judge
+
+        return Judge(self.project, backend=self.backend)
 
     def count_existing(self) -> int:
         path = self.project.output("candidates.jsonl")
@@ -274,9 +308,16 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         if summary.total >= stage.target:
             summary.stopped = f"round {stage.round} already has {summary.total} candidates (--n {stage.target})"
             return summary
-        cap = options.max_requests or DEFAULT_CAP * summary.planned
+        judge = stage.judge()
+        # by default the judge may also ask ten times the plan: about one request per candidate aimed for
+        cap = options.max_requests or DEFAULT_CAP * (summary.planned + (stage.target - summary.existing if judge else 0))
         budget = Budget(cap, options.max_tokens, options.max_cost, project.config.prices.get(stage.model), stage.model)
+        if judge is not None:
+            with budget.priced(judge.price, judge.model):
+                pass  # an unpriced judge with --max-cost is refused before anything is sent
         endpoint = stage.endpoint(stack)
+        if judge is not None:  # its key is checked before anything is sent; a local judge shares the local server
+            judge_endpoint = judge.endpoint(stack, endpoint if stage.backend == "local" and options.model is None else None)
         cache = stack.enter_context(ReplyCache(project.output("cache") / "replies.jsonl"))
         concurrency = options.concurrency or gen.concurrency
         if stage.backend == "local":
@@ -318,6 +359,11 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         asyncio.run(client.run(requests, want_more, handle))
         update()
         summary.error = client.error or (mismatch[0] if mismatch else None)
+        if judge is not None and summary.error is None and not client.stop_reason:
+            from pipeline.judge import judge_generated
+
+            summary.error = judge_generated(stage, judge, outputs, judge_endpoint, cache, budget, concurrency)
+            update()
         if mismatch:
             summary.stopped = f"stopped early: the replies do not fit {stage.mode} mode ({summary.total} of {stage.target} accepted)"
         elif summary.total >= stage.target:
@@ -333,4 +379,10 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
                                          hint="raise the limit, or lower max_output_tokens under [generate]")
         elif client.error:
             summary.stopped = f"stopped by an error with {summary.total} of {stage.target} accepted"
+        elif summary.judge and summary.judge["low_score"] and summary.total < stage.target:
+            summary.stopped = (f"the judge moved {summary.judge['low_score']} low scores to rejected.jsonl: {summary.total} "
+                               f"of {stage.target} accepted; run the same command again to top up")
+        if summary.judge and summary.judge["stopped"]:
+            summary.stopped += f"; the judge stopped: {summary.judge['stopped']} (`ftboot judge` scores the rest)"
     return summary
+

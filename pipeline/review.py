@@ -175,6 +175,7 @@ class PullResult:
     preferences: int = 0
     notes: list[str] = field(default_factory=list)
     merged: store.Merged = field(default_factory=lambda: store.Merged([], []))
+    judge: dict[str, Any] | None = None  # how the judge's scores went with the verdicts (`pipeline.judge.agreement`)
 
     def count(self, verdict: str, shots: list[Any]) -> None:
         self.counts[verdict] += 1
@@ -199,7 +200,7 @@ class PullResult:
                 "kept_from_earlier_pulls": self.merged.kept, "first_missed_now": self.merged.kept_now,
                 "preferences_kept": self.merged.preferences_kept, "forgotten": self.merged.forgotten,
                 "preferences_forgotten": self.merged.preferences_forgotten, "history": self.merged.history,
-                "notes": self.notes}
+                "judge": self.judge, "notes": self.notes}
 
     def text(self) -> str:
         s, pct = self.summary(), lambda x: "–" if x is None else f"{x:.0%}"
@@ -207,6 +208,11 @@ class PullResult:
                  f"with edits, {s['rejected']} rejected; {s['skipped']} skipped, {s['pending']} pending",
                  f"acceptance {pct(s['acceptance_rate'])}, edits {pct(s['edit_rate'])} of accepted; "
                  f"{s['preferences']} preference pairs; policy {self.policy}"]
+        if self.judge:
+            auc = self.judge["roc_auc"]
+            per = ", ".join(f"{score}: {pct(r['acceptance_rate'])} of {r['reviewed']}" for score, r in self.judge["per_score"].items())
+            lines.append(f"judge scores vs verdicts on {self.judge['scored']} reviewed: ROC AUC "
+                         f"{'–' if auc is None else f'{auc:.2f}'} (0.5 is chance); accepted per score {per}")
         if self.several:
             lines.append(f"agreement {pct(s['agreement'])} on {self.several} tasks with several reviews")
         m = self.merged
@@ -261,6 +267,9 @@ def pull(project: Project, from_file: Path | None = None, policy: str | None = N
     result.merged = store.merge(earlier, reviewed, preferences, {t["data"]["candidate_id"] for t in tasks},
                                 projects, forget_missing, now)
     store.save(project, result.merged, now)
+    from pipeline.judge import agreement, candidate_scores
+
+    result.judge = agreement(result.merged.reviewed, candidate_scores(project))
     result.preferences = len(result.merged.preferences)
     return result
 

@@ -9,9 +9,11 @@ they never look like near duplicates of one another.
 
 Like a real server, it stops a reply at `max_tokens` (finish_reason `length`). Two faults of the reply itself:
 `usage=False` leaves `usage` out of every response, as some servers do, and `queue_body` queues whole response
-bodies (any JSON value, or bytes) that are sent as they are, after the work, whatever shape they have. `response_format=False` makes the server refuse requests that carry one (400), like servers without structured
-output. `chat_model=True` answers completion requests the way a chat model behind a completions route does: with
-a chatty paragraph about the prompt instead of its continuation. `delay` sleeps inside the handler while counting requests in flight (`peak`). HTTP faults (429, 500,
+bodies (any JSON value, or bytes) that are sent as they are, after the work, whatever shape they have. `judge`
+answers the candidate judge's requests (`pipeline.judge`) instead of the queue. `response_format=False` makes the
+server refuse requests that carry one (400), like servers without structured output. `chat_model=True` answers
+completion requests the way a chat model behind a completions route does: with a chatty paragraph about the prompt
+instead of its continuation. `delay` sleeps inside the handler while counting requests in flight (`peak`). HTTP faults (429, 500,
 timeouts, dropped connections, malformed bodies) are FakeAPI's `inject`. The `chat` fixture starts one and points
 OPENAI_BASE_URL and OPENAI_API_KEY at it; tests import it from here.
 """
@@ -26,10 +28,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from pipeline.judge import JUDGE_SYSTEM
 from tests.fakeapi import FakeAPI, Request
 
 KEY = "sk-fake-chat-key-0123456789"
@@ -56,6 +60,7 @@ class FakeChat:
     usage: bool = True
     raw_bodies: deque[Any] = field(default_factory=deque)
     chat_model: bool = False
+    judge: Callable[[dict[str, Any]], Canned | str] | None = None  # answers the candidate judge's requests
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -120,6 +125,9 @@ class FakeChat:
     # --- routes ---
 
     def _next(self, body: dict[str, Any], chat: bool) -> Canned:
+        if self.judge is not None and chat and body["messages"][0]["content"] == JUDGE_SYSTEM:
+            answer = self.judge(body)
+            return answer if isinstance(answer, Canned) else Canned(answer)
         with self._lock:
             reply = self.replies.popleft() if self.replies else None
         reply = reply or (self._generate_chat(body) if chat else self._generate_completion(body))

@@ -18,6 +18,7 @@ from pipeline.config import Config
 from pipeline.eval.scores import summary
 from pipeline.eval.systems import Item
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest
+from pipeline.schema import content_text
 
 JUDGE_SYSTEM = ("You judge which of two answers better fulfils a request, using the task description and the "
                 "reference answer as the standard. Reply with one word: A, B or tie.")
@@ -30,14 +31,23 @@ def verdict_of(text: str) -> str:
     return found.group(1).upper() if found and found.group(1).lower() != "tie" else "tie"
 
 
+def transcript(messages: list[dict[str, Any]]) -> str:
+    """A conversation as a judge reads it: one `[role] text` line per turn, the system prompt left out."""
+    return "\n".join(f"[{m['role']}] {content_text(m.get('content'))}" for m in messages if m.get("role") != "system")
+
+
+def ask(endpoint: Endpoint, system: str, text: str, max_tokens: int) -> PlannedRequest:
+    """A judge's request: greedy and seeded, so a rerun asks the very same thing and the cache answers it."""
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
+    return PlannedRequest(CHAT, endpoint.model, {"messages": messages},
+                          {"temperature": 0.0, "max_tokens": max_tokens, "seed": 0}, "judge", endpoint.label)
+
+
 def judge_request(config: Config, endpoint: Endpoint, item: Item, first: str, second: str) -> PlannedRequest:
-    conversation = "\n".join(f"[{m['role']}] {m['content']}" for m in item.prompt if m["role"] != "system")
     text = (f"Task: {config.task.description.strip() or config.task.name}\n\n"
-            f"Conversation:\n{conversation}\n\nReference answer:\n{item.reference}\n\n"
+            f"Conversation:\n{transcript(item.prompt)}\n\nReference answer:\n{item.reference}\n\n"
             f"Answer A:\n{first}\n\nAnswer B:\n{second}\n\nWhich answer is better: A, B or tie?")
-    messages = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": text}]
-    return PlannedRequest(CHAT, endpoint.model, {"messages": messages}, {"temperature": 0.0, "max_tokens": 8, "seed": 0},
-                          "judge", endpoint.label)
+    return ask(endpoint, JUDGE_SYSTEM, text, 8)
 
 
 def pair_requests(config: Config, endpoint: Endpoint, items: list[Item], a: list[str], b: list[str]) -> list[tuple[PlannedRequest, PlannedRequest]]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pipeline.config import Price
@@ -50,6 +52,19 @@ class Budget:
         self._reserved_tokens = 0
         self._reserved_cost = 0.0
         self._spent_cost = 0.0
+
+    @contextmanager
+    def priced(self, price: Price | None, model: str) -> Iterator[None]:
+        """Cost what is reserved and settled inside at another model's price (a judge's, in a generation run)."""
+        priced = price is not None and price.input is not None and price.output is not None
+        if self.max_cost is not None and not priced:
+            raise InputError(f"--max-cost needs the price of {model!r}",
+                             hint=f'set input and output (USD per 1M tokens) under [prices."{model}"] in ftboot.toml')
+        saved, self.price = self.price, price if priced else None
+        try:
+            yield
+        finally:
+            self.price = saved
 
     def cost_of(self, prompt_tokens: int, completion_tokens: int) -> float:
         assert self.price is not None
