@@ -67,6 +67,7 @@ def test_project_build_draws_every_chart_linked_from_the_report(project, run):
     for image in images:
         assert_valid_png(image)
     assert sorted((out / "report-charts").iterdir()) == sorted(images)  # nothing drawn that the report leaves out
+    assert "report-charts" in json.loads((out / "build.json").read_text())["files"]  # stamped with the build
 
     summary = json.loads(result.stdout)
     rounds = {r["round"]: r for r in summary["diversity"]}
