@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.charts import ChartData, Drawn, Painter, Rate
 from pipeline.diversity import DISTINCT_SAMPLE, PAIR_SAMPLE, RoundDiversity, per_round, round_of
-from pipeline.jsonl import read_jsonl
-from pipeline.schema import ACCEPTED_VERDICTS, example_text
+from pipeline.schema import ACCEPTED_VERDICTS, Record, example_text, read_records
 
 if TYPE_CHECKING:
     from pipeline.build import BuildResult
@@ -36,17 +35,25 @@ def chart_data(project: Project, result: BuildResult) -> ChartData:
         return data
     rejected = project.output("rejected.jsonl")
     if rejected.exists():
-        for _, row in read_jsonl(rejected, project.show(rejected), tolerate_torn_tail=True):
-            data.generation_rejects[str((row.get("reason") or {}).get("code", "unknown"))] += 1
+        for _, record in read_records(rejected, project.show(rejected)):
+            data.generation_rejects[_field(record, "reason", "code") or "unknown"] += 1
     reviewed = project.output("reviewed.jsonl")
     if reviewed.exists():
         labels = _seed_labels(project)
-        for _, row in read_jsonl(reviewed, project.show(reviewed), tolerate_torn_tail=True):
-            provenance, accepted = row.get("provenance") or {}, (row.get("review") or {}).get("verdict") in ACCEPTED_VERDICTS
-            data.review_by_round.setdefault(round_of(provenance), Rate()).add(accepted)
-            for shot in provenance.get("shots") or []:
-                data.review_by_seed.setdefault(labels.get(shot, f"review {str(shot)[:8]}"), Rate()).add(accepted)
+        for _, record in read_records(reviewed, project.show(reviewed)):
+            accepted = _field(record, "review", "verdict") in ACCEPTED_VERDICTS
+            data.review_by_round.setdefault(round_of(record.provenance), Rate()).add(accepted)
+            shots = record.provenance.get("shots")
+            for shot in shots if isinstance(shots, list) else []:
+                data.review_by_seed.setdefault(labels.get(str(shot), f"review {str(shot)[:8]}"), Rate()).add(accepted)
     return data
+
+
+def _field(record: Record, key: str, inner: str) -> str | None:
+    """`record.key.inner` as a string, None when a stage line lacks it (the stage that wrote it checks its shape)."""
+    outer = (record.model_extra or {}).get(key)
+    value = outer.get(inner) if isinstance(outer, dict) else None
+    return None if value is None else str(value)
 
 
 def _seed_labels(project: Project) -> dict[str, str]:

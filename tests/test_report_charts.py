@@ -156,3 +156,16 @@ def test_rounds_and_topic_coverage():
     assert [f.topic_coverage for f in figures] == [None, 0.5, 0.25]
     assert figures[1].topics == {"audio": 1, "garden": 1, "travel": 0, "kids": 0}
     assert per_round(examples, [])[1].topic_coverage is None
+
+
+def test_a_bad_line_in_rejected_jsonl_is_located_and_nothing_is_written(project, run):
+    reviewed_project(project)
+    run("build")
+    out = project / "outputs"
+    before = (out / "report.md").read_bytes()
+    with open(out / "rejected.jsonl", "a") as handle:
+        handle.write("[1, 2]\n")
+    result = run("build")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == "error: outputs/rejected.jsonl:5: must be a JSON object, not an array"
+    assert (out / "report.md").read_bytes() == before
