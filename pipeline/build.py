@@ -7,7 +7,8 @@ The steps, each a small class with one `run` (the pattern of datatrove's pipelin
 Then the set-level rules (enough examples, file size) are checked, and only then is anything written:
 `train.jsonl` and `val.jsonl` (plain fine-tuning lines), `test.jsonl` (held-out reviewed examples drawn by
 `pipeline.holdout`; no test example or near duplicate of one reaches train or val), `build-rejected.jsonl` (records with reasons),
-`report.md`, and `dataset/` (a Hugging Face DatasetDict). They are written as one unit (`pipeline.buildset`):
+`report.md` with its charts in `report-charts/` (`pipeline.report`), and `dataset/` (a Hugging Face
+DatasetDict). They are written as one unit (`pipeline.buildset`):
 staged together, stamped with one build id in `build.json`, and swapped in together; a build that fails or is
 killed leaves the previous outputs as they were. `--format dpo` does the same for the preference set, with a `-dpo`
 suffix on every output name.
@@ -27,6 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pipeline.charts import Painter
 from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.holdout import Draw
@@ -188,6 +190,8 @@ class BuildResult:
     model: str
     target: str
     held: Draw | None = None  # the test set, for chat builds from the project's own pool
+    from_input: bool = False  # built from an --input file, not from the project's seeds and reviews
+    diversity: list[dict[str, Any]] = field(default_factory=list)  # per round, set when the report is written
 
     @property
     def train_tokens(self) -> int:
@@ -211,7 +215,8 @@ class BuildResult:
     def summary(self) -> dict[str, Any]:
         return {"target": self.target, "model": self.model, "inputs": self.inputs, "train": len(self.train),
                 "val": len(self.val), "test": len(self.held.test) if self.held else None, "rejected": dict(self.rejects.reasons), "tokens": self.token_stats(),
-                "epochs": self.epochs, "billed_tokens": self.billed_tokens, "cost_usd": self.cost, "outputs": self.paths}
+                "epochs": self.epochs, "billed_tokens": self.billed_tokens, "cost_usd": self.cost, "diversity": self.diversity,
+                "outputs": self.paths}
 
     def text_summary(self) -> str:
         reasons = ", ".join(f"{n} {code}" for code, n in self.rejects.reasons.most_common()) or "none"
@@ -229,6 +234,16 @@ def build(project: Project, input_path: Path | None = None, fmt: str = "chat", t
     kind: Kind = "preference" if fmt == "dpo" else "chat"
     rules = get_ruleset(target or cfg.target)
     model = model or cfg.model
+    with Painter() as painter:  # its worker imports matplotlib while this process validates
+        result = _build(project, input_path, kind, rules, model, progress, painter)
+    if push_to_hub:
+        _push(project, project.output(f"dataset{'-dpo' if kind == 'preference' else ''}"), push_to_hub)
+    return result
+
+
+def _build(project: Project, input_path: Path | None, kind: Kind, rules: Ruleset, model: str,
+           progress: Progress | None, painter: Painter) -> BuildResult:
+    cfg = project.config.build
     records = load_inputs(project, input_path, kind)
     rejects = Rejects()
     items = Validate(rules, model, kind).run(_counted((Item(r) for r in records), "validate", len(records), progress), rejects)
@@ -245,33 +260,35 @@ def build(project: Project, input_path: Path | None = None, fmt: str = "chat", t
                          hint=f"{sum(rejects.reasons.values())} examples were refused; nothing was written")
     price = project.config.prices.get(model)
     result = BuildResult(len(records), train, val, rejects, rules.default_epochs(len(train)),
-                         price.training if price else None, {}, model, rules.name, held)
-    _write(project, result, train_lines, suffix="-dpo" if kind == "preference" else "")
-    if push_to_hub:
-        _push(project, project.output(f"dataset{'-dpo' if kind == 'preference' else ''}"), push_to_hub)
+                         price.training if price else None, {}, model, rules.name, held, from_input=input_path is not None)
+    _write(project, result, train_lines, "-dpo" if kind == "preference" else "", painter)
     return result
 
 
-def _write(project: Project, result: BuildResult, train_lines: list[str], suffix: str) -> None:
-    """Write every output into one staging directory, which `buildset.staged` swaps in as one unit."""
+def _write(project: Project, result: BuildResult, train_lines: list[str], suffix: str, painter: Painter) -> None:
+    """Write every output into one staging directory, which `buildset.staged` swaps in as one unit; the report's
+    charts are drawn into it too, so a killed build never leaves another build's charts beside the report."""
     from pipeline.buildset import manifest_name, staged
     from pipeline.dataset import save_dataset
-    from pipeline.report import render_report
+    from pipeline.report import write_report
 
     names = {name: f"{name}{suffix}{ext}" for name, ext in
              (("train", ".jsonl"), ("val", ".jsonl"), ("build-rejected", ".jsonl"), ("report", ".md"), ("dataset", ""))}
     if result.held is not None:
         names["test"] = "test.jsonl"
+    names["report-charts"] = f"report{suffix}-charts"
     result.paths = {name: project.show(project.output(file)) for name, file in names.items()}
     with staged(project.outputs, manifest_name(suffix)) as stage:
         paths = {name: stage / file for name, file in names.items()}
+        # the charts are drawn by the painter's worker while the files below are written
+        finish_report = write_report(project, result, paths["report"], paths["report-charts"], painter)
         paths["train"].write_text("".join(train_lines), encoding="utf-8")
         write_jsonl(paths["val"], (item.record.example for item in result.val))
         write_jsonl(paths["build-rejected"], result.rejects.rows)
         if result.held is not None:
             write_jsonl(paths["test"], result.held.test)
         save_dataset(paths["dataset"], [i.record.example for i in result.train], [i.record.example for i in result.val])
-        paths["report"].write_text(render_report(result), encoding="utf-8")
+        finish_report()
 
 
 def _hold_out(project: Project, items: list[Item], rejects: Rejects) -> tuple[Draw, list[Item]]:

@@ -24,12 +24,17 @@ SCHEME = "affine32"
 _WORD = re.compile(r"\w+")
 
 
+def words(text: str) -> list[str]:
+    """The words of the normalized text, punctuation left out."""
+    return _WORD.findall(normalize_text(text))
+
+
 def shingles(text: str) -> set[bytes]:
     """Word 3-grams of the normalized text, punctuation ignored (the words themselves below 3 words)."""
-    words = _WORD.findall(normalize_text(text))
-    if len(words) < 3:
-        return {w.encode() for w in words}
-    return set(map(str.encode, map(" ".join, zip(words, words[1:], words[2:]))))
+    found = words(text)
+    if len(found) < 3:
+        return {w.encode() for w in found}
+    return set(map(str.encode, map(" ".join, zip(found, found[1:], found[2:]))))
 
 
 @functools.cache

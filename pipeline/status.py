@@ -1,6 +1,7 @@
 """Where a project stands: the count at each stage, whether the built set is older than its inputs, what to
 run next, and what the size of the set means for fine-tuning. A built set that is not one complete build (its
-files do not match `outputs/build.json`) is refused rather than counted.
+files do not match `outputs/build.json`) is refused rather than counted; once a build exists, status points to its
+report and the charts beside it.
 
 It reads only local files (no Label Studio, no provider), so it is quick and works offline.
 """
@@ -44,10 +45,11 @@ class Status:
     advice: str
     notes: list[str] = field(default_factory=list)
     batches: list[dict[str, Any]] = field(default_factory=list)  # open provider batches
+    report: dict[str, Any] | None = None  # the last build's report and charts, as paths shown to the user
 
     def as_dict(self) -> dict[str, Any]:
         return {"counts": self.counts, "next": self.next_step, "advice": self.advice, "notes": self.notes,
-                "open_batches": self.batches}
+                "open_batches": self.batches, "report": self.report}
 
     def text(self) -> str:
         width = max(len(k) for k in self.counts)
@@ -61,6 +63,15 @@ def _accepted(project: Project) -> int:
     if not path.exists():
         return 0
     return sum(1 for _, record in read_records(path, project.show(path)) if is_accepted(record.model_extra or {}))
+
+
+def _report(project: Project) -> dict[str, Any] | None:
+    """The chat set's report and its charts, when a build wrote them."""
+    report = project.output("report.md")
+    if not report.exists():
+        return None
+    charts = project.output("report-charts")
+    return {"report": project.show(report), "charts": [project.show(p) for p in sorted(charts.glob("*.png"))]}
 
 
 def project_status(project: Project) -> Status:
@@ -86,6 +97,10 @@ def project_status(project: Project) -> Status:
     stale = train.exists() and train.stat().st_mtime < newest_input
     if stale:
         notes.append("train.jsonl is older than the seeds or the reviews: rebuild it")
+    report = _report(project)
+    if report:
+        charts = f", with {len(report['charts'])} charts in {project.show(project.output('report-charts'))}/" if report["charts"] else ""
+        notes.append(f"build report: {report['report']}{charts}")
 
     batches = [{"name": e.name, "batch_id": e.batch_id, "status": e.status, "requests": e.count,
                 "completed": e.counts.get("completed", 0), "failed": e.counts.get("failed", 0)}
@@ -110,4 +125,4 @@ def project_status(project: Project) -> Status:
     else:
         step = "`ftboot upload --status` to follow the job"
     available = counts["train"] + counts["val"] if counts["train"] and not stale else seeds + counts["accepted"]
-    return Status(counts, step, size_advice(available), notes, batches)
+    return Status(counts, step, size_advice(available), notes, batches, report)

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import REPO
 from tests.helpers import varied_examples, write_jsonl
 
-UNIT = ["build-rejected.jsonl", "build.json", "dataset", "report.md", "train.jsonl", "val.jsonl"]
+UNIT = ["build-rejected.jsonl", "build.json", "dataset", "report-charts", "report.md", "train.jsonl", "val.jsonl"]
 
 # Run `ftboot build` in a child that SIGKILLs itself just before its (N+1)-th rename into outputs/ itself (the
 # manifest is the first such rename, then each staged entry in name order), or with N = -1 once all are done,
@@ -91,7 +91,7 @@ def test_a_failure_mid_swap_is_refused_then_repaired(project: Path, run, monkeyp
     def fail_fourth(src, dst):
         if Path(dst).parent == project / "outputs":
             swapped.append(dst)
-            if len(swapped) == 4:  # the manifest, build-rejected.jsonl and dataset/ are in; report.md and the rest old
+            if len(swapped) == 5:  # the manifest, build-rejected.jsonl, dataset/ and report-charts/ are in; report.md and the rest old
                 raise OSError("disk full")
         real(src, dst)
 
@@ -113,8 +113,8 @@ def test_a_failure_mid_swap_is_refused_then_repaired(project: Path, run, monkeyp
 @pytest.mark.parametrize("renames", [0, 1, 4, -1])
 def test_sigkill_at_each_step_of_the_swap(project: Path, run, renames: int) -> None:
     """0: killed with everything staged, nothing swapped; 1: the new manifest is in, every file old; 4: the
-    manifest, build-rejected.jsonl, dataset/ and report.md are new, train.jsonl and val.jsonl old (the mixed set
-    of the issue); -1: all swapped, the staging directory not yet removed."""
+    manifest, build-rejected.jsonl, dataset/ and report-charts/ are new, report.md, train.jsonl and val.jsonl old
+    (the mixed set of the issue); -1: all swapped, the staging directory not yet removed."""
     new, before = first_build(project, run)
     outputs = project / "outputs"
     child = subprocess.run([sys.executable, "-c", KILLER, str(renames), str(outputs), "--project", str(project),
