@@ -211,7 +211,8 @@ def generate(ctx: click.Context, n: int | None, backend: str | None, model: str 
       ftboot generate --backend openai --n 20000 --batch        (later: --collect, then --resubmit)
       ftboot generate --backend openai --model my-model --n 5000 --batch-file requests.jsonl
     """
-    from pipeline.generate import Options, generate as run_generate, preview
+    from pipeline.generation.run import Options
+    from pipeline.generation.online import generate as run_generate, preview
 
     project = project_of(ctx)
     options = Options(n=n, backend=backend, model=model, mode=mode, pool=pool, concurrency=concurrency,
@@ -248,7 +249,7 @@ def generate(ctx: click.Context, n: int | None, backend: str | None, model: str 
 
 def _generate_batch(project: Any, options: Any, action: str, path: Path | None, dry_run: bool, as_json: bool) -> None:
     """--batch, --collect, --resubmit, --batch-file, --collect-file: call the batch stage and print its summary."""
-    from pipeline.batch import collect, send
+    from pipeline.generation.batch import collect, send
 
     if dry_run and action in ("--collect", "--collect-file"):
         raise click.UsageError(f"--dry-run goes with --batch, --resubmit or --batch-file, not {action}")
@@ -362,7 +363,7 @@ def judge_command(ctx: click.Context, backend: str | None, model: str | None, mi
       ftboot judge
       ftboot judge --model gpt-4.1 --min-score 3 --max-cost 1
     """
-    from pipeline.judge import run
+    from pipeline.generation.judge import run
 
     judged = run(project_of(ctx), backend, model, min_score, concurrency, max_requests, max_tokens, max_cost)
     if as_json:
@@ -394,7 +395,7 @@ def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None
       ftboot review push
       ftboot review push --to-file tasks.json
     """
-    from pipeline.review import push
+    from pipeline.review.sync import push
 
     with progress_bar(disabled=as_json) as update:
         result = push(project_of(ctx), to_file, progress=lambda done, total: update("importing tasks", done, total))
@@ -429,7 +430,7 @@ def review_pull(ctx: click.Context, from_file: Path | None, policy: str | None, 
       ftboot review pull --policy majority
       ftboot review pull --from-file project-1-export.json
     """
-    from pipeline.review import pull
+    from pipeline.review.sync import pull
 
     result = pull(project_of(ctx), from_file, policy, forget_missing)
     if as_json:
@@ -452,8 +453,8 @@ def labelstudio() -> None:
     """
 
 
-def _data_dir(ctx: click.Context):  # -> pipeline.labelstudio_server.DataDir
-    from pipeline.labelstudio_server import DataDir
+def _data_dir(ctx: click.Context):  # -> pipeline.labelstudio.server.DataDir
+    from pipeline.labelstudio.server import DataDir
 
     return DataDir.of(project_of(ctx).root)
 
@@ -477,7 +478,7 @@ def review_status(ctx: click.Context, as_json: bool) -> None:
     Example:
       ftboot review status
     """
-    from pipeline.review_status import review_status as read_status
+    from pipeline.review.status import review_status as read_status
 
     result = read_status(project_of(ctx))
     if as_json:
@@ -494,7 +495,7 @@ def labelstudio_install() -> None:
     Example:
       ftboot labelstudio install
     """
-    from pipeline.labelstudio_server import install, migrated_database
+    from pipeline.labelstudio.server import install, migrated_database
 
     migrated_database(install(_note), _note)
 
@@ -511,7 +512,7 @@ def labelstudio_start(ctx: click.Context, port: int | None, timeout: float) -> N
     Example:
       export $(ftboot labelstudio start | tail -2)
     """
-    from pipeline.labelstudio_server import start
+    from pipeline.labelstudio.server import start
 
     data = _data_dir(ctx)
     running = start(data, _note, port=port, timeout=timeout)
@@ -528,7 +529,7 @@ def labelstudio_status(ctx: click.Context) -> None:
     Example:
       ftboot labelstudio status
     """
-    from pipeline.labelstudio_server import status as server_status
+    from pipeline.labelstudio.server import status as server_status
 
     running = server_status(_data_dir(ctx))
     if running is None:
@@ -551,8 +552,8 @@ def labelstudio_add_reviewer(ctx: click.Context, email: str) -> None:
     """
     import secrets
 
-    from pipeline.labelstudio import Server
-    from pipeline.labelstudio_server import status as server_status
+    from pipeline.labelstudio.adapter import Server
+    from pipeline.labelstudio.server import status as server_status
 
     project = project_of(ctx)
     running = None if os.environ.get("LABEL_STUDIO_URL") else server_status(_data_dir(ctx))
@@ -571,7 +572,7 @@ def labelstudio_stop(ctx: click.Context) -> None:
     Example:
       ftboot labelstudio stop
     """
-    from pipeline.labelstudio_server import stop
+    from pipeline.labelstudio.server import stop
 
     _note("stopped" if stop(_data_dir(ctx)) else "not running")
 
@@ -622,12 +623,15 @@ def build(ctx: click.Context, input_path: Path | None, fmt: str, target: str | N
       ftboot build --format dpo
       ftboot build --export vertex
     """
-    from pipeline.build import build as run_build
+    from pipeline.build.steps import build as run_build
 
     project = project_of(ctx)
     with progress_bar(disabled=as_json) as update:
-        result = run_build(project, input_path=input_path, fmt=fmt, target=target, model=model, push_to_hub=push_to_hub,
-                           progress=update)
+        result = run_build(project, input_path=input_path, fmt=fmt, target=target, model=model, progress=update)
+    if push_to_hub:
+        from pipeline.upload.huggingface import push_built
+
+        push_built(project, project.output("dataset-dpo" if fmt == "dpo" else "dataset"), push_to_hub)
     if as_json:
         echo_json(result.summary())
     else:

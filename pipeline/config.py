@@ -35,7 +35,7 @@ class GenerateConfig(_Section):
     backend: Literal["local", "openai"] = "local"
     model: str = "gpt-4o-mini"
     mode: Literal["auto", "chat", "completion"] = Field("auto", description=(
-        "auto: completion for the local backend, chat for openai (see pipeline.modes); [local]/[openai] mode come first"))
+        "auto: completion for the local backend, chat for openai (see pipeline.generation.modes); [local]/[openai] mode come first"))
     shots: int = Field(3, ge=1)
     per_request: int = Field(5, ge=1)
     temperature: float = Field(0.9, ge=0, le=2)
@@ -63,7 +63,7 @@ class GenerateConfig(_Section):
 
 
 class JudgeConfig(_Section):
-    """The optional judge of generated candidates (`pipeline.judge`)."""
+    """The optional judge of generated candidates (`pipeline.generation.judge`)."""
 
     enabled: bool = Field(False, description="judge every candidate after generating (else: generate --judge)")
     backend: Literal["local", "openai"] | None = Field(None, description="unset: generation's backend")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.batch.ledger import Ledger
+from pipeline.ledgers.batches import Ledger
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import count_lines

@@ -3,9 +3,9 @@
 (`generate --batch-file`), and taking in an output file of the same size (`generate --collect-file`).
 
 For each size, on a fresh copy of the demo project: a child process plans N requests and writes the input file
-(`pipeline.batch.send.plan_batch`, the code `--batch` uses before uploading); the parent, untimed, answers every
+(`pipeline.generation.batch.send.plan_batch`, the code `--batch` uses before uploading); the parent, untimed, answers every
 line as an engine would, with two valid examples of varied words each; a second child takes the output file in
-(`pipeline.batch.collect.collect_file`: plan order, reply cache, parsing, filters, MinHash dedup, appends, the
+(`pipeline.generation.batch.collect.collect_file`: plan order, reply cache, parsing, filters, MinHash dedup, appends, the
 code `--collect` uses after downloading, with its worker processes). Each child reports its wall time, its own
 CPU time and its workers', and its RSS after start-up (imports, seeds) and at peak, so what the work adds is
 visible. Targets: 50,000 requests planned and
@@ -42,10 +42,10 @@ def _rss_mb() -> float:
 def child(step: str, root: Path, requests: int, mode: str) -> dict:
     import datasketch  # noqa: F401  (start-up, not work)
 
-    from pipeline.batch.collect import collect_file
-    from pipeline.batch.send import plan_batch
+    from pipeline.generation.batch.collect import collect_file
+    from pipeline.generation.batch.send import plan_batch
     from pipeline.config import find_project
-    from pipeline.generate import Options
+    from pipeline.generation.run import Options
 
     project = find_project(root)
     per_request, guess = project.config.generate.per_request, project.config.generate.acceptance_guess

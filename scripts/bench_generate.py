@@ -3,7 +3,7 @@
 
 The server (tests/fake_chat.py on tests/fakeapi.py, real HTTP on 127.0.0.1) runs in its own process and answers
 every request after a fixed 250 ms with two valid, varied examples. Each measured run is the real generate code
-path called as a library (`pipeline.generate.generate`: planning, cache, budget, openai SDK, parsing, filters,
+path called as a library (`pipeline.generation.online.generate`: planning, cache, budget, openai SDK, parsing, filters,
 dedup, appends), inside the project lock as `ftboot generate` runs it, in a fresh child process on a fresh copy
 of the demo project, so its CPU time and peak RSS are its own. At concurrency 50 and 250 ms the ideal rate is
 200 requests/s; the target is at least 95% of it.
@@ -61,13 +61,14 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
     import openai  # noqa: F401
 
     from pipeline.config import find_project
-    from pipeline.generate import Options, generate
+    from pipeline.generation.run import Options
+    from pipeline.generation.online import generate
     from pipeline.llm.cache import ReplyCache
     from pipeline.llm.client import Client
     from pipeline.llm.request import Endpoint
     from pipeline.llm.limits import Budget
     from pipeline.lock import project_lock
-    from pipeline.prompts import Planner
+    from pipeline.generation.planner import Planner
     from pipeline.seeds import load_seeds
 
     with tempfile.TemporaryDirectory() as tmp:

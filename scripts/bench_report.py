@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_build import make_examples  # noqa: E402
 
-import pipeline.report  # noqa: E402
-from pipeline.build import build  # noqa: E402
+import pipeline.build.report  # noqa: E402
+from pipeline.build.steps import build  # noqa: E402
 from pipeline.config import find_project  # noqa: E402
 
 spent: dict[str, tuple[float, float]] = {}  # step -> (CPU, wall-clock) seconds
@@ -43,12 +43,12 @@ def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 25_000
-    start_report = pipeline.report.write_report
+    start_report = pipeline.build.report.write_report
 
     def write_report(*args: Any, **kwargs: Any) -> Callable[[], None]:
         return timed("report: wait for charts, write", timed("report: figures, diversity", start_report)(*args, **kwargs))
 
-    pipeline.report.write_report = write_report
+    pipeline.build.report.write_report = write_report
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
         (project / "seeds").mkdir()

@@ -49,10 +49,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="candidates to push (default 10000)")
     n = parser.parse_args().n
 
-    from pipeline import labelstudio as lsa
-    from pipeline import review
+    from pipeline.labelstudio import adapter as lsa
+    from pipeline.review import sync as review
     from pipeline.config import find_project
-    from pipeline.review_status import review_status
+    from pipeline.review.status import review_status
     from pipeline.jsonl import write_jsonl
     from pipeline.schema import Record
     from pipeline.seeds import load_seeds

@@ -10,7 +10,7 @@ they never look like near duplicates of one another.
 Like a real server, it stops a reply at `max_tokens` (finish_reason `length`). Two faults of the reply itself:
 `usage=False` leaves `usage` out of every response, as some servers do, and `queue_body` queues whole response
 bodies (any JSON value, or bytes) that are sent as they are, after the work, whatever shape they have. `judge`
-answers the candidate judge's requests (`pipeline.judge`) instead of the queue. `response_format=False` makes the
+answers the candidate judge's requests (`pipeline.generation.judge`) instead of the queue. `response_format=False` makes the
 server refuse requests that carry one (400), like servers without structured output. `chat_model=True` answers
 completion requests the way a chat model behind a completions route does: with a chatty paragraph about the prompt
 instead of its continuation. `delay` sleeps inside the handler while counting requests in flight (`peak`). HTTP faults (429, 500,
@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.judge import JUDGE_SYSTEM
+from pipeline.generation.judge import JUDGE_SYSTEM
 from tests.fakeapi import FakeAPI, Request
 
 KEY = "sk-fake-chat-key-0123456789"

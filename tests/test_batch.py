@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.batch import files as batch_files
+from pipeline.generation.batch import files as batch_files
 from pipeline.config import find_project
-from pipeline.generate import Options, Stage
+from pipeline.generation.run import Options, RunSettings
 from tests.fake_batch import FakeBatches, Outcome
 from tests.fake_chat import KEY, FakeChat, edit_config
 
@@ -56,7 +56,7 @@ def test_batch_is_the_online_plan_and_shares_the_cache(run, project: Path, batch
     assert planned["requests"] == 10 and len(planned["files"]) == 1
     batch_id = planned["files"][0]["batch_id"]
     assert list(batches.batches) == [batch_id] and batches.chat.bodies() == []
-    stage = Stage(find_project(project), Options(backend="openai", mode="chat"))
+    stage = RunSettings(find_project(project), Options(backend="openai", mode="chat"))
     sent = batches.input_lines(batch_id)
     for i, line in enumerate(sent):  # request i, byte for byte what the online client would send
         request = stage.planner.request(i)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.batch import files as batch_files
+from pipeline.generation.batch import files as batch_files
 from pipeline.config import find_project
-from pipeline.generate import Options, Stage
+from pipeline.generation.run import Options, RunSettings
 from tests.fake_chat import FakeChat
 from tests.fakeapi import FakeAPI, Request
 
@@ -46,7 +46,7 @@ def test_batch_file_then_collect_file(run, project: Path, tmp_path: Path, monkey
     requests = tmp_path / "requests.jsonl"
     written = ok(run(*COMPLETION, "--n", "16", "--batch-file", str(requests), "--json"))["planned"]
     assert written["requests"] == 10 and [project / f["path"] for f in written["files"]] == [requests]
-    stage = Stage(find_project(project), Options(backend="openai", mode="completion"))
+    stage = RunSettings(find_project(project), Options(backend="openai", mode="completion"))
     assert lines(requests) == [{"custom_id": stage.planner.request(i).key, "method": "POST", "url": "/v1/completions",
                                 "body": stage.planner.request(i).body()} for i in range(10)]
     assert ok(run("status", "--json"))["open_batches"] == []  # a file is nobody's open batch
@@ -79,7 +79,7 @@ def test_collect_file_reports_a_bad_line(run, project: Path, tmp_path: Path) -> 
 
 
 def test_parts_split_at_the_line_and_byte_limits(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    stage = Stage(find_project(project), Options(backend="openai", mode="chat"))
+    stage = RunSettings(find_project(project), Options(backend="openai", mode="chat"))
     requests = [(i, stage.planner.request(i)) for i in (0, 1, 2, 5, 6, 9, 10)]
     size = max(len(batch_files.input_line(r)) for _, r in requests)
     monkeypatch.setattr(batch_files, "MAX_LINES", 3)
@@ -97,7 +97,7 @@ def test_worker_processes_write_what_one_process_writes(project: Path, tmp_path:
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from pipeline.batch import collect
+    from pipeline.generation.batch import collect
     from pipeline.cli import cli
 
     def invoke(root: Path, *args: str) -> dict:

@@ -32,9 +32,9 @@ def test_upload_sends_to_openai_base_url_before_the_configured_one(tmp_path, fin
 
 def test_generate_batch_and_upload_resolve_one_endpoint(tmp_path, monkeypatch):
     """The endpoint generate labels its requests with is the one --batch and upload use."""
-    from pipeline.batch.send import api_for
+    from pipeline.generation.batch.send import api_for
     from pipeline.config import find_project
-    from pipeline.generate import Options, Stage
+    from pipeline.generation.run import Options, RunSettings
     from pipeline.upload.openai import OpenAIProvider
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
@@ -44,7 +44,7 @@ def test_generate_batch_and_upload_resolve_one_endpoint(tmp_path, monkeypatch):
     for seed in (REPO / "seeds").iterdir():
         (tmp_path / "seeds" / seed.name).write_bytes(seed.read_bytes())
     project = find_project(tmp_path)
-    stage = Stage(project, Options(backend="openai", model="m"))
+    stage = RunSettings(project, Options(backend="openai", model="m"))
     assert stage.label == "gateway.example:8443"
     assert stage.endpoint(None).base_url == "https://gateway.example:8443/v1"  # type: ignore[arg-type]
     assert str(api_for(project, "m").client.base_url) == "https://gateway.example:8443/v1/"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pipeline.config import Config
-from pipeline.filters import Screen, dedup_text, records_from_reply
+from pipeline.generation.filters import Screen, dedup_text, records_from_reply
 from pipeline.llm.request import CHAT, COMPLETION, Choice, PlannedRequest, Reply
 from pipeline.schema import make_record
 

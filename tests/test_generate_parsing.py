@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.parsing import parse_json_reply, parse_numbered
+from pipeline.generation.parsing import parse_json_reply, parse_numbered
 
 
 def ex(i: int) -> dict:

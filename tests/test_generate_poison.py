@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import find_project
-from pipeline.generate import Options, Stage
+from pipeline.generation.run import Options, RunSettings
 from pipeline.llm import client as client_module
 from tests.fake_chat import FakeChat, edit_config
 from tests.fakeapi import Fault
@@ -82,7 +82,7 @@ def test_a_poisoned_reply_is_a_reject_now_and_in_every_rerun(run, project: Path,
 
 
 def test_a_cache_written_before_replies_were_checked_is_read(run, project: Path, chat: FakeChat) -> None:
-    stage = Stage(find_project(project), Options(backend="openai", mode="chat"))
+    stage = RunSettings(find_project(project), Options(backend="openai", mode="chat"))
     poisoned = {"choices": [{"text": 5, "finish_reason": "stop", "refusal": None}], "usage": {"prompt_tokens": 1}}
     cache = project / "outputs" / "cache" / "replies.jsonl"
     cache.parent.mkdir()
@@ -92,7 +92,7 @@ def test_a_cache_written_before_replies_were_checked_is_read(run, project: Path,
 
 
 def worst_case_cost(project: Path) -> float:
-    request = Stage(find_project(project), Options(backend="openai", mode="chat")).planner.request(0)
+    request = RunSettings(find_project(project), Options(backend="openai", mode="chat")).planner.request(0)
     return (request.prompt_estimate * 5.0 + request.params["max_tokens"] * 20.0) / 1e6
 
 
@@ -113,7 +113,7 @@ def test_attempts_that_may_have_been_billed_count_against_the_budget(run, projec
     result = ok(run(*CHAT, "--n", "100", "--max-requests", "3", "--json"))
     assert len(chat.bodies()) == 3 and result["requests"]["billed_unusable"] == 3
     assert result["stopped"].startswith("stopped: --max-requests 3 reached")
-    assert result["tokens"]["completion"] == 3 * Stage(find_project(project), Options(backend="openai")).planner.request(0).params["max_tokens"]
+    assert result["tokens"]["completion"] == 3 * RunSettings(find_project(project), Options(backend="openai")).planner.request(0).params["max_tokens"]
     chat.api.faults.clear()
     shown = run(*CHAT, "--n", "100", "--max-requests", "1")
     assert "possibly billed" not in shown.output  # the 4th request is answered

@@ -8,8 +8,9 @@ from collections import Counter
 import pytest
 
 from pipeline.config import Config, load_config
-from pipeline.parsing import parse_numbered
-from pipeline.prompts import EXAMPLES_SCHEMA, Planner, render_chat, render_completion, rotation, shot_messages, steering
+from pipeline.generation.parsing import parse_numbered
+from pipeline.generation.planner import EXAMPLES_SCHEMA, Planner, render_chat, render_completion, shot_messages, steering
+from pipeline.shots import rotation
 from pipeline.schema import make_record
 from tests.helpers import chat, varied_examples
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.prompts import TOOL_EXAMPLES_SCHEMA
+from pipeline.generation.planner import TOOL_EXAMPLES_SCHEMA
 from tests.fake_chat import FakeChat, edit_config
 
 DATA = Path(__file__).parent / "data" / "tools"

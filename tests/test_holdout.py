@@ -77,7 +77,7 @@ def test_generate_never_shows_a_test_example_as_a_shot(project, run, chat):
     shown = [json.loads(line)["provenance"]["shots"] for line in (project / "outputs" / "candidates.jsonl").read_text().splitlines()]
     assert shown
     from pipeline.config import find_project
-    from pipeline.generate import load_reviewed
+    from pipeline.generation.run import load_reviewed
     from pipeline.seeds import load_seeds
 
     project_ = find_project(project)

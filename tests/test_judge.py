@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from pipeline import labelstudio as lsa
-from pipeline.judge import JUDGE_SYSTEM, agreement, roc_auc
+from pipeline.labelstudio import adapter as lsa
+from pipeline.generation.judge import JUDGE_SYSTEM
+from pipeline.review.judged import agreement, roc_auc
 from pipeline.llm import client as client_module
 from pipeline.schema import make_record
 from tests.fake_chat import FakeChat, edit_config

@@ -8,8 +8,8 @@ import re
 import subprocess
 from urllib.parse import urlparse
 
-from pipeline import labelstudio as lsa
-from pipeline import labelstudio_view as view
+from pipeline.labelstudio import adapter as lsa
+from pipeline.labelstudio import view
 from pipeline.schema import make_record
 from tests.labelstudio_fixtures import ftboot_labelstudio, server_env, server_lines
 

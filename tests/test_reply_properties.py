@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.batch.files import outcome
+from pipeline.generation.batch.files import outcome
 from pipeline.config import find_project
-from pipeline.filters import Screen, records_from_reply
-from pipeline.generate import Options, Stage
+from pipeline.generation.filters import Screen, records_from_reply
+from pipeline.generation.run import Options, RunSettings
 from pipeline.jsonl import MAX_LINE_BYTES, dumps
 from pipeline.llm.request import CHAT, COMPLETION, Reply, reply_from_body, reply_from_bytes
-from pipeline.parsing import Item, parse_json_reply, parse_numbered
+from pipeline.generation.parsing import Item, parse_json_reply, parse_numbered
 
 REPO = Path(__file__).resolve().parent.parent
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -120,7 +120,7 @@ def stages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Scr
     project = find_project(root)
     out = {}
     for mode in ("chat", "completion"):
-        stage = Stage(project, Options(backend="openai", mode=mode))
+        stage = RunSettings(project, Options(backend="openai", mode=mode))
         out[mode] = (stage.planner.request(0), Screen(project.config, stage.seeds))
     return out
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.diversity import distinct_n, mean_pairwise_similarity, per_round, round_of
+from pipeline.build.diversity import distinct_n, mean_pairwise_similarity, per_round, round_of
 from tests.helpers import varied_examples, write_jsonl
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -100,12 +100,12 @@ def test_a_failed_chart_leaves_the_previous_report_and_charts(project, run, monk
     run("build")
     out = project / "outputs"
     before = {p.name: p.read_bytes() for p in [out / "report.md", *(out / "report-charts").iterdir()]}
-    import pipeline.report
+    import pipeline.build.report
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pipeline.report, "render_report", crash)  # once the charts are drawn
+    monkeypatch.setattr(pipeline.build.report, "render_report", crash)  # once the charts are drawn
     with open(project / "ftboot.toml", "a") as handle:  # a report that would differ from the last one
         handle.write('\n[prices."gpt-4o-mini"]\ntraining = 3.0\n')
     with pytest.raises(OSError):

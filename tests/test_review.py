@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import labelstudio as lsa
-from pipeline import labelstudio_view as view
+from pipeline.labelstudio import adapter as lsa
+from pipeline.labelstudio import view
 from pipeline.schema import make_record
 from tests.helpers import chat, varied_examples
 from tests.labelstudio_fixtures import Reviewer, project_id

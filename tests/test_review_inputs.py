@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import labelstudio as lsa
+from pipeline.labelstudio import adapter as lsa
 from pipeline.errors import InputError
-from pipeline.lsexport import read_export
-from pipeline.review import PullResult, settle
+from pipeline.review.lsexport import read_export
+from pipeline.review.sync import PullResult, settle
 from pipeline.schema import make_record
 from tests.helpers import chat
 

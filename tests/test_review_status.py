@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from pipeline.review_status import kappa
+from pipeline.review.status import kappa
 from tests.helpers import varied_examples
 from tests.test_labelstudio_server import logs_in
 from tests.test_review import push, reviewer_for, write_candidates

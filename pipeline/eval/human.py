@@ -56,7 +56,7 @@ def _title(project: Project, pair: str) -> str:
 def push(project: Project, pair_option: str) -> dict[str, Any]:
     """Send the two systems' answers of every test item of the last eval as blind pairwise tasks."""
     from pipeline.eval.systems import load_items
-    from pipeline.labelstudio import Server
+    from pipeline.labelstudio.adapter import Server
 
     names = [n.strip() for n in pair_option.split(",")]
     result = _result(project)
@@ -103,7 +103,7 @@ def pull(project: Project) -> dict[str, Any]:
     """Human wins per pushed pair, and the judge's agreement with them; written into eval.json and eval.md."""
     from pipeline.eval.judge import tally
     from pipeline.eval.report import write
-    from pipeline.labelstudio import Server
+    from pipeline.labelstudio.adapter import Server
 
     path = project.output(PAIRS)
     if not path.exists():
@@ -114,7 +114,7 @@ def pull(project: Project) -> dict[str, Any]:
     server = Server.connect(project)
     found: dict[str, dict[str, Any]] = {}
     for project_id in sorted({row["project_id"] for row in orders.values()}):
-        for task in json.loads(server.export(project_id)):  # our own tasks: pipeline.lsexport reads review exports
+        for task in json.loads(server.export(project_id)):  # our own tasks: pipeline.review.lsexport reads review exports
             order = orders.get(str((task.get("data") or {}).get("pair_item")))
             if order is None:
                 continue

@@ -17,8 +17,8 @@ from typing import Any
 from pipeline.config import Config
 from pipeline.eval.scores import summary
 from pipeline.eval.systems import Item
-from pipeline.llm.request import CHAT, Endpoint, PlannedRequest
-from pipeline.schema import content_text
+from pipeline.llm.judging import ask, transcript
+from pipeline.llm.request import Endpoint, PlannedRequest
 
 JUDGE_SYSTEM = ("You judge which of two answers better fulfils a request, using the task description and the "
                 "reference answer as the standard. Reply with one word: A, B or tie.")
@@ -29,18 +29,6 @@ def verdict_of(text: str) -> str:
     """'A', 'B' or 'tie' from a judge's reply; anything unreadable counts as a tie."""
     found = _WORD.search(text)
     return found.group(1).upper() if found and found.group(1).lower() != "tie" else "tie"
-
-
-def transcript(messages: list[dict[str, Any]]) -> str:
-    """A conversation as a judge reads it: one `[role] text` line per turn, the system prompt left out."""
-    return "\n".join(f"[{m['role']}] {content_text(m.get('content'))}" for m in messages if m.get("role") != "system")
-
-
-def ask(endpoint: Endpoint, system: str, text: str, max_tokens: int) -> PlannedRequest:
-    """A judge's request: greedy and seeded, so a rerun asks the very same thing and the cache answers it."""
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
-    return PlannedRequest(CHAT, endpoint.model, {"messages": messages},
-                          {"temperature": 0.0, "max_tokens": max_tokens, "seed": 0}, "judge", endpoint.label)
 
 
 def judge_request(config: Config, endpoint: Endpoint, item: Item, first: str, second: str) -> PlannedRequest:

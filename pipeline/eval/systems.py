@@ -20,7 +20,7 @@ from pipeline.config import EvalSystem, Project, key_location
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
-from pipeline.prompts import rotation
+from pipeline.shots import rotation
 from pipeline.schema import content_text, example_id
 
 AUTO = "auto"
@@ -69,7 +69,7 @@ def load_items(path: Path, shown: str, limit: int | None = None) -> list[Item]:
 
 def fine_tuned_model(project: Project) -> tuple[str, str, str] | None:
     """(model, provider, endpoint) of the latest succeeded fine-tuning job in the upload ledger."""
-    from pipeline.upload.ledger import Ledger
+    from pipeline.ledgers.uploads import Ledger
 
     rows = Ledger(project).rows()
     endpoints = {row.get("job_id"): (row.get("provider"), row.get("endpoint")) for row in rows if row.get("event") == "job"}

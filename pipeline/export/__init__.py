@@ -22,7 +22,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import atomic_write, read_jsonl, write_jsonl
 from pipeline.rules import get_ruleset
-from pipeline.upload.plan import SOURCES, make_plan
+from pipeline.plan import SOURCES, make_plan
 
 EXPORTERS = {
     "trl": "pipeline.export.trl:TRLExporter",

@@ -28,8 +28,8 @@ from pipeline.config import Project
 from pipeline.errors import InputError, RunError
 from pipeline.llm.client import backoff
 from pipeline.rules import get_ruleset
-from pipeline.upload.ledger import LEDGER, Ledger
-from pipeline.upload.plan import Plan, make_plan
+from pipeline.ledgers.uploads import LEDGER, Ledger
+from pipeline.plan import Plan, make_plan
 
 # Listed in the order `upload` offers them: services still open to new users first.
 PROVIDERS = {

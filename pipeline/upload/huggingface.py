@@ -14,9 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import Project
 from pipeline.errors import InputError, RunError
 from pipeline.upload import Ledger, Provider, Started
-from pipeline.upload.plan import Plan
+from pipeline.plan import Plan
 
 COLUMNS = {"supervised": ("messages",), "dpo": ("prompt", "chosen", "rejected")}
 
@@ -60,6 +61,15 @@ def push_dataset(dataset: Any, repo: str, token: str | None, private: bool, show
         reason = str(exc).replace(token, "***") if token else str(exc)
         raise RunError(f"pushing {shown} to the Hub repo {repo} at {config.HF_ENDPOINT} failed: {reason or type(exc).__name__}",
                        hint=f"check the network and the token in {key_env}, then run the same command again") from None
+
+
+def push_built(project: Project, dataset_dir: Path, repo: str) -> None:
+    """Push a built `dataset/` folder (`ftboot build --push-to-hub`) with the project's Hub settings."""
+    from datasets import load_from_disk
+
+    key_env = project.config.upload.huggingface.token_env
+    push_dataset(load_from_disk(str(dataset_dir)), repo, os.environ.get(key_env) or None,
+                 project.config.upload.huggingface.private, project.show(dataset_dir), key_env)
 
 
 class HubProvider(Provider):

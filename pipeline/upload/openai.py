@@ -21,7 +21,7 @@ from pipeline.errors import RunError
 from pipeline.llm.client import error_message, retry_after
 from pipeline.llm.endpoint import Service, resolve
 from pipeline.upload import Event, Job, JobProvider, Provider, Transient
-from pipeline.upload.plan import Plan
+from pipeline.plan import Plan
 
 
 @contextmanager

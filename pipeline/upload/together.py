@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.llm.endpoint import resolve
 from pipeline.upload import Event, Job, JobProvider
 from pipeline.upload.openai import api_errors
-from pipeline.upload.plan import Plan
+from pipeline.plan import Plan
 
 STATUSES = {
     "pending": "queued", "queued": "queued", "running": "running", "compressing": "running", "uploading": "running",

@@ -11,8 +11,8 @@ share of the configured topics the round covers.
   `topic` its provenance records). Seeds and --input files were asked about nothing, so they have no coverage.
 
 It leaves out meaning: paraphrases with different words count as different, and whether an example really is
-about the topic it was asked for is the reviewer's call. Charts and prose are `pipeline.charts` and
-`pipeline.report`'s.
+about the topic it was asked for is the reviewer's call. Charts and prose are `pipeline.build.charts` and
+`pipeline.build.report`'s.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Counts at each step with the reasons for every refusal, tokens per example and in total, the epochs the
 provider picks by default, the billed training tokens, and a cost only when the config sets a price. Beside it,
-in `report-charts/`, the charts `pipeline.charts` draws, linked from the report by relative path; and in it the
-diversity of each round (`pipeline.diversity`).
+in `report-charts/`, the charts `pipeline.build.charts` draws, linked from the report by relative path; and in it the
+diversity of each round (`pipeline.build.diversity`).
 
 A build from the project (not `--input`) also reads what generation and review recorded: the reasons in
 `outputs/rejected.jsonl`, and the verdicts in `outputs/reviewed.jsonl` per round and per seed shown as a shot.
@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.charts import ChartData, Drawn, Painter, Rate
-from pipeline.diversity import DISTINCT_SAMPLE, PAIR_SAMPLE, RoundDiversity, per_round, round_of
+from pipeline.build.charts import ChartData, Drawn, Painter, Rate
+from pipeline.build.diversity import DISTINCT_SAMPLE, PAIR_SAMPLE, RoundDiversity, per_round, round_of
 from pipeline.schema import ACCEPTED_VERDICTS, Record, example_text, read_records
 
 if TYPE_CHECKING:
-    from pipeline.build import BuildResult
+    from pipeline.build.steps import BuildResult
     from pipeline.config import Project
 
 

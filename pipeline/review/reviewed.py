@@ -8,7 +8,7 @@ task or project deleted, its annotation removed, a lost data dir and a fresh pus
 Only `forget_missing` drops them. Before a file is replaced by different content, the old one is copied to
 `outputs/history/<name>-<UTC time>.jsonl`.
 
-It leaves out how annotations settle into reviews (`pipeline.review`).
+It leaves out how annotations settle into reviews (`pipeline.review.sync`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import atomic_write, dumps, read_jsonl
-from pipeline.lsexport import check_values
+from pipeline.review.lsexport import check_values
 from pipeline.schema import Record, validation_messages
 
 REVIEWED, PREFERENCES = "reviewed.jsonl", "preferences.jsonl"

@@ -2,14 +2,14 @@
 
 The judge reads a rubric (`[judge] rubric`, by default the task's description and system prompt) and the
 candidate's conversation, and answers `{"score": N, "reason": "..."}`, read by the same tolerant JSON reader as
-generation's replies (`pipeline.parsing`). Its requests are built like eval's pairwise judge's
-(`pipeline.eval.judge.ask`: greedy, seeded) and go through the one client (`pipeline.llm`): cached, so judging
+generation's replies (`pipeline.generation.parsing`). Its requests are built like eval's pairwise judge's
+(`pipeline.llm.judging.ask`: greedy, seeded) and go through the one client (`pipeline.llm`): cached, so judging
 again sends nothing, and counted in the budget of the run that asks (at the judge model's price).
 
 `judge_candidates` scores the candidates in `outputs/candidates.jsonl` that have no `judge_score` yet, writes
 `judge_score` and `judge_reason` into their provenance (a reply with no readable score is recorded as
 `judge_error`, and the candidate stays for the reviewers), rewriting the file atomically, and moves every
-candidate scored below `min_score` to `rejected.jsonl` with reason `low-score`. `agreement` says how well the
+candidate scored below `min_score` to `rejected.jsonl` with reason `low-score`. `pipeline.review.judged` says how well the
 scores predicted the reviewers' verdicts: ROC AUC (the Mann-Whitney statistic) and the acceptance rate per score.
 
 It leaves out batch judging (a batch-collected set is judged online afterwards, by `ftboot judge`) and pairwise
@@ -20,24 +20,24 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config, Price, Project
 from pipeline.errors import RunError
-from pipeline.eval.judge import ask, transcript
+from pipeline.llm.judging import ask, transcript
 from pipeline.jsonl import write_jsonl
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
-from pipeline.parsing import parse_json_reply
+from pipeline.generation.parsing import parse_json_reply
 from pipeline.schema import Record, read_records
 
 if TYPE_CHECKING:
-    from pipeline.generate import Outputs, Stage
+    from pipeline.generation.run import Outputs, RunSettings
 
 JUDGE_SYSTEM = ("You rate one training example for fine-tuning a language model against a rubric. Reply with JSON "
                 'only: {"score": <1 to 5>, "reason": "<one sentence>"}; 5 means ready to train on, 1 means useless.')
@@ -210,7 +210,7 @@ def run(project: Project, backend: str | None = None, model: str | None = None, 
     return judged
 
 
-def judge_generated(stage: Stage, judge: Judge, outputs: Outputs, endpoint: Endpoint, cache: ReplyCache,
+def judge_generated(stage: RunSettings, judge: Judge, outputs: Outputs, endpoint: Endpoint, cache: ReplyCache,
                     budget: Budget, concurrency: int) -> RunError | None:
     """The judge's pass at the end of a generation run, in its budget: the low scores become rejects counted in
     the run's summary (`outputs.demote`), written while candidates.jsonl is closed for appending."""
@@ -255,47 +255,3 @@ def _apply(project: Project, records: list[Record], scores: dict[str, Score], mi
     if scores or moved:
         write_jsonl(project.output("candidates.jsonl"), (record.model_dump() for record in kept))
     return moved
-
-
-def roc_auc(positive: list[float], negative: list[float]) -> float | None:
-    """The chance that a random accepted candidate scored higher than a random rejected one, ties counting half:
-    the Mann-Whitney U over the product of the group sizes, which is the area under the ROC curve."""
-    if not positive or not negative:
-        return None
-    below = Counter(negative)
-    wins = sum(sum(n for s, n in below.items() if s < p) + 0.5 * below[p] for p in positive)
-    return wins / (len(positive) * len(negative))
-
-
-def agreement(reviewed: Iterable[dict[str, Any]], scores: dict[str, int]) -> dict[str, Any] | None:
-    """How the judge's scores went with the reviewers' verdicts, over the reviewed lines whose candidate was
-    scored (in its provenance, else in `scores` by candidate id: judged after it was pushed). None: none was."""
-    from pipeline.schema import is_accepted
-
-    pairs = []
-    for row in reviewed:
-        review = row.get("review") or {}
-        score = (row.get("provenance") or {}).get("judge_score", scores.get(review.get("generated_id")))
-        if isinstance(score, int) and not isinstance(score, bool):
-            pairs.append((score, is_accepted(row)))
-    if not pairs:
-        return None
-    auc = roc_auc([s for s, a in pairs if a], [s for s, a in pairs if not a])
-    per_score: dict[str, dict[str, Any]] = {}
-    for score in sorted({s for s, _ in pairs}):
-        verdicts = [a for s, a in pairs if s == score]
-        per_score[str(score)] = {"reviewed": len(verdicts), "acceptance_rate": round(sum(verdicts) / len(verdicts), 3)}
-    return {"scored": len(pairs), "roc_auc": round(auc, 3) if auc is not None else None, "per_score": per_score}
-
-
-def candidate_scores(project: Project) -> dict[str, int]:
-    """Judge scores by candidate id, from candidates.jsonl and rejected.jsonl (low scores end up there)."""
-    out: dict[str, int] = {}
-    for name in ("candidates.jsonl", "rejected.jsonl"):
-        path = project.output(name)
-        if path.exists():
-            for _, record in read_records(path, project.show(path)):
-                score = record.provenance.get("judge_score")
-                if isinstance(score, int) and not isinstance(score, bool):
-                    out.setdefault(record.id, score)
-    return out

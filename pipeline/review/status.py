@@ -5,7 +5,7 @@ computed by statsmodels); and the time left at the team's pace.
 A task is done when it has as many reviews as `[labelstudio] overlap` asks for, skipped when it has only skips.
 The time left is the reviews still wanted × the median seconds per review ÷ the reviewers who have reviewed.
 It reads the server through the same export snapshot as `pull` (much faster than the task list, and deleted
-once read) and writes nothing; it leaves out settling reviews into records (`pipeline.review.pull`).
+once read) and writes nothing; it leaves out settling reviews into records (`pipeline.review.sync.pull`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline import labelstudio as lsa
+from pipeline.labelstudio import adapter as lsa
 from pipeline.config import Project
 from pipeline.errors import RunError
-from pipeline.lsexport import read_export
-from pipeline.review import apply_edits
+from pipeline.review.lsexport import read_export
+from pipeline.review.sync import apply_edits
 
 VERDICTS = (lsa.ACCEPT, lsa.REJECT)
 

@@ -2,15 +2,15 @@
 
 `push` imports the candidates the project does not have yet (a task knows its candidate id), in batches; with
 `to_file` it writes the same tasks as import JSON with the labeling config beside it. `pull` reads every
-annotation (through an export snapshot, or a JSON export saved from the UI, both read by `pipeline.lsexport`),
+annotation (through an export snapshot, or a JSON export saved from the UI, both read by `pipeline.review.lsexport`),
 settles tasks with several reviews by the configured policy, and writes `outputs/reviewed.jsonl` and
 `outputs/preferences.jsonl` from the whole current state plus the reviews of earlier pulls that the server no
-longer has (`pipeline.reviewed`): pulling again is idempotent, picks up changed annotations and never loses a
+longer has (`pipeline.review.reviewed`): pulling again is idempotent, picks up changed annotations and never loses a
 review. A corrected example that breaks the schema is reported with its task link, never dropped in silence; the
 edits of every reviewer stay in the record, whichever one the policy followed.
 
-It leaves out how tasks and annotations look in Label Studio (`pipeline.labelstudio`) and what the final
-training set keeps (`pipeline.build`).
+It leaves out how tasks and annotations look in Label Studio (`pipeline.labelstudio.adapter`) and what the final
+training set keeps (`pipeline.build.steps`).
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline import labelstudio as lsa
-from pipeline import reviewed as store
+from pipeline.labelstudio import adapter as lsa
+from pipeline.review import reviewed as store
 from pipeline.config import Project
 from pipeline.errors import InputError, Location, RunError
 from pipeline.jsonl import atomic_write, read_jsonl
-from pipeline.lsexport import read_export
+from pipeline.review.lsexport import read_export
 from pipeline.schema import ACCEPTED_VERDICTS, Record, content_text, make_record, parse_example, validation_messages
 
 
@@ -175,7 +175,7 @@ class PullResult:
     preferences: int = 0
     notes: list[str] = field(default_factory=list)
     merged: store.Merged = field(default_factory=lambda: store.Merged([], []))
-    judge: dict[str, Any] | None = None  # how the judge's scores went with the verdicts (`pipeline.judge.agreement`)
+    judge: dict[str, Any] | None = None  # how the judge's scores went with the verdicts (`pipeline.review.judged.agreement`)
 
     def count(self, verdict: str, shots: list[Any]) -> None:
         self.counts[verdict] += 1
@@ -238,7 +238,7 @@ def pull(project: Project, from_file: Path | None = None, policy: str | None = N
          forget_missing: bool = False) -> PullResult:
     """Settle every annotation in the project (or in an export) and merge the reviews into reviewed.jsonl and
     preferences.jsonl, keeping those an earlier pull recorded that the server no longer has (see
-    `pipeline.reviewed`); `forget_missing` drops them instead."""
+    `pipeline.review.reviewed`); `forget_missing` drops them instead."""
     settings = project.config.labelstudio
     result = PullResult(policy or settings.policy)
     earlier = store.load(project)
@@ -267,7 +267,7 @@ def pull(project: Project, from_file: Path | None = None, policy: str | None = N
     result.merged = store.merge(earlier, reviewed, preferences, {t["data"]["candidate_id"] for t in tasks},
                                 projects, forget_missing, now)
     store.save(project, result.merged, now)
-    from pipeline.judge import agreement, candidate_scores
+    from pipeline.review.judged import agreement, candidate_scores
 
     result.judge = agreement(result.merged.reviewed, candidate_scores(project))
     result.preferences = len(result.merged.preferences)

@@ -14,7 +14,7 @@ provider, and the tag in the batch's metadata. Its lines, appended one at a time
 A batch is open from `planned` to `collected` or `abandoned`; its requests are outstanding, so neither a later
 `--batch` nor an online run plans them again. A planned file's path must lie inside outputs/ (ftboot uploads and
 deletes it); a `file` entry's path is where the user asked for it, and only a record. Keys never appear here.
-Talking to the provider is `pipeline.batch.api`'s job.
+Talking to the provider is `pipeline.generation.batch.api`'s job.
 """
 
 from __future__ import annotations

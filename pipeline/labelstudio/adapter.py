@@ -6,9 +6,9 @@ assistant turn that follows it, prefilled by a prediction whose `model_version` 
 prefills no other). A project's config has as many turn slots as its longest conversation; a task with fewer turns
 says so in the unused slots. Assistant turns that call tools are shown, not edited. Messages after the last
 assistant turn are not shown (a candidate ends with its assistant turn). Task data carries the candidate id, the
-example and its provenance: never a key or a secret, and the task list's columns (`pipeline.labelstudio_view`).
+example and its provenance: never a key or a secret, and the task list's columns (`pipeline.labelstudio.view`).
 
-It leaves out what review means (policies, verdicts, preference pairs): that is `pipeline.review`.
+It leaves out what review means (policies, verdicts, preference pairs): that is `pipeline.review.sync`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import labelstudio_view as view
+from pipeline.labelstudio import view
 from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.schema import Record, content_text
@@ -276,7 +276,7 @@ class Server:
 
     def export(self, project_id: int) -> bytes:
         """The JSON export of every task with annotations, through an export snapshot (the plain export is slow
-        on big projects); `pipeline.lsexport` reads it."""
+        on big projects); `pipeline.review.lsexport` reads it."""
         exports = self.ls.projects.exports
         with self.calls():
             snapshot = exports.create(project_id, title="ftboot review pull",

@@ -1,5 +1,5 @@
 """Reading a Label Studio JSON export (a file saved from the UI, or an export snapshot's download) into tasks that
-`pipeline.review` can settle without another check.
+`pipeline.review.sync` can settle without another check.
 
 Every shape the review stage relies on is checked here: a list of tasks, each with an integer `id`, `data`
 holding the candidate's id and a valid chat `example`, and `annotations` whose ids, results, choices, texts and
@@ -8,8 +8,8 @@ located by file and field (`export.json: [3].annotations[0].result`). A UTF-8 by
 reported. NaN, infinities, lone surrogates and nesting deeper than `MAX_DEPTH` are refused here, because a
 reviewed record holding them could not be written, or read back, later.
 
-It leaves out what the annotations mean (`pipeline.labelstudio.read_annotations`) and how tasks settle into
-reviews (`pipeline.review`).
+It leaves out what the annotations mean (`pipeline.labelstudio.adapter.read_annotations`) and how tasks settle into
+reviews (`pipeline.review.sync`).
 """
 
 from __future__ import annotations

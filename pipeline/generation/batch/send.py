@@ -1,6 +1,6 @@
 """`ftboot generate --batch`, `--resubmit` and `--batch-file`: plan, size, write and send batch input files.
 
-Planning is online generation's (`pipeline.generate.Stage`: the same planner, prompts, shots, sampling and cache
+Planning is online generation's (`pipeline.generation.run.RunSettings`: the same planner, prompts, shots, sampling and cache
 keys); requests the cache has answered and those open batches will answer are left out. `--n` counts accepted
 candidates of the round: a batch is sized from the acceptance rate seen so far in the round (before 20 items,
 `generate.acceptance_guess`), counting what open batches are expected to bring, so a later `--batch` tops up
@@ -9,7 +9,7 @@ at the configured batch prices.
 
 Every input file is recorded in the ledger before any network call; `reconcile`, run first by every command that
 talks to the provider, adopts a batch or file that a killed run sent without recording it (by the batch's
-metadata tag, the file's name) and sends what was planned but never sent. Collecting is `pipeline.batch.collect`'s.
+metadata tag, the file's name) and sends what was planned but never sent. Collecting is `pipeline.generation.batch.collect`'s.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from pipeline.batch.api import LOOKBACK, TAG, BatchAPI
-from pipeline.batch.files import url_of, write_parts
-from pipeline.batch.ledger import Entry, Ledger, expand
+from pipeline.generation.batch.api import LOOKBACK, TAG, BatchAPI
+from pipeline.generation.batch.files import url_of, write_parts
+from pipeline.ledgers.batches import Entry, Ledger, expand
 from pipeline.config import Price, Project
 from pipeline.errors import InputError
-from pipeline.generate import Options, Stage
+from pipeline.generation.run import Options, RunSettings
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.limits import Budget
 from pipeline.llm.endpoint import resolve
@@ -104,14 +104,14 @@ class Sent:
         return out
 
 
-def _plan(stage: Stage) -> dict[str, Any]:
+def _plan(stage: RunSettings) -> dict[str, Any]:
     first = stage.planner.request(0)
     return {"backend": stage.backend, "model": stage.model, "mode": stage.mode, "pool": stage.options.pool,
             "round": stage.round, "endpoint": first.endpoint, "host": stage.label, "fingerprint": first.key}
 
 
-def stage_of(project: Project, plan: dict[str, Any]) -> Stage:
-    return Stage(project, Options(backend=plan["backend"], model=plan["model"], mode=plan["mode"], pool=plan["pool"]))
+def stage_of(project: Project, plan: dict[str, Any]) -> RunSettings:
+    return RunSettings(project, Options(backend=plan["backend"], model=plan["model"], mode=plan["mode"], pool=plan["pool"]))
 
 
 def api_for(project: Project, model: str) -> BatchAPI:
@@ -119,7 +119,7 @@ def api_for(project: Project, model: str) -> BatchAPI:
     return BatchAPI(remote.endpoint(), remote.key_env)
 
 
-def _budget(project: Project, stage: Stage, options: Options) -> Budget:
+def _budget(project: Project, stage: RunSettings, options: Options) -> Budget:
     price = project.config.prices.get(stage.model)
     batch = Price(input=price.batch_input, output=price.batch_output) if price else None
     if options.max_cost is not None and (batch is None or batch.input is None or batch.output is None):
@@ -137,7 +137,7 @@ def _round_counts(project: Project, round_: int) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def _choose(stage: Stage, numbers: Iterable[int], cache: ReplyCache, skip: set[int], wanted: int | None,
+def _choose(stage: RunSettings, numbers: Iterable[int], cache: ReplyCache, skip: set[int], wanted: int | None,
             budget: Budget, sent: Sent, progress: Progress) -> Iterator[tuple[int, PlannedRequest]]:
     """The requests to send: `numbers` less those skipped or cached, within `wanted` and the budget."""
     for number in numbers:
@@ -161,7 +161,7 @@ def _choose(stage: Stage, numbers: Iterable[int], cache: ReplyCache, skip: set[i
         yield number, request
 
 
-def _write(project: Project, ledger: Ledger, stage: Stage, chosen: Iterator[tuple[int, PlannedRequest]],
+def _write(project: Project, ledger: Ledger, stage: RunSettings, chosen: Iterator[tuple[int, PlannedRequest]],
            sent: Sent, to: Path | None, dry_run: bool) -> list[Entry]:
     """Write the chosen requests as input files and record them; nothing is sent yet."""
     if dry_run:
@@ -211,7 +211,7 @@ def reconcile(project: Project, ledger: Ledger, api: BatchAPI) -> list[str]:
 def plan_batch(project: Project, options: Options, to: Path | None = None, dry_run: bool = False,
                progress: Progress = quiet) -> Sent:
     """--batch (send), --batch-file (`to`: write only), or either with --dry-run (count and price only)."""
-    stage, ledger = Stage(project, options), Ledger(project)
+    stage, ledger = RunSettings(project, options), Ledger(project)
     if to is None and stage.backend != "openai":
         raise InputError("--batch needs --backend openai: a Batch API is an OpenAI-compatible provider's",
                          hint="write the requests with --batch-file PATH for an engine such as `vllm run-batch`")

@@ -12,7 +12,7 @@ short code and a detail) that becomes a line of `rejected.jsonl`. Nothing is dro
 Both take any text and never raise: JSON that Python cannot read (nested deeper than `MAX_DEPTH`, a number of
 thousands of digits) or that holds a lone UTF-16 surrogate, which no file can store, is an `unparseable` item.
 
-Whether an object is a valid example is not decided here (see `pipeline.filters`).
+Whether an object is a valid example is not decided here (see `pipeline.generation.filters`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.prompts import END, ROLE_LABELS, header
+from pipeline.generation.planner import END, ROLE_LABELS, header
 
 _DECODER = json.JSONDecoder()
 _START = re.compile(r"[{\[]")

@@ -10,7 +10,7 @@ An output or error line is `{"custom_id": ..., "response": {"status_code": ..., 
 `ResultIndex` keeps only custom_id → where its line is, so answers can be read back in the plan's order, one at a
 time; `outcome` turns a line into a `Reply` or the failure's code and message.
 
-Parsing the replies and screening their items is the generate stage's business (`pipeline.generate.Outputs`).
+Parsing the replies and screening their items is the generate stage's business (`pipeline.generation.online.Outputs`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.batch.ledger import to_ranges
+from pipeline.ledgers.batches import to_ranges
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import atomic_write
 from pipeline.llm.request import PlannedRequest, Reply, reply_from_body

@@ -7,7 +7,7 @@ The steps, each a small class with one `run` (the pattern of datatrove's pipelin
 Then the set-level rules (enough examples, file size) are checked, and only then is anything written:
 `train.jsonl` and `val.jsonl` (plain fine-tuning lines), `test.jsonl` (held-out reviewed examples drawn by
 `pipeline.holdout`; no test example or near duplicate of one reaches train or val), `build-rejected.jsonl` (records with reasons),
-`report.md` with its charts in `report-charts/` (`pipeline.report`), and `dataset/` (a Hugging Face
+`report.md` with its charts in `report-charts/` (`pipeline.build.report`), and `dataset/` (a Hugging Face
 DatasetDict). They are written as one unit (`pipeline.buildset`):
 staged together, stamped with one build id in `build.json`, and swapped in together; a build that fails or is
 killed leaves the previous outputs as they were. `--format dpo` does the same for the preference set, with a `-dpo`
@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.charts import Painter
+from pipeline.build.charts import Painter
 from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.holdout import Draw
@@ -229,15 +229,13 @@ class BuildResult:
 
 
 def build(project: Project, input_path: Path | None = None, fmt: str = "chat", target: str | None = None,
-          model: str | None = None, push_to_hub: str | None = None, progress: Progress | None = None) -> BuildResult:
+          model: str | None = None, progress: Progress | None = None) -> BuildResult:
     cfg = project.config.build
     kind: Kind = "preference" if fmt == "dpo" else "chat"
     rules = get_ruleset(target or cfg.target)
     model = model or cfg.model
     with Painter() as painter:  # its worker imports matplotlib while this process validates
         result = _build(project, input_path, kind, rules, model, progress, painter)
-    if push_to_hub:
-        _push(project, project.output(f"dataset{'-dpo' if kind == 'preference' else ''}"), push_to_hub)
     return result
 
 
@@ -269,8 +267,8 @@ def _write(project: Project, result: BuildResult, train_lines: list[str], suffix
     """Write every output into one staging directory, which `buildset.staged` swaps in as one unit; the report's
     charts are drawn into it too, so a killed build never leaves another build's charts beside the report."""
     from pipeline.buildset import manifest_name, staged
-    from pipeline.dataset import save_dataset
-    from pipeline.report import write_report
+    from pipeline.build.dataset import save_dataset
+    from pipeline.build.report import write_report
 
     names = {name: f"{name}{suffix}{ext}" for name, ext in
              (("train", ".jsonl"), ("val", ".jsonl"), ("build-rejected", ".jsonl"), ("report", ".md"), ("dataset", ""))}
@@ -302,15 +300,3 @@ def _hold_out(project: Project, items: list[Item], rejects: Rejects) -> tuple[Dr
             rejects.add(items[position], "near-test", f"similarity {duplicate.similarity:.2f} to test example "
                         f"{duplicate.key}", neighbour=duplicate.key, similarity=duplicate.similarity)
     return held, [item for position, item in enumerate(items) if position not in hits]
-
-
-def _push(project: Project, dataset_dir: Path, repo: str) -> None:
-    import os
-
-    from datasets import load_from_disk
-
-    from pipeline.upload.huggingface import push_dataset
-
-    key_env = project.config.upload.huggingface.token_env
-    push_dataset(load_from_disk(str(dataset_dir)), repo, os.environ.get(key_env) or None,
-                 project.config.upload.huggingface.private, project.show(dataset_dir), key_env)

@@ -1,6 +1,6 @@
 """From a model's reply to candidate and rejected records: the one function both online and batch replies go through.
 
-`records_from_reply` parses a `Reply` (see `pipeline.parsing`), runs each item through the `Screen`, and returns
+`records_from_reply` parses a `Reply` (see `pipeline.generation.parsing`), runs each item through the `Screen`, and returns
 records that carry the request's provenance. The screen works in two steps: `prepare` runs every filter that needs
 no memory of other candidates (and may run in another process: `screen_reply`), `decide` compares with the
 duplicate index, one item after another. The screen's filters, in order, each a short reason code:
@@ -45,7 +45,7 @@ from pipeline.dedup import DuplicateIndex, signature
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import MAX_LINE_BYTES, dumps
 from pipeline.llm.request import CHAT, PlannedRequest, Reply
-from pipeline.parsing import Item, parse_json_reply, parse_numbered
+from pipeline.generation.parsing import Item, parse_json_reply, parse_numbered
 from pipeline.similarity import SeedSimilarity
 from pipeline.schema import Record, content_text, dump_example, example_id, make_record, normalize_text, parse_example, validation_messages
 
@@ -237,7 +237,7 @@ PARSE_FAILURES = ("unparseable", "not-an-example")
 
 def unparsed(request: PlannedRequest, reply: Reply) -> bool:
     """Whether a reply brought text but not one item that reads as an example: the sign of a mode that does not
-    fit the model (`pipeline.modes`). A body that is no completion at all is the server's fault, not the mode's."""
+    fit the model (`pipeline.generation.modes`). A body that is no completion at all is the server's fault, not the mode's."""
     items = _items(request, reply)
     return bool(items) and all(item.problem and item.problem[0] in PARSE_FAILURES and item.raw for item in items)
 

@@ -10,7 +10,7 @@ only. The admin's email and password come from LABEL_STUDIO_USERNAME / LABEL_STU
 on the first start; set later to other values, they are applied to the admin with Label Studio's own
 `manage.py shell`, or a note says why not.
 
-It leaves out Label Studio's API (projects, tasks, reviewers: `pipeline.labelstudio`) and printing (the CLI).
+It leaves out Label Studio's API (projects, tasks, reviewers: `pipeline.labelstudio.adapter`) and printing (the CLI).
 """
 
 from __future__ import annotations

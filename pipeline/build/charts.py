@@ -10,7 +10,7 @@ Histograms bin at most `MAX_POINTS` values, a fixed-seed sample beyond that, whi
 changes nothing one can see at this size. A build draws through a `Painter`: a worker process that imports
 matplotlib (most of the cost) while the build validates, and draws while the build writes its other files.
 
-It leaves out reading the project's files (`pipeline.report` gathers the figures) and interactive charts.
+It leaves out reading the project's files (`pipeline.build.report` gathers the figures) and interactive charts.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """`ftboot generate --collect` and `--collect-file`: take a finished batch's answers in.
 
 A finished batch's output and error files are downloaded, then its requests are walked in plan order: each
-answer is found by its custom_id (the cache key), cached, and handed to `pipeline.generate.Outputs`, the code
+answer is found by its custom_id (the cache key), cached, and handed to `pipeline.generation.run.Outputs`, the code
 online replies go through, so the candidates are what an online run would have written and collecting twice
 adds nothing twice. For a large batch, worker processes plan the requests, read their answers and run the filters
 that need no memory of other candidates (`filters.screen_reply`) a few blocks ahead, while this process runs
 the duplicate index and writes, in order: the same records as one process would write, on every core. Requests without an answer are recorded as failed, by error code, for `--resubmit`. Costs
-are priced at the configured batch prices and compared with the online ones. Sending is `pipeline.batch.send`'s.
+are priced at the configured batch prices and compared with the online ones. Sending is `pipeline.generation.batch.send`'s.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.batch.files import ResultIndex, outcome
-from pipeline.batch.ledger import Ledger, expand, to_ranges
-from pipeline.batch.send import Progress, api_for, costs, price_text, quiet, reconcile, requests, stage_of
+from pipeline.generation.batch.files import ResultIndex, outcome
+from pipeline.ledgers.batches import Ledger, expand, to_ranges
+from pipeline.generation.batch.send import Progress, api_for, costs, price_text, quiet, reconcile, requests, stage_of
 from pipeline.config import Project, find_project
-from pipeline.filters import Screen, Screened, screen_reply
-from pipeline.generate import Options, Outputs, Stage
+from pipeline.generation.filters import Screen, Screened, screen_reply
+from pipeline.generation.run import Options, Outputs, RunSettings
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.request import PlannedRequest, Reply
 
@@ -114,7 +114,7 @@ class _Preparer:
 
     def __init__(self, root: Path, options: Options, files: list[Path], missing: str | None) -> None:
         project = find_project(root)
-        self.stage, self.missing = Stage(project, options), missing
+        self.stage, self.missing = RunSettings(project, options), missing
         self.screen = Screen(project.config, self.stage.seeds)
         self.index = ResultIndex(files)
 
@@ -145,7 +145,7 @@ def _prepare_block(numbers: list[int]) -> list[Prepared]:
     return [_worker(n) for n in numbers]
 
 
-def _prepared(project: Project, stage: Stage, numbers: list[int], files: list[Path],
+def _prepared(project: Project, stage: RunSettings, numbers: list[int], files: list[Path],
               missing: str | None) -> Iterator[Prepared]:
     """Each request of `numbers` prepared, in order. Many are prepared by worker processes, a few blocks ahead:
     planning and screening are most of collecting, and only the duplicate index has to go one at a time."""
@@ -170,7 +170,7 @@ def _prepared(project: Project, stage: Stage, numbers: list[int], files: list[Pa
             yield from pending.popleft().get()
 
 
-def _take_in(project: Project, stage: Stage, numbers: list[int], index: ResultIndex, cache: ReplyCache,
+def _take_in(project: Project, stage: RunSettings, numbers: list[int], index: ResultIndex, cache: ReplyCache,
              outputs: Outputs, result: Collected, harvest: Harvest, progress: Progress, missing: str | None) -> list[int]:
     """Answers in plan order into the cache and the outputs; returns the numbers that failed. A request without
     a line counts as failed with the code `missing` (None: not at all, for a file that answers only some)."""
@@ -244,7 +244,7 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
 
 def collect_file(project: Project, options: Options, path: Path, progress: Progress = quiet) -> Harvest:
     """--collect-file: take in a result file produced elsewhere for requests this plan wrote with --batch-file."""
-    stage, ledger = Stage(project, options), Ledger(project)
+    stage, ledger = RunSettings(project, options), Ledger(project)
     harvest = Harvest(stage.model)
     fingerprint = stage.planner.request(0).key
     numbers = sorted({n for e in ledger.entries().values() if e.plan["fingerprint"] == fingerprint for n in expand(e.ranges)})

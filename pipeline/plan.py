@@ -1,4 +1,4 @@
-"""What an upload would send, checked before any network call: the files read again line by line against the
+"""What an upload or an export would send, checked before any network call: the files read again line by line against the
 provider's ruleset (structure with `schema.parse_example`, then the target's rules with token counts), and the
 plan built from them: files and sizes, examples and tokens, epochs, the hyperparameters, and an estimated cost.
 

@@ -1,0 +1,2 @@
+"""Label Studio: the HTTP adapter every stage uses (`adapter`), the local server ftboot runs (`server`) and the
+review project's data-manager view (`view`)."""
