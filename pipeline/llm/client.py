@@ -9,6 +9,9 @@ at its worst case and its retry reserves anew, so such retries count against eve
 as `billed_unusable`. A request that still fails, a refused key or a refused request stops the run cleanly
 (requests in flight finish) and is reported as a `RunError`.
 
+Under the SDK runs aiohttp's connection pool (the SDK's `DefaultAioHttpClient`), one kept connection per worker:
+the SDK's default pool costs CPU in proportion to the connections it holds on every request.
+
 It leaves streaming, tool calls and the provider Batch APIs out.
 """
 
