@@ -9,6 +9,9 @@ at its worst case and its retry reserves anew, so such retries count against eve
 as `billed_unusable`. A request that still fails, a refused key or a refused request stops the run cleanly
 (requests in flight finish) and is reported as a `RunError`.
 
+Under the SDK runs aiohttp's connection pool (the SDK's `DefaultAioHttpClient`), one kept connection per worker:
+the SDK's default pool costs CPU in proportion to the connections it holds on every request.
+
 It leaves streaming, tool calls and the provider Batch APIs out.
 """
 
@@ -29,16 +32,27 @@ from pipeline.llm.limits import Budget, Pacer, Reservation
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply, reply_from_bytes
 
 BACKOFF_BASE, BACKOFF_CAP, RETRY_AFTER_CAP = 0.5, 30.0, 600.0
-# httpx's (and httpx2's) failures that happen before a request leaves: nothing the server could bill for.
-_NOT_SENT = {"ConnectError", "ConnectTimeout", "PoolTimeout"}
 
 
 class _OutOfBudget(Exception):
     """A retry of an attempt that may have been billed does not fit the budget."""
 
 
-def _may_be_billed(exc: BaseException) -> bool:
-    return type(exc.__cause__).__name__ not in _NOT_SENT
+def _failure(exc: BaseException) -> tuple[str, bool]:
+    """A failed attempt's cause ("timeout" or "connection") and whether it may have been billed, read from the
+    transport's own error at the root of the SDK's: the SDK's adapter files aiohttp's errors under httpx's
+    names loosely (a connection dropped mid-answer comes out as a connect timeout). Anything else may have
+    reached the server."""
+    import aiohttp
+
+    chain: BaseException | None = exc
+    while chain is not None and not isinstance(chain, aiohttp.ClientError):
+        chain = chain.__cause__
+    if isinstance(chain, aiohttp.ClientConnectorError):
+        return "connection", False  # refused or unreachable: the request never left
+    if isinstance(chain, aiohttp.ConnectionTimeoutError):
+        return "timeout", False  # no connection in time, from the pool or the network
+    return ("timeout" if isinstance(chain, TimeoutError) else "connection"), True
 
 
 def retry_after(headers: Any) -> float | None:
@@ -94,12 +108,17 @@ class ClientStats:
 class Client:
     def __init__(self, endpoint: Endpoint, cache: ReplyCache, budget: Budget, pacer: Pacer | None = None,
                  concurrency: int = 16, timeout: float = 120.0, retries: int = 6) -> None:
-        from openai import AsyncOpenAI
+        import openai
 
         self.endpoint, self.cache, self.budget = endpoint, cache, budget
         self.pacer = pacer or Pacer()
         self.concurrency, self.retries = concurrency, retries
-        self.sdk = AsyncOpenAI(api_key=endpoint.api_key, base_url=endpoint.base_url, max_retries=0, timeout=timeout)
+        # aiohttp's connection pool instead of the SDK's default one: the latter walks every connection and every
+        # waiting request on each request and each answer, and keeps only 100 connections alive, so at concurrency
+        # 1,000 its bookkeeping and reconnections took most of the client's CPU. One connection per worker, kept.
+        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.sdk = openai.AsyncOpenAI(api_key=endpoint.api_key, base_url=endpoint.base_url, max_retries=0, timeout=timeout,
+                                      http_client=openai.DefaultAioHttpClient(limits=limits, timeout=timeout))
         self.stats = ClientStats()
         self.in_flight = 0
         self.stop_reason: str | None = None
@@ -134,10 +153,8 @@ class Client:
                             if "response_format" in detail else None)
                     raise RunError(f"{host} refused the request (HTTP {status}): {detail}", hint=hint) from None
                 cause, wait, lost = str(status), retry_after(exc.response.headers), False
-            except openai.APITimeoutError as exc:
-                cause, lost = "timeout", _may_be_billed(exc)
-            except openai.APIConnectionError as exc:
-                cause, lost = "connection", _may_be_billed(exc)
+            except openai.APIConnectionError as exc:  # timeouts included
+                cause, lost = _failure(exc)
             except ValueError:
                 cause, lost = "malformed", True  # a 200 whose body is not JSON: the server did the work
             self.stats.errors[cause] += 1
