@@ -7,7 +7,9 @@ temporary copy of the demo project, and measures:
   - `review push` of the same candidates into a new project (read, build tasks, check existing, import);
   - `review push` again (nothing new: it lists the project's candidate ids);
   - `review pull` of a project where every task has a review, one in ten with an edit (export snapshot, settle,
-    write reviewed.jsonl and preferences.jsonl).
+    write reviewed.jsonl and preferences.jsonl);
+  - `review status` of that project, as the project's own server (a read-only read of its database) and as any
+    other server (through the export snapshot).
 
     .venv/bin/python scripts/bench_review.py            # 10,000 candidates
     .venv/bin/python scripts/bench_review.py --n 2000
@@ -59,7 +61,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-review-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env["LABEL_STUDIO_DATA_DIR"] = str(work / "labelstudio")
+    env["LABEL_STUDIO_DATA_DIR"] = os.environ["LABEL_STUDIO_DATA_DIR"] = str(work / "labelstudio")
     script = str(REPO / "scripts" / "label-studio")
     started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, check=True)
     os.environ.update(line.split("=", 1) for line in started.stdout.strip().splitlines()[-2:])
@@ -106,7 +108,11 @@ def main() -> None:
         start = time.perf_counter()
         figures = review_status(reviewed_project)
         status_time = time.perf_counter() - start
-        assert figures.done == n, figures
+        os.environ["LABEL_STUDIO_DATA_DIR"] = str(work / "another-server")
+        start = time.perf_counter()
+        remote = review_status(reviewed_project)
+        remote_time = time.perf_counter() - start
+        assert figures.done == n and figures == remote, (figures, remote)
 
         print(f"review benchmark: {n:,} candidates, Label Studio at {server.url}")
         for label, seconds, note in [
@@ -114,7 +120,8 @@ def main() -> None:
                 ("ftboot review push", push_time, f"  ({push_time / baseline:.2f}x the bulk import)"),
                 ("ftboot review push again (0 new)", again_time, ""),
                 (f"ftboot review pull ({n:,} reviewed)", pull_time, ""),
-                (f"ftboot review status ({n:,} reviewed)", status_time, "")]:
+                (f"ftboot review status ({n:,} reviewed)", status_time, "  (its own server: database read)"),
+                ("  the same, another server's", remote_time, "  (export snapshot)")]:
             print(f"  {label + ':':<42}{seconds:6.1f} s{note}")
     finally:
         subprocess.run([script, "stop"], env=env, capture_output=True)

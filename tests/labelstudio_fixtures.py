@@ -83,13 +83,15 @@ def labelstudio(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def review_project(project: Path, labelstudio: LabelStudioServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The demo project, with a Label Studio project of its own, and the server in the environment."""
+    """The demo project, with a Label Studio project of its own, and the server in the environment (its data dir
+    too, as when the project's own server runs: `review status` then reads its database)."""
     config = project / "ftboot.toml"
     title = f"test {uuid.uuid4().hex[:10]}"
     text = re.sub(r'(?m)^project_title = .*$', f'project_title = "{title}"', config.read_text(encoding="utf-8"))
     config.write_text(text, encoding="utf-8")
     monkeypatch.setenv("LABEL_STUDIO_URL", labelstudio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", labelstudio.api_key)
+    monkeypatch.setenv("LABEL_STUDIO_DATA_DIR", str(labelstudio.state))
     return project
 
 
