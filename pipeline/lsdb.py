@@ -4,7 +4,7 @@ Every HTTP read path of Label Studio that carries annotations serialises far mor
 snapshot took 79 s on 10,000 reviewed tasks, the data manager's task list 17-23 s even with `include=` narrowed
 to ids and data. One SQL query over the tasks with annotations takes well under a second. It is used only when
 LABEL_STUDIO_URL is the address of the server that `ftboot labelstudio start` runs from this project's data dir
-(its pid alive, its url file the same); any other server, a team's remote one included, is read through the
+(its pid alive, its url file the same), on SQLite or PostgreSQL; any other server, a team's remote one included, is read through the
 API by `pipeline.review_status`. The tasks come back in the export's shape, reduced to what status reads: the
 task's id and `data.example`, and each annotation's id, reviewer id, skip flag, lead time, result and times.
 
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
+from pipeline import labelstudio_pg
 from pipeline.labelstudio_server import DataDir
 
 # Label Studio's own table names (tasks.models): task, task_completion (its annotations).
@@ -39,10 +40,15 @@ def local_data(project_root: Any, url: str) -> DataDir | None:
 
 @contextmanager
 def connect(data: DataDir) -> Iterator[Any]:
-    """A read-only DB-API connection to the server's database."""
-    path = data.path("data") / "label_studio.sqlite3"
-    # mode=ro: no write can happen by mistake; the timeout waits out the server's own short write locks.
-    connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=30)
+    """A read-only DB-API connection to the server's database, SQLite or PostgreSQL."""
+    postgres = labelstudio_pg.database(data.state)
+    if postgres is not None:
+        connection = postgres.connect()
+        connection.read_only = True
+    else:
+        path = data.path("data") / "label_studio.sqlite3"
+        # mode=ro: no write can happen by mistake; the timeout waits out the server's own short write locks.
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=30)
     try:
         yield connection
     finally:
@@ -50,6 +56,7 @@ def connect(data: DataDir) -> Iterator[Any]:
 
 
 def _json(value: Any) -> Any:
+    # SQLite keeps JSON as text; PostgreSQL's driver hands it over parsed.
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
