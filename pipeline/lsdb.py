@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pipeline import labelstudio_pg
+from pipeline.errors import RunError
 from pipeline.labelstudio_server import DataDir
 
 # Label Studio's own table names (tasks.models): task, task_completion (its annotations).
@@ -43,7 +44,13 @@ def connect(data: DataDir) -> Iterator[Any]:
     """A read-only DB-API connection to the server's database, SQLite or PostgreSQL."""
     postgres = labelstudio_pg.database(data.state)
     if postgres is not None:
-        connection = postgres.connect()
+        import psycopg
+
+        try:
+            connection = postgres.connect()
+        except psycopg.Error as exc:  # its first line names host and reason, never the password
+            raise RunError(f"cannot read Label Studio's PostgreSQL database on {postgres.host}: "
+                           f"{str(exc).strip().splitlines()[0][:300]}") from None
         connection.read_only = True
     else:
         path = data.path("data") / "label_studio.sqlite3"
