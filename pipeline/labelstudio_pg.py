@@ -11,7 +11,8 @@ restored from a dump migrated once per Label Studio version and kept in the per-
 (Label Studio's own migrations on an empty PostgreSQL take minutes). The data dir remembers the choice in
 `database` (mode 0600: a DSN may hold a password, which is never printed).
 
-It leaves out Label Studio itself (`pipeline.labelstudio_server`) and reading the data (`pipeline.lsdb`).
+`prepare` makes a data dir's database ready, SQLite's included. It leaves out Label Studio itself
+(`pipeline.labelstudio_server`) and reading the data (`pipeline.lsdb`).
 """
 
 from __future__ import annotations
@@ -239,3 +240,27 @@ def cluster(state: Path, migrated: Callable[[], Path]) -> tuple[Postgres, bool]:
         (state / "postgres").symlink_to(where)
     ready.touch()
     return database, True
+
+
+def prepare(state: Path, engine: str | None, dsn: str | None, migrated: Callable[[str], Path]) -> bool:
+    """The data dir's database made ready (SQLite copied from `migrated("sqlite")`, the local cluster started);
+    True when it is new. An existing data dir keeps its engine: asking for another one is an error."""
+    sqlite = state / "data" / "label_studio.sqlite3"
+    chosen = saved(state)
+    have = "postgres" if chosen else "sqlite" if sqlite.exists() else None
+    wanted = engine or ("postgres" if dsn else have) or "sqlite"
+    if have is not None and (wanted != have or (dsn is not None and not chosen.get("dsn"))):
+        what = {"sqlite": "SQLite", "postgres": "PostgreSQL at a DSN" if chosen.get("dsn") else "a local PostgreSQL"}
+        raise RunError(f"the data dir {state} already uses {what[have]}",
+                       hint="start without --database/--dsn, or use another data dir (LABEL_STUDIO_DATA_DIR)")
+    if wanted == "sqlite":
+        if not sqlite.exists():
+            sqlite.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.copy(migrated("sqlite"), sqlite)
+            sqlite.chmod(0o600)
+        return have is None
+    if dsn is not None or chosen.get("dsn"):
+        remember(state, dsn or chosen["dsn"])  # a new DSN (a rotated password) replaces the saved one
+        return have is None
+    remember(state, None)
+    return cluster(state, lambda: migrated("postgres"))[1]

@@ -268,37 +268,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _database(program: Path, data: DataDir, note: Note, engine: str | None, dsn: str | None) -> bool:
-    """The data dir's database made ready (PostgreSQL's local cluster started); True when it is new. An
-    existing data dir keeps its engine: asking for another one is an error."""
-    sqlite = data.path("data") / "label_studio.sqlite3"
-    chosen = pg.saved(data.state)
-    have = "postgres" if chosen else "sqlite" if sqlite.exists() else None
-    wanted = engine or ("postgres" if dsn else have) or "sqlite"
-    if have is not None and (wanted != have or (dsn is not None and not chosen.get("dsn"))):
-        what = {"sqlite": "SQLite", "postgres": "PostgreSQL at a DSN" if chosen.get("dsn") else "a local PostgreSQL"}
-        raise RunError(f"the data dir {data.state} already uses {what[have]}",
-                       hint="start without --database/--dsn, or use another data dir (LABEL_STUDIO_DATA_DIR)")
-    if wanted == "sqlite":
-        if not sqlite.exists():
-            sqlite.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            shutil.copy(migrated_database(program, note), sqlite)
-            sqlite.chmod(0o600)
-        return have is None
-    if dsn is not None or chosen.get("dsn"):
-        pg.remember(data.state, dsn or chosen["dsn"])  # a new DSN (a rotated password) replaces the saved one
-        return have is None
-    pg.remember(data.state, None)
-    return pg.cluster(data.state, lambda: migrated_database(program, note, "postgres"))[1]
-
-
 def start(data: DataDir, note: Note, port: int | None = None, timeout: float = 300.0, engine: str | None = None,
           dsn: str | None = None) -> Running:
     """The project's server, started unless it already runs (on `engine`'s database, or at `dsn`, for a new data
     dir); credentials applied either way."""
     program = install(note)
     data.make()
-    fresh = _database(program, data, note, engine, dsn)
+    fresh = pg.prepare(data.state, engine, dsn, lambda kind: migrated_database(program, note, kind))
     creds = _credentials(program, data, fresh, note)
     if (running := status(data)) is not None:
         return running
