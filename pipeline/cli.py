@@ -504,18 +504,28 @@ def labelstudio_install() -> None:
 @click.option("--port", type=click.IntRange(1, 65535), envvar="LABEL_STUDIO_PORT", help="Port (default: a free one).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True, envvar="LABEL_STUDIO_START_TIMEOUT",
               help="Seconds to wait for the server to answer.")
+@click.option("--database", "engine", type=click.Choice(["sqlite", "postgres"]),
+              help="A new data dir's database (default sqlite; an existing data dir keeps its own).")
+@click.option("--dsn", envvar="FTBOOT_LABELSTUDIO_DSN", metavar="DSN",
+              help="With --database postgres: an existing server's database (postgresql://user:pw@host:5432/db); "
+                   "without it ftboot runs a local cluster in the data dir. $FTBOOT_LABELSTUDIO_DSN keeps a "
+                   "password out of `ps`.")
 @click.pass_context
-def labelstudio_start(ctx: click.Context, port: int | None, timeout: float) -> None:
+def labelstudio_start(ctx: click.Context, port: int | None, timeout: float, engine: str | None,
+                      dsn: str | None) -> None:
     """Start this project's Label Studio (or find it running) and print its URL and API key.
 
     \b
-    Example:
+    Examples:
       export $(ftboot labelstudio start | tail -2)
+      export $(ftboot labelstudio start --database postgres | tail -2)
     """
     from pipeline.labelstudio.server import start
 
+    if dsn and engine == "sqlite":
+        raise click.UsageError("--dsn goes with --database postgres")
     data = _data_dir(ctx)
-    running = start(data, _note, port=port, timeout=timeout)
+    running = start(data, _note, port=port, timeout=timeout, engine=engine, dsn=dsn or None)
     _note(f"running at {running.url} (data in {running.state}, log in {data.path('server.log')})")
     _print_server(running)
 
@@ -566,7 +576,7 @@ def labelstudio_add_reviewer(ctx: click.Context, email: str) -> None:
 @labelstudio.command("stop")
 @click.pass_context
 def labelstudio_stop(ctx: click.Context) -> None:
-    """Stop this project's Label Studio.
+    """Stop this project's Label Studio (and the local PostgreSQL cluster it runs on, if any).
 
     \b
     Example:

@@ -7,10 +7,13 @@ temporary copy of the demo project, and measures:
   - `review push` of the same candidates into a new project (read, build tasks, check existing, import);
   - `review push` again (nothing new: it lists the project's candidate ids);
   - `review pull` of a project where every task has a review, one in ten with an edit (export snapshot, settle,
-    write reviewed.jsonl and preferences.jsonl).
+    write reviewed.jsonl and preferences.jsonl);
+  - `review status` of that project, as the project's own server (a read-only read of its database) and as any
+    other server (through the export snapshot).
 
     .venv/bin/python scripts/bench_review.py            # 10,000 candidates
     .venv/bin/python scripts/bench_review.py --n 2000
+    .venv/bin/python scripts/bench_review.py --database postgres   # Label Studio on a local PostgreSQL cluster
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ def candidates(n: int, seeds: list) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="candidates to push (default 10000)")
-    n = parser.parse_args().n
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
+                        help="Label Studio's database (default sqlite)")
+    args = parser.parse_args()
+    n = args.n
 
     from pipeline.labelstudio import adapter as lsa
     from pipeline.review import sync as review
@@ -59,9 +65,10 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-review-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env["LABEL_STUDIO_DATA_DIR"] = str(work / "labelstudio")
+    env["LABEL_STUDIO_DATA_DIR"] = os.environ["LABEL_STUDIO_DATA_DIR"] = str(work / "labelstudio")
     script = str(REPO / "scripts" / "label-studio")
-    started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, check=True)
+    started = subprocess.run([script, "start", "--database", args.database], env=env, capture_output=True, text=True,
+                             check=True)
     os.environ.update(line.split("=", 1) for line in started.stdout.strip().splitlines()[-2:])
     try:
         root = work / "project"
@@ -106,18 +113,25 @@ def main() -> None:
         start = time.perf_counter()
         figures = review_status(reviewed_project)
         status_time = time.perf_counter() - start
-        assert figures.done == n, figures
+        os.environ["LABEL_STUDIO_DATA_DIR"] = str(work / "another-server")
+        start = time.perf_counter()
+        remote = review_status(reviewed_project)
+        remote_time = time.perf_counter() - start
+        assert figures.done == n and figures == remote, (figures, remote)
 
-        print(f"review benchmark: {n:,} candidates, Label Studio at {server.url}")
+        print(f"review benchmark: {n:,} candidates, Label Studio on {args.database} at {server.url}")
         for label, seconds, note in [
                 ("Label Studio alone, one bulk import", baseline, ""),
                 ("ftboot review push", push_time, f"  ({push_time / baseline:.2f}x the bulk import)"),
                 ("ftboot review push again (0 new)", again_time, ""),
                 (f"ftboot review pull ({n:,} reviewed)", pull_time, ""),
-                (f"ftboot review status ({n:,} reviewed)", status_time, "")]:
+                (f"ftboot review status ({n:,} reviewed)", status_time, "  (its own server: database read)"),
+                ("  the same, another server's", remote_time, "  (export snapshot)")]:
             print(f"  {label + ':':<42}{seconds:6.1f} s{note}")
     finally:
         subprocess.run([script, "stop"], env=env, capture_output=True)
+        if (work / "labelstudio" / "postgres").is_symlink():  # run as root, the cluster lives outside `work`
+            shutil.rmtree((work / "labelstudio" / "postgres").resolve(), ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

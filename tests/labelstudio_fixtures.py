@@ -1,7 +1,9 @@
 """A real Label Studio for the test session, and reviewers who annotate through its API.
 
-`labelstudio` starts the server once per session with `ftboot labelstudio start` on a throw-away data dir (the
-migrated database is cached per user, so a start takes about 4 s after the first) and stops it at the end. A
+`labelstudio` starts the server once per session and database with `ftboot labelstudio start` on a throw-away
+data dir (the migrated database is cached per user, so a start takes about 4 s on SQLite and 10-20 s on a local
+PostgreSQL cluster after the first) and stops it at the end. The review tests of the modules in `BOTH_DATABASES`
+run on SQLite and on PostgreSQL; the others (the browser test among them) on SQLite only, to keep the suite short. A
 checkout's `.venv-labelstudio`, when there is one, stands in for the per-user cache's venv (the same version).
 `review_project` is the demo project with its own Label Studio project title and the server's URL and key in
 the environment. `Reviewer.submit` posts what the labeling editor posts on Submit: the prefilled prediction's
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -23,6 +26,9 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+DATABASES = ("sqlite", "postgres")
+BOTH_DATABASES = {"test_review", "test_review_keep", "test_review_status", "test_review_status_read"}
+POSTGRES_ONLY = {"test_labelstudio_pg"}
 ADMIN, PASSWORD = "admin@example.com", "ftboot-test-admin"
 
 
@@ -58,9 +64,11 @@ def server_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def ftboot_labelstudio(command: str, env: dict[str, str], project: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """`ftboot labelstudio COMMAND` in a process of its own, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "pipeline", "--project", str(project), "labelstudio", command],
+def ftboot_labelstudio(command: str | list[str], env: dict[str, str], project: Path = REPO
+                       ) -> subprocess.CompletedProcess[str]:
+    """`ftboot labelstudio COMMAND [ARGS]` in a process of its own, as a user runs it."""
+    words = [command] if isinstance(command, str) else command
+    return subprocess.run([sys.executable, "-m", "pipeline", "--project", str(project), "labelstudio", *words],
                           env=env, capture_output=True, text=True, timeout=1200)
 
 
@@ -68,28 +76,42 @@ def server_lines(stdout: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in stdout.strip().splitlines()[-2:])
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "labelstudio" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        databases = DATABASES if module in BOTH_DATABASES else DATABASES[1:] if module in POSTGRES_ONLY else DATABASES[:1]
+        metafunc.parametrize("labelstudio", databases, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def labelstudio(tmp_path_factory: pytest.TempPathFactory):
-    state = tmp_path_factory.mktemp("labelstudio")
+def labelstudio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    from pipeline.labelstudio import postgres as labelstudio_pg
+
+    database = getattr(request, "param", "sqlite")
+    state = tmp_path_factory.mktemp(f"ls-{database}")
     env = server_env(LABEL_STUDIO_DATA_DIR=str(state), LABEL_STUDIO_USERNAME=ADMIN, LABEL_STUDIO_PASSWORD=PASSWORD)
-    started = ftboot_labelstudio("start", env)
+    started = ftboot_labelstudio(["start", "--database", database], env)
     if started.returncode != 0:
-        pytest.fail(f"ftboot labelstudio start failed:\n{started.stderr[-3000:]}")
+        pytest.fail(f"ftboot labelstudio start --database {database} failed:\n{started.stderr[-3000:]}")
     lines = server_lines(started.stdout)
     server = LabelStudioServer(lines["LABEL_STUDIO_URL"], lines["LABEL_STUDIO_API_KEY"], state, env)
     yield server
     ftboot_labelstudio("stop", env)
+    if (state / "postgres").is_symlink():  # a cluster run as root lives outside the throw-away data dir
+        shutil.rmtree(labelstudio_pg.cluster_dir(state), ignore_errors=True)
 
 
 @pytest.fixture
 def review_project(project: Path, labelstudio: LabelStudioServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The demo project, with a Label Studio project of its own, and the server in the environment."""
+    """The demo project, with a Label Studio project of its own, and the server in the environment (its data dir
+    too, as when the project's own server runs: `review status` then reads its database)."""
     config = project / "ftboot.toml"
     title = f"test {uuid.uuid4().hex[:10]}"
     text = re.sub(r'(?m)^project_title = .*$', f'project_title = "{title}"', config.read_text(encoding="utf-8"))
     config.write_text(text, encoding="utf-8")
     monkeypatch.setenv("LABEL_STUDIO_URL", labelstudio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", labelstudio.api_key)
+    monkeypatch.setenv("LABEL_STUDIO_DATA_DIR", str(labelstudio.state))
     return project
 
 

@@ -8,7 +8,8 @@ instead. Each project keeps its own data dir, `.labelstudio/` (mode 0700: it hol
 token), with the database, the log, the pid, the address and the credentials. The server listens on 127.0.0.1
 only. The admin's email and password come from LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD, or are generated
 on the first start; set later to other values, they are applied to the admin with Label Studio's own
-`manage.py shell`, or a note says why not.
+`manage.py shell`, or a note says why not. The database is SQLite unless the first start asks for PostgreSQL
+(`pipeline.labelstudio.postgres`); the data dir keeps the one it started with.
 
 It leaves out Label Studio's API (projects, tasks, reviewers: `pipeline.labelstudio.adapter`) and printing (the CLI).
 """
@@ -31,6 +32,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.labelstudio import postgres as pg
 from pipeline.errors import RunError
 
 VERSION = "1.23.2"
@@ -94,18 +96,32 @@ def install(note: Note) -> Path:
     return program
 
 
-def migrated_database(program: Path, note: Note) -> Path:
-    """A database with every migration of this version applied, made once (`label-studio version` migrates)."""
-    cached = cache_dir() / "migrated.sqlite3"
+def migrated_database(program: Path, note: Note, engine: str = "sqlite") -> Path:
+    """A database with every migration of this version applied, made once (`label-studio version` migrates):
+    an SQLite file, or for "postgres" a dump of a scratch cluster's database."""
+    cached = cache_dir() / ("migrated.sqlite3" if engine == "sqlite" else "migrated.pgdump")
     with _locked("migrate"):
         if not cached.exists():
-            note(f"migrating a fresh database once for label-studio {VERSION} (30-50 s)")
+            note(f"migrating a fresh {engine} database once for label-studio {VERSION} "
+                 f"({'30-50 s' if engine == 'sqlite' else 'a few minutes'})")
             scratch = cache_dir() / f"migrating.{os.getpid()}"
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir(parents=True)
-            _run([str(program), "version", "--data-dir", str(scratch)], "migrating Label Studio's database",
-                 env={**os.environ, **_SERVER_ENV})
-            shutil.copy(scratch / "label_studio.sqlite3", cached.with_suffix(".part"))
+            env = {**os.environ, **_SERVER_ENV}
+            cluster = pg.cluster_dir(scratch) if engine == "postgres" else None
+            try:
+                if cluster is not None:
+                    env.update(pg.new_cluster(cluster, None).env())
+                _run([str(program), "version", "--data-dir", str(scratch)], "migrating Label Studio's database",
+                     env=env)
+                if cluster is None:
+                    shutil.copy(scratch / "label_studio.sqlite3", cached.with_suffix(".part"))
+                else:
+                    pg.dump(cluster, cached.with_suffix(".part"))
+            finally:
+                if cluster is not None:
+                    pg.stop_cluster(cluster)
+                    shutil.rmtree(cluster, ignore_errors=True)
             os.replace(cached.with_suffix(".part"), cached)
             shutil.rmtree(scratch, ignore_errors=True)
     return cached
@@ -196,6 +212,12 @@ def status(data: DataDir) -> Running | None:
     return Running(url, creds.token, data.state)  # type: ignore[arg-type]
 
 
+def _server_env(data: DataDir) -> dict[str, str]:
+    """Label Studio's settings for this data dir: ftboot's, and the PostgreSQL database when it has one."""
+    database = pg.database(data.state)
+    return {**_SERVER_ENV, **(database.env() if database else {})}
+
+
 def _update_admin(program: Path, data: DataDir, old: Credentials, new: Credentials) -> str | None:
     """Apply a changed email or password to the admin with Label Studio's `manage.py shell`; None, or why not.
     The values go through the environment, not the command line that `ps` shows."""
@@ -208,7 +230,7 @@ def _update_admin(program: Path, data: DataDir, old: Credentials, new: Credentia
             "if e['FTBOOT_NEW_EMAIL'] != user.email and User.objects.filter(email=e['FTBOOT_NEW_EMAIL']).exists():\n"
             "    sys.exit(e['FTBOOT_NEW_EMAIL'] + ' is already another account')\n"
             "user.email = e['FTBOOT_NEW_EMAIL']\nuser.set_password(e['FTBOOT_NEW_PASSWORD'])\nuser.save()\n")
-    env = {**os.environ, **_SERVER_ENV, "LABEL_STUDIO_BASE_DATA_DIR": str(data.path("data")),
+    env = {**os.environ, **_server_env(data), "LABEL_STUDIO_BASE_DATA_DIR": str(data.path("data")),
            "FTBOOT_OLD_EMAIL": old.email, "FTBOOT_NEW_EMAIL": new.email, "FTBOOT_NEW_PASSWORD": new.password}
     done = subprocess.run([str(program.parent / "python"), str(manage), "shell", "-c", code], env=env,
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -246,21 +268,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(data: DataDir, note: Note, port: int | None = None, timeout: float = 300.0) -> Running:
-    """The project's server, started unless it already runs; credentials applied either way."""
+def start(data: DataDir, note: Note, port: int | None = None, timeout: float = 300.0, engine: str | None = None,
+          dsn: str | None = None) -> Running:
+    """The project's server, started unless it already runs (on `engine`'s database, or at `dsn`, for a new data
+    dir); credentials applied either way."""
     program = install(note)
     data.make()
-    database = data.path("data") / "label_studio.sqlite3"
-    fresh = not database.exists()
-    if fresh:
-        database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shutil.copy(migrated_database(program, note), database)
-        database.chmod(0o600)
+    fresh = pg.prepare(data.state, engine, dsn, lambda kind: migrated_database(program, note, kind))
     creds = _credentials(program, data, fresh, note)
     if (running := status(data)) is not None:
         return running
     log = data.path("server.log")
-    env = {**os.environ, **_SERVER_ENV, "LABEL_STUDIO_USERNAME": creds.email,
+    env = {**os.environ, **_server_env(data), "LABEL_STUDIO_USERNAME": creds.email,
            "LABEL_STUDIO_PASSWORD": creds.password, "LABEL_STUDIO_USER_TOKEN": creds.token}
     with open(log, "w") as out:
         # its own session: the server outlives this command and stops as one process group
@@ -286,7 +305,7 @@ def start(data: DataDir, note: Note, port: int | None = None, timeout: float = 3
 
 
 def stop(data: DataDir) -> bool:
-    """Stop the project's server; False when it was not running."""
+    """Stop the project's server, then its local PostgreSQL cluster; False when the server was not running."""
     pid = data.pid()
     if pid is not None:
         with suppress(ProcessLookupError):
@@ -301,5 +320,8 @@ def stop(data: DataDir) -> bool:
             os.killpg(pid, signal.SIGKILL)
     for name in ("server.pid", "url"):
         data.path(name).unlink(missing_ok=True)
+    choice = pg.saved(data.state)
+    if choice and not choice.get("dsn"):
+        pg.stop_cluster(pg.cluster_dir(data.state))
     return pid is not None
 

@@ -4,8 +4,10 @@ computed by statsmodels); and the time left at the team's pace.
 
 A task is done when it has as many reviews as `[labelstudio] overlap` asks for, skipped when it has only skips.
 The time left is the reviews still wanted × the median seconds per review ÷ the reviewers who have reviewed.
-It reads the server through the same export snapshot as `pull` (much faster than the task list, and deleted
-once read) and writes nothing; it leaves out settling reviews into records (`pipeline.review.sync.pull`).
+It reads the database of the server that ftboot runs for this project directly, read-only (`pipeline.labelstudio.db`:
+about a second on 10,000 reviewed tasks); any other server through the same export snapshot as `pull` (deleted
+once read; more than a minute on 10,000 tasks). It writes nothing and leaves out settling reviews into records
+(`pipeline.review.sync.pull`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.labelstudio import adapter as lsa
+from pipeline.labelstudio import db as lsdb
 from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.review.lsexport import read_export
@@ -57,11 +60,12 @@ class ReviewStatus:
 def kappa(ratings: list[list[str]], cohen: bool) -> dict[str, Any] | None:
     """Agreement on tasks with several verdicts. `cohen`: two reviewers, and each task's verdicts in reviewer
     order; otherwise Fleiss' kappa over the tasks with the most common number of verdicts, in any order."""
-    from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
-
     several = [r for r in ratings if len(r) >= 2]
     if not several:
         return None
+    # statsmodels brings scipy and pandas (2-5 s to import): only when there is agreement to measure
+    from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
+
     width = Counter(len(r) for r in several).most_common(1)[0][0]
     rows = [r for r in several if len(r) == width]
     if cohen:
@@ -126,5 +130,10 @@ def review_status(project: Project) -> ReviewStatus:
         raise RunError(f"no Label Studio project titled {settings.project_title!r} at {server.url}",
                        hint="`ftboot review push` creates it")
     overlap = found.maximum_annotations or settings.overlap
-    tasks = read_export(server.export(found.id), f"Label Studio's export of project {found.id}")
-    return summarize(tasks, server.task_count(found.id), overlap, server.reviewers())
+    data = lsdb.local_data(project.root, server.url)
+    if data is not None:
+        tasks, total = lsdb.annotated_tasks(data, found.id)
+    else:
+        tasks = read_export(server.export(found.id), f"Label Studio's export of project {found.id}")
+        total = server.task_count(found.id)
+    return summarize(tasks, total, overlap, server.reviewers())
