@@ -34,7 +34,7 @@ def shingles(text: str) -> set[bytes]:
     found = words(text)
     if len(found) < 3:
         return {w.encode() for w in found}
-    return set(map(str.encode, map(" ".join, zip(found, found[1:], found[2:]))))
+    return set(map(str.encode, map(" ".join, zip(found, found[1:], found[2:], strict=False))))
 
 
 @functools.cache

@@ -301,7 +301,7 @@ class Appender:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.repaired = repair_torn_tail(path)
         self.path = path
-        self._handle = open(path, "a", encoding="utf-8")
+        self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 -- held for appends until close()
 
     def write(self, row: Any) -> None:
         self._handle.write(dumps(row) + "\n")

@@ -57,7 +57,7 @@ class SeedSimilarity:
         for g, w in self._vector(char_ngrams(text)).items():
             for number, seed_weight in postings.get(g, empty):
                 scores[number] += w * seed_weight
-        return dict(zip(self.keys, scores))
+        return dict(zip(self.keys, scores, strict=True))
 
     def nearest(self, text: str) -> tuple[str, float] | None:
         """(seed key, cosine rounded to 3 places) of the most similar seed, or None without seeds."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.ledgers.batches import Ledger
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import count_lines
+from pipeline.ledgers.batches import Ledger
 from pipeline.schema import is_accepted, read_records
 
 STAGE_FILES = {

@@ -94,10 +94,10 @@ class FakeBatches:
                 line = json.loads(raw)
             except ValueError:
                 return [{"code": "invalid_json_line", "message": "not JSON", "line": number}]
-            problem = (set(line) != {"custom_id", "method", "url", "body"} and "keys are not custom_id, method, url, body"
-                       or line["method"] != "POST" and "method is not POST"
-                       or line["url"] != endpoint and f"url {line['url']} is not the batch's endpoint"
-                       or line["custom_id"] in seen and "duplicate custom_id")
+            problem = ((set(line) != {"custom_id", "method", "url", "body"} and "keys are not custom_id, method, url, body")
+                       or (line["method"] != "POST" and "method is not POST")
+                       or (line["url"] != endpoint and f"url {line['url']} is not the batch's endpoint")
+                       or (line["custom_id"] in seen and "duplicate custom_id"))
             if problem:
                 return [{"code": "invalid_request", "message": problem, "line": number}]
             seen.add(line["custom_id"])

@@ -27,8 +27,8 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -37,10 +37,7 @@ from pipeline.generation.judge import JUDGE_SYSTEM
 from tests.fakeapi import FakeAPI, Request
 
 KEY = "sk-fake-chat-key-0123456789"
-WORDS = ("amber basalt cedar delta ember fjord garnet harbor indigo juniper kelp lagoon meadow nickel onyx prairie "
-         "quartz river saffron tundra umber velvet willow xenon yarrow zephyr anchor beacon canyon dune estuary "
-         "falcon glacier heron island jasper kestrel lantern marble nectar orchard pebble quill reef summit thistle "
-         "upland valley wren yonder zinnia acorn bramble clover driftwood eddy fern grove hollow ivy").split()
+WORDS = ["amber", "basalt", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper", "kelp", "lagoon", "meadow", "nickel", "onyx", "prairie", "quartz", "river", "saffron", "tundra", "umber", "velvet", "willow", "xenon", "yarrow", "zephyr", "anchor", "beacon", "canyon", "dune", "estuary", "falcon", "glacier", "heron", "island", "jasper", "kestrel", "lantern", "marble", "nectar", "orchard", "pebble", "quill", "reef", "summit", "thistle", "upland", "valley", "wren", "yonder", "zinnia", "acorn", "bramble", "clover", "driftwood", "eddy", "fern", "grove", "hollow", "ivy"]
 
 
 @dataclass

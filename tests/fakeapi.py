@@ -10,6 +10,7 @@ Handlers take a `Request` and return `(status, body)` where body is a dict (sent
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -151,10 +152,8 @@ class FakeAPI:
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 

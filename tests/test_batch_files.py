@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.generation.batch import files as batch_files
 from pipeline.config import find_project
+from pipeline.generation.batch import files as batch_files
 from pipeline.generation.run import Options, RunSettings
 from tests.fake_chat import FakeChat
 from tests.fakeapi import FakeAPI, Request
@@ -97,8 +97,8 @@ def test_worker_processes_write_what_one_process_writes(project: Path, tmp_path:
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from pipeline.generation.batch import collect
     from pipeline.cli import cli
+    from pipeline.generation.batch import collect
 
     def invoke(root: Path, *args: str) -> dict:
         return ok(CliRunner().invoke(cli, ["--project", str(root), *args, "--json"], catch_exceptions=False))

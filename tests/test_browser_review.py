@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.labelstudio_fixtures import ADMIN, PASSWORD, project_id
 from tests.helpers import varied_examples
+from tests.labelstudio_fixtures import ADMIN, PASSWORD, project_id
 from tests.test_review import rows, title_of, write_candidates
 
 SYSTEM = ("You write product descriptions for an online shop. Given a feature list, write two or three sentences "

@@ -83,7 +83,7 @@ def test_a_failure_between_writes_leaves_the_old_set(project: Path, run, monkeyp
 
 
 def test_a_failure_mid_swap_is_refused_then_repaired(project: Path, run, monkeypatch) -> None:
-    new, before = first_build(project, run)
+    new, _before = first_build(project, run)
     import pipeline.buildset
 
     real, swapped = pipeline.buildset.os.replace, []

@@ -139,4 +139,4 @@ def test_the_cli_choices_are_the_exporters():
     from pipeline.cli import EXPORT_TARGETS
     from pipeline.export import EXPORTERS
 
-    assert EXPORT_TARGETS == list(EXPORTERS)
+    assert list(EXPORTERS) == EXPORT_TARGETS

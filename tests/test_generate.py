@@ -157,7 +157,7 @@ def test_a_failing_endpoint_is_reported_after_the_retries(run, project: Path, ch
 
 
 def write_reviewed(project: Path, candidates: list[dict], verdicts: list[str]) -> None:
-    rows = [{**c, "review": {"verdict": v}} for c, v in zip(candidates, verdicts)]
+    rows = [{**c, "review": {"verdict": v}} for c, v in zip(candidates, verdicts, strict=True)]
     (project / "outputs" / "reviewed.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 

@@ -9,9 +9,16 @@ import pytest
 
 from pipeline.config import Config, load_config
 from pipeline.generation.parsing import parse_numbered
-from pipeline.generation.planner import EXAMPLES_SCHEMA, Planner, render_chat, render_completion, shot_messages, steering
-from pipeline.shots import rotation
+from pipeline.generation.planner import (
+    EXAMPLES_SCHEMA,
+    Planner,
+    render_chat,
+    render_completion,
+    shot_messages,
+    steering,
+)
 from pipeline.schema import make_record
+from pipeline.shots import rotation
 from tests.helpers import chat, varied_examples
 
 SYSTEM = "You write product descriptions."

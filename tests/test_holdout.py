@@ -8,7 +8,8 @@ from pathlib import Path
 
 from pipeline.schema import example_id, make_record
 from tests.fake_chat import edit_config
-from tests.helpers import chat as chat_example, varied_examples, write_jsonl
+from tests.helpers import chat as chat_example
+from tests.helpers import varied_examples, write_jsonl
 
 
 def ids(path: Path) -> list[str]:

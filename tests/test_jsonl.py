@@ -40,10 +40,9 @@ def test_torn_tail_tolerated_only_when_asked(tmp_path):
 def test_atomic_write_keeps_old_file_on_error(tmp_path):
     path = tmp_path / "out.jsonl"
     write_jsonl(path, [{"v": 1}])
-    with pytest.raises(RuntimeError):
-        with atomic_write(path) as handle:
-            handle.write("half")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_write(path) as handle:
+        handle.write("half")
+        raise RuntimeError("crash")
     assert path.read_text() == '{"v":1}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.labelstudio import adapter as lsa
 from pipeline.generation.judge import JUDGE_SYSTEM
-from pipeline.review.judged import agreement, roc_auc
+from pipeline.labelstudio import adapter as lsa
 from pipeline.llm import client as client_module
+from pipeline.review.judged import agreement, roc_auc
 from pipeline.schema import make_record
 from tests.fake_chat import FakeChat, edit_config
 from tests.helpers import varied_examples
@@ -145,7 +145,7 @@ def test_review_pull_says_how_well_the_scores_predicted_the_verdicts(run, projec
     verdicts = ["accept"] * 4 + ["reject"] * 3
     examples = varied_examples(len(scores), seed=3)
     tasks = []
-    for number, (example, score, verdict) in enumerate(zip(examples, scores, verdicts), start=1):
+    for number, (example, score, verdict) in enumerate(zip(examples, scores, verdicts, strict=True), start=1):
         task = lsa.make_task(make_record(example, {"round": 1, "shots": [], "judge_score": score}), 1, {})
         result = [{"id": "a", "from_name": "reply_1", "to_name": "dialogue_1", "type": "textarea",
                    "value": {"text": [example["messages"][-1]["content"]]}},

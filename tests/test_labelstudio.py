@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from pipeline.labelstudio import adapter as lsa
 from pipeline.labelstudio import view
 from pipeline.schema import make_record
-from tests.labelstudio_fixtures import ftboot_labelstudio, server_env, server_lines
+from tests.labelstudio_fixtures import ftboot_labelstudio, server_env
 
 TOOLS = {"messages": [
     {"role": "system", "content": "You answer shop questions."},

@@ -49,7 +49,7 @@ def test_a_second_project_has_its_own_server_and_changed_credentials_reach_the_a
                                                                "password": "cy-password-1"}).raise_for_status()
         refused = ftboot_labelstudio("start", server_env(LABEL_STUDIO_USERNAME="cy@example.com"), project)
         assert refused.returncode == 0
-        [line] = [l for l in refused.stderr.splitlines() if "not applied" in l]
+        [line] = [text for text in refused.stderr.splitlines() if "not applied" in text]
         assert "cy@example.com is already another account" in line
         assert logs_in(url, "ben@example.com", "second-password")
     finally:

@@ -14,8 +14,8 @@ from pipeline.errors import InputError, RunError
 from pipeline.llm import client as client_module
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client, retry_after
-from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
 from pipeline.llm.limits import Budget, Pacer
+from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
 from tests.fake_chat import KEY, Canned, FakeChat
 from tests.fakeapi import Fault
 
@@ -76,7 +76,7 @@ def test_5xx_timeouts_drops_and_malformed_bodies_are_retried(chat: FakeChat, tmp
 def test_gives_up_after_the_configured_retries(chat: FakeChat, tmp_path: Path) -> None:
     chat.api.inject(*[Fault(status=502)] * 3)
     client = make_client(chat, tmp_path, retries=2)
-    with pytest.raises(RunError, match="still failed after 3 attempts .last: 502"):
+    with pytest.raises(RunError, match=r"still failed after 3 attempts \(last: 502"):
         send_one(client)
     assert len(chat.bodies()) == 3
 
@@ -102,7 +102,7 @@ def test_a_refused_request_stops_with_the_servers_words(chat: FakeChat, tmp_path
         finally:
             await client.close()
 
-    with pytest.raises(RunError, match="HTTP 400.*response_format is not supported") as failure:
+    with pytest.raises(RunError, match=r"HTTP 400.*response_format is not supported") as failure:
         asyncio.run(go())
     assert 'response_format = "none"' in failure.value.hint
 
@@ -190,7 +190,7 @@ def test_tokens_per_minute_holds_requests_back() -> None:
         started = time.monotonic()
         try:
             await asyncio.wait_for(pacer.wait(600), timeout=0.3)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return time.monotonic() - started
         return 0.0
 

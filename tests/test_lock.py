@@ -46,7 +46,7 @@ def test_second_generate_stops_naming_the_first(project: Path, chat: FakeChat) -
     first = generate(project, chat)
     started(first, chat)
     second = generate(project, chat)
-    out, err = second.communicate(timeout=60)
+    _out, err = second.communicate(timeout=60)
     chat.delay = 0.0
     assert second.returncode == 1, err
     lines = err.splitlines()

@@ -5,6 +5,7 @@ located `InputError`s (a file, and a line when the problem is in one); never any
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def _json_line(value: object, ascii_only: bool) -> str:
 
 
 JSON_LINES = st.lists(st.builds(_json_line, VALUES, st.booleans()) | PUNCTUATION, max_size=6).map("\n".join)
-SURROGATE_LINES = st.builds(lambda key, escape: '{"%s": "a%sb"}' % (key, escape), KEYS,
+SURROGATE_LINES = st.builds(lambda key, escape: f'{{"{key}": "a{escape}b"}}', KEYS,
                             st.sampled_from(["\\ud800", "\\udfff", "\\ud83d", "\\ude00", "\\ud83d\\ude00"]))
 FILE_BYTES = st.binary(max_size=400) | JSON_LINES.map(str.encode) | SURROGATE_LINES.map(str.encode) | \
     st.builds(lambda depth: ("[" * depth + "]" * depth).encode(), st.integers(0, 3000))
@@ -149,5 +150,5 @@ def test_stage_file_readers_yield_rows_or_located_errors(seeds_project, text: st
                        ("uploads.jsonl", lambda p: UploadLedger(seeds_project).rows())):
         path = outputs / name
         path.write_text(text, encoding="utf-8")
-        _read_all(lambda: read(path), f"outputs/{name}")
+        _read_all(partial(read, path), f"outputs/{name}")
         path.unlink()

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.generation.batch.files import outcome
 from pipeline.config import find_project
+from pipeline.generation.batch.files import outcome
 from pipeline.generation.filters import Screen, records_from_reply
+from pipeline.generation.parsing import Item, parse_json_reply, parse_numbered
 from pipeline.generation.run import Options, RunSettings
 from pipeline.jsonl import MAX_LINE_BYTES, dumps
 from pipeline.llm.request import CHAT, COMPLETION, Reply, reply_from_body, reply_from_bytes
-from pipeline.generation.parsing import Item, parse_json_reply, parse_numbered
 
 REPO = Path(__file__).resolve().parent.parent
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -91,7 +91,7 @@ def test_any_body_is_a_reply_that_the_cache_stores_and_gives_back(body: Any, end
     stored = json.loads(dumps(reply.to_dict()).encode())  # what the cache writes and reads back
     assert Reply.from_dict(stored) == reply
     for tokens in (reply.prompt_tokens, reply.completion_tokens):
-        assert tokens is None or isinstance(tokens, int) and tokens >= 0
+        assert tokens is None or (isinstance(tokens, int) and tokens >= 0)
 
 
 @PROPERTY

@@ -74,7 +74,7 @@ def test_push_imports_each_candidate_once_prefilled_and_without_secrets(review_p
     assert not {f"tasks:data.{c}" for c in view.COLUMNS} & set(hidden)
     tasks = Reviewer(labelstudio, project.id).tasks()
     assert sorted(tasks) == sorted(ids)
-    for candidate_id, task in tasks.items():
+    for task in tasks.values():
         assert [p["model_version"] for p in task["predictions"]] == [lsa.MODEL_VERSION]
         assert task["data"]["example"]["messages"][-1]["content"] == task["predictions"][0]["result"][0]["value"]["text"][0]
     assert labelstudio.api_key not in json.dumps(list(tasks.values()))

@@ -12,7 +12,7 @@ from tests.openai_format_check import check_file
 from tests.test_review import rows, title_of
 
 
-def test_seeds_to_train_through_label_studio(review_project, run, chat, labelstudio):  # noqa: F811
+def test_seeds_to_train_through_label_studio(review_project, run, chat, labelstudio):
     assert run("seeds", "check").exit_code == 0
     generated = run("generate", "--backend", "openai", "--n", "16", "--json")
     assert generated.exit_code == 0, generated.output

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.labelstudio import adapter as lsa
 from pipeline.errors import InputError
+from pipeline.labelstudio import adapter as lsa
 from pipeline.review.lsexport import read_export
 from pipeline.review.sync import PullResult, settle
 from pipeline.schema import make_record

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline.review import sync as review
 from pipeline.labelstudio.adapter import Annotation
+from pipeline.review import sync as review
 from pipeline.schema import make_record
 
 EXAMPLE = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},

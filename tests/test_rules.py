@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.rules import get_ruleset
 from pipeline.errors import InputError
+from pipeline.rules import get_ruleset
 from pipeline.schema import parse_example
 
 

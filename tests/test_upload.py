@@ -8,7 +8,6 @@ import json
 import pytest
 
 from pipeline.tokens import count_example_tokens
-
 from tests.fakeapi import Fault
 from tests.helpers import chat, varied_examples, write_jsonl
 from tests.upload_helpers import make_project
@@ -17,12 +16,12 @@ SETTINGS = 'n_epochs = 2\nbatch_size = 4\nlearning_rate_multiplier = 0.5\nsuffix
 
 
 @pytest.fixture
-def proj(tmp_path, finetune, monkeypatch):  # noqa: F811
+def proj(tmp_path, finetune, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", finetune.key)
     return make_project(tmp_path, finetune, upload=SETTINGS)
 
 
-def test_dry_run_plans_from_configured_prices_and_sends_nothing(tmp_path, finetune, monkeypatch):  # noqa: F811
+def test_dry_run_plans_from_configured_prices_and_sends_nothing(tmp_path, finetune, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a dry run needs no key
     p = make_project(tmp_path, finetune, tables='[prices."gpt-4o-mini"]\ntraining = 3.0\n')
     result = p.run("--dry-run", "--json")

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-
 from tests.helpers import varied_examples, write_jsonl
 from tests.upload_helpers import make_project
 
@@ -21,7 +20,7 @@ SETTINGS = 'n_epochs = 2\nbatch_size = 4\nlearning_rate_multiplier = 0.5\nsuffix
 
 
 @pytest.fixture
-def azure(tmp_path, finetune, monkeypatch):  # noqa: F811
+def azure(tmp_path, finetune, monkeypatch):
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", finetune.key)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     endpoint = finetune.api.url.removesuffix("/v1")
@@ -66,7 +65,7 @@ def test_azure_refused_key_names_its_variable(azure, monkeypatch):
 
 
 @pytest.fixture
-def together(tmp_path, finetune, monkeypatch):  # noqa: F811
+def together(tmp_path, finetune, monkeypatch):
     monkeypatch.setenv("TOGETHER_API_KEY", finetune.key)
     tables = f'[upload.together]\nbase_url = "{finetune.api.url}"\nlearning_rate = 0.00002\n'
     return make_project(tmp_path, finetune, upload=SETTINGS, tables=tables)

@@ -41,7 +41,7 @@ def _distinct(tokenized: list[list[str]], n: int) -> float | None:
     seen: set[tuple[str, ...]] = set()
     total = 0
     for tokens in tokenized:
-        grams = list(zip(*(tokens[i:] for i in range(n))))
+        grams = list(zip(*(tokens[i:] for i in range(n)), strict=False))
         total += len(grams)
         seen.update(grams)
     return len(seen) / total if total else None

@@ -34,7 +34,16 @@ from pipeline.errors import InputError, InputErrors, Location
 from pipeline.holdout import Draw
 from pipeline.jsonl import dumps, read_jsonl, write_jsonl
 from pipeline.rules import Ruleset, get_ruleset
-from pipeline.schema import Kind, Record, dump_example, example_text, is_accepted, make_record, parse_example, validation_messages
+from pipeline.schema import (
+    Kind,
+    Record,
+    dump_example,
+    example_text,
+    is_accepted,
+    make_record,
+    parse_example,
+    validation_messages,
+)
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -266,9 +275,9 @@ def _build(project: Project, input_path: Path | None, kind: Kind, rules: Ruleset
 def _write(project: Project, result: BuildResult, train_lines: list[str], suffix: str, painter: Painter) -> None:
     """Write every output into one staging directory, which `buildset.staged` swaps in as one unit; the report's
     charts are drawn into it too, so a killed build never leaves another build's charts beside the report."""
-    from pipeline.buildset import manifest_name, staged
     from pipeline.build.dataset import save_dataset
     from pipeline.build.report import write_report
+    from pipeline.buildset import manifest_name, staged
 
     names = {name: f"{name}{suffix}{ext}" for name, ext in
              (("train", ".jsonl"), ("val", ".jsonl"), ("build-rejected", ".jsonl"), ("report", ".md"), ("dataset", ""))}

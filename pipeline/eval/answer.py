@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.config import Project
@@ -98,7 +98,7 @@ class Asker:
                 row = {"request": request.key, "answer": reply.choices[0].text if reply.choices else "",
                        "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
                        "latency_s": round(client.latency.get(request.key, 0.0), 4), "model": request.model,
-                       "endpoint": endpoint.label, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       "endpoint": endpoint.label, "at": datetime.now(UTC).isoformat(timespec="seconds"),
                        **(provenance(request) if provenance else {})}
                 if provenance:
                     self.out.write(row)

@@ -121,7 +121,7 @@ def pull(project: Project) -> dict[str, Any]:
             pair = order["pair"]
             a = pair.split(" vs ")[0]
             judged = (result["pairwise"].get(pair) or {}).get("judge") or {}
-            judge_of = dict(zip(judged.get("items", []), judged.get("outcomes", [])))
+            judge_of = dict(zip(judged.get("items", []), judged.get("outcomes", []), strict=True))
             entry = found.setdefault(pair, {"outcomes": [], "agree": 0, "compared": 0})
             for annotation in task.get("annotations") or []:
                 choice = _choice(annotation)

@@ -41,7 +41,7 @@ def judge_request(config: Config, endpoint: Endpoint, item: Item, first: str, se
 def pair_requests(config: Config, endpoint: Endpoint, items: list[Item], a: list[str], b: list[str]) -> list[tuple[PlannedRequest, PlannedRequest]]:
     """For each item, the judge's request with a's answer first and the one with b's answer first."""
     return [(judge_request(config, endpoint, item, x, y), judge_request(config, endpoint, item, y, x))
-            for item, x, y in zip(items, a, b)]
+            for item, x, y in zip(items, a, b, strict=True)]
 
 
 def outcomes(pairs: list[tuple[PlannedRequest, PlannedRequest]], replies: dict[str, dict[str, Any]]) -> list[str]:

@@ -24,8 +24,8 @@ def _charts(result: dict[str, Any], directory: Path) -> None:
     width = 0.38
     for offset, score in ((-width / 2, "chrf"), (width / 2, "rougeL")):
         means = [result["systems"][n][score]["mean"] for n in names]
-        errors = [[m - result["systems"][n][score]["ci"][0] for n, m in zip(names, means)],
-                  [result["systems"][n][score]["ci"][1] - m for n, m in zip(names, means)]]
+        errors = [[m - result["systems"][n][score]["ci"][0] for n, m in zip(names, means, strict=True)],
+                  [result["systems"][n][score]["ci"][1] - m for n, m in zip(names, means, strict=True)]]
         axes.bar([i + offset for i in range(len(names))], means, width, yerr=errors, capsize=4, label=score)
     axes.set_xticks(range(len(names)), names)
     axes.set_ylabel("score (0-100), 95% interval")

@@ -30,14 +30,14 @@ def chrf_scores(answers: Sequence[str], references: Sequence[str]) -> list[float
     from sacrebleu.metrics import CHRF
 
     metric = CHRF()
-    return [metric.sentence_score(answer, [reference]).score for answer, reference in zip(answers, references)]
+    return [metric.sentence_score(answer, [reference]).score for answer, reference in zip(answers, references, strict=True)]
 
 
 def rouge_l_scores(answers: Sequence[str], references: Sequence[str]) -> list[float]:
     from rouge_score.rouge_scorer import RougeScorer
 
     scorer = RougeScorer(["rougeL"])
-    return [100 * scorer.score(reference, answer)["rougeL"].fmeasure for answer, reference in zip(answers, references)]
+    return [100 * scorer.score(reference, answer)["rougeL"].fmeasure for answer, reference in zip(answers, references, strict=True)]
 
 
 def _indexes(n: int, resamples: int) -> np.ndarray:

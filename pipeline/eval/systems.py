@@ -20,8 +20,8 @@ from pipeline.config import EvalSystem, Project, key_location
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
-from pipeline.shots import rotation
 from pipeline.schema import content_text, example_id
+from pipeline.shots import rotation
 
 AUTO = "auto"
 

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import atomic_write, read_jsonl, write_jsonl
-from pipeline.rules import get_ruleset
 from pipeline.plan import SOURCES, make_plan
+from pipeline.rules import get_ruleset
 
 EXPORTERS = {
     "trl": "pipeline.export.trl:TRLExporter",
@@ -93,7 +93,7 @@ def export(project: Project, to: str, directory: Path, fmt: str = "chat", model:
         raise InputError(f"{exporter.label} export takes {' or '.join(exporter.formats)} sets, not {fmt}")
     ruleset = get_ruleset(exporter.ruleset or project.config.build.target)
     plan = make_plan(project, f"export:{to}", ruleset, project.config.build.model, fmt, {}, trains=False)
-    names = dict(zip(("train", "validation"), SOURCES[fmt]))
+    names = dict(zip(("train", "validation"), SOURCES[fmt], strict=False))
     layout = Layout({f.role: names[f.role] for f in plan.files}, model or exporter.default_model, fmt)
     result = Exported(to, directory)
     for item in plan.files:

@@ -43,11 +43,20 @@ from pydantic import ValidationError
 from pipeline.config import CONFIG_NAME, Config
 from pipeline.dedup import DuplicateIndex, signature
 from pipeline.errors import InputError, Location
+from pipeline.generation.parsing import Item, parse_json_reply, parse_numbered
 from pipeline.jsonl import MAX_LINE_BYTES, dumps
 from pipeline.llm.request import CHAT, PlannedRequest, Reply
-from pipeline.generation.parsing import Item, parse_json_reply, parse_numbered
+from pipeline.schema import (
+    Record,
+    content_text,
+    dump_example,
+    example_id,
+    make_record,
+    normalize_text,
+    parse_example,
+    validation_messages,
+)
 from pipeline.similarity import SeedSimilarity
-from pipeline.schema import Record, content_text, dump_example, example_id, make_record, normalize_text, parse_example, validation_messages
 
 Verdict = dict[str, Any]  # {} when accepted, else {"reason": {code, detail}, "neighbour"?, "similarity"?}
 MAX_EXAMPLE_CHARS = MAX_LINE_BYTES // 16  # at most 4 bytes a character: a quarter of the longest line read back
@@ -145,7 +154,7 @@ class Screen:
         self.system_prompt = config.task.system_prompt
         self.index = DuplicateIndex(gen.near_duplicate_threshold)
         words = [normalize_text(w) for w in gen.blocklist if w.strip()]
-        self.blocklist = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, words))) if words else None
+        self.blocklist = re.compile(rf"\b(?:{'|'.join(map(re.escape, words))})\b") if words else None
         self.seed_similarity = SeedSimilarity({seed.id: dedup_text(seed.example) for seed in seeds})
         self.tool_calls = ToolCalls(config, seeds)
         for seed in seeds:

@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config, Price, Project
 from pipeline.errors import RunError
-from pipeline.llm.judging import ask, transcript
+from pipeline.generation.parsing import parse_json_reply
 from pipeline.jsonl import write_jsonl
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
+from pipeline.llm.judging import ask, transcript
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
-from pipeline.generation.parsing import parse_json_reply
 from pipeline.schema import Record, read_records
 
 if TYPE_CHECKING:

@@ -22,17 +22,16 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from itertools import count
 
-from pipeline.ledgers.batches import Ledger
 from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.generation.filters import unparsed
+from pipeline.generation.modes import ModeCheck
+from pipeline.generation.run import DEFAULT_CAP, Options, Outputs, Preview, RunSettings, Summary
+from pipeline.ledgers.batches import Ledger
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
-from pipeline.llm.request import PlannedRequest, Reply
 from pipeline.llm.limits import Budget, Pacer
-from pipeline.generation.modes import ModeCheck
-
-from pipeline.generation.run import DEFAULT_CAP, Options, Outputs, Preview, RunSettings, Summary
+from pipeline.llm.request import PlannedRequest, Reply
 
 
 def preview(project: Project, options: Options) -> Preview:

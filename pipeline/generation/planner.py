@@ -27,9 +27,9 @@ from itertools import count
 from typing import Any
 
 from pipeline.config import Config
-from pipeline.shots import rotation
 from pipeline.llm.request import CHAT, COMPLETION, PlannedRequest
 from pipeline.schema import Record, content_text
+from pipeline.shots import rotation
 
 CHAT_SYSTEM = "You write new training examples for fine-tuning a language model. You reply with JSON only."
 ROLE_LABELS = {"system": "SYSTEM", "user": "USER", "assistant": "ASSISTANT"}

@@ -18,11 +18,11 @@ from typing import Any
 from pipeline.config import Project, key_location
 from pipeline.errors import InputError, Location, RunError
 from pipeline.generation.filters import Screen, Screened, ToolCalls, records_from_reply
+from pipeline.generation.modes import resolve_mode
+from pipeline.generation.planner import Planner
 from pipeline.jsonl import Appender
 from pipeline.llm.endpoint import resolve
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
-from pipeline.generation.modes import resolve_mode
-from pipeline.generation.planner import Planner
 from pipeline.schema import Record, example_id, is_accepted, read_records
 
 DEFAULT_CAP = 10  # times the plan, when no --max-requests is given

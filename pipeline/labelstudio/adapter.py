@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.labelstudio import view
 from pipeline.config import Project
 from pipeline.errors import RunError
+from pipeline.labelstudio import view
 from pipeline.schema import Record, content_text
 
 MODEL_VERSION = "ftboot-generated"

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-from pipeline.labelstudio import postgres as labelstudio_pg
 from pipeline.errors import RunError
+from pipeline.labelstudio import postgres as labelstudio_pg
 from pipeline.labelstudio.server import DataDir
 
 # Label Studio's own table names (tasks.models): task, task_completion (its annotations).

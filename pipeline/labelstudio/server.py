@@ -32,8 +32,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.labelstudio import postgres as pg
 from pipeline.errors import RunError
+from pipeline.labelstudio import postgres as pg
 
 VERSION = "1.23.2"
 DEFAULT_ADMIN = "admin@example.com"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -136,7 +136,7 @@ class Ledger:
 
     def append(self, event: str, name: str, **row: Any) -> None:
         with Appender(self.path) as out:
-            out.write({"event": event, "name": name, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **row})
+            out.write({"event": event, "name": name, "at": datetime.now(UTC).isoformat(timespec="seconds"), **row})
 
     def entries(self) -> dict[str, Entry]:
         """Every input file by name, in the order planned."""

@@ -6,7 +6,7 @@ to find the job `ftboot upload --status` follows. It leaves talking to providers
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -63,7 +63,7 @@ class Ledger:
 
     def append(self, event: str, **row: Any) -> None:
         with Appender(self.path) as out:
-            out.write({"event": event, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **row})
+            out.write({"event": event, "at": datetime.now(UTC).isoformat(timespec="seconds"), **row})
 
     def file_id(self, provider: str, endpoint: str, sha256: str) -> str | None:
         for row in reversed(self.rows()):

@@ -35,7 +35,7 @@ class ReplyCache:
                 if key is not None:
                     self._offsets[key] = self._size
                 self._size += len(raw)
-        self._reader = open(path, "rb")
+        self._reader = open(path, "rb")  # noqa: SIM115 -- held for reads by offset until close()
 
     @staticmethod
     def _line_key(raw: bytes) -> str | None:

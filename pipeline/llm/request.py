@@ -21,7 +21,6 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-
 CHAT, COMPLETION = "chat/completions", "completions"
 
 

@@ -19,10 +19,10 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from pipeline.errors import InputError, Location
 from pipeline.schema import parse_example, validation_messages

@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.labelstudio import adapter as lsa
-from pipeline.labelstudio import db as lsdb
 from pipeline.config import Project
 from pipeline.errors import RunError
+from pipeline.labelstudio import adapter as lsa
+from pipeline.labelstudio import db as lsdb
 from pipeline.review.lsexport import read_export
 from pipeline.review.sync import apply_edits
 

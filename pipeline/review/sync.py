@@ -28,14 +28,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.labelstudio import adapter as lsa
-from pipeline.review import reviewed as store
 from pipeline.config import Project
 from pipeline.errors import InputError, Location, RunError
 from pipeline.jsonl import atomic_write, read_jsonl
+from pipeline.labelstudio import adapter as lsa
+from pipeline.review import reviewed as store
 from pipeline.review.lsexport import read_export
 from pipeline.schema import ACCEPTED_VERDICTS, Record, content_text, make_record, parse_example, validation_messages
-
 
 
 def load_candidates(project: Project) -> list[Record]:

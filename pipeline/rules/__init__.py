@@ -21,7 +21,7 @@ TARGETS = {
     "bedrock": "pipeline.rules.bedrock:BedrockRules",
 }
 
-__all__ = ["Problem", "Ruleset", "TARGETS", "get_ruleset"]
+__all__ = ["TARGETS", "Problem", "Ruleset", "get_ruleset"]
 
 
 def get_ruleset(name: str) -> Ruleset:

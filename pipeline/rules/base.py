@@ -8,6 +8,7 @@ the example fits the model's token limit. Per set: a minimum number of examples 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pipeline.schema import ChatExample, PreferenceExample, content_text
 
@@ -42,7 +43,7 @@ class Ruleset:
     min_examples = 10
     max_file_bytes = 512 * 1024 * 1024
     default_token_limit = 65_536
-    token_limits: dict[str, int] = {}
+    token_limits: ClassVar[dict[str, int]] = {}
 
     def token_limit(self, model: str) -> int:
         """Tokens allowed in one example for `model`; fine-tuned names (ft:base:org::id) use their base."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pipeline.rules.base import Ruleset
 
 
@@ -10,7 +12,7 @@ class OpenAIRules(Ruleset):
     min_examples = 10
     max_file_bytes = 512 * 1024 * 1024
     default_token_limit = 65_536
-    token_limits = {
+    token_limits: ClassVar[dict[str, int]] = {
         "gpt-4o-mini": 65_536,
         "gpt-4o": 65_536,
         "gpt-4.1-nano": 32_768,

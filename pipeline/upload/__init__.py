@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 
 from pipeline.config import Project
 from pipeline.errors import InputError, RunError
-from pipeline.llm.client import backoff
-from pipeline.rules import get_ruleset
 from pipeline.ledgers.uploads import LEDGER, Ledger
+from pipeline.llm.client import backoff
 from pipeline.plan import Plan, make_plan
+from pipeline.rules import get_ruleset
 
 # Listed in the order `upload` offers them: services still open to new users first.
 PROVIDERS = {

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError, RunError
+from pipeline.plan import Plan
 from pipeline.schema import content_text
 from pipeline.upload import Event, Job, JobProvider, Ledger, Started, Transient
-from pipeline.plan import Plan
 
 SCHEMA = "bedrock-conversation-2024"
 STATUSES = {"InProgress": "running", "Completed": "succeeded", "Failed": "failed", "Stopping": "running",

@@ -24,8 +24,8 @@ from typing import Any
 from pipeline.errors import InputError, RunError
 from pipeline.llm.client import backoff, retry_after
 from pipeline.llm.endpoint import resolve
-from pipeline.upload import Event, Job, JobProvider, Transient
 from pipeline.plan import Plan
+from pipeline.upload import Event, Job, JobProvider, Transient
 
 MULTIPART_LIMIT = 150 * 1024 * 1024  # the single-request upload's documented ceiling
 DATASET_WAIT = 600.0  # seconds to wait for an uploaded dataset to become READY

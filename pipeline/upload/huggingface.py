@@ -16,8 +16,8 @@ from typing import Any
 
 from pipeline.config import Project
 from pipeline.errors import InputError, RunError
-from pipeline.upload import Ledger, Provider, Started
 from pipeline.plan import Plan
+from pipeline.upload import Ledger, Provider, Started
 
 COLUMNS = {"supervised": ("messages",), "dpo": ("prompt", "chosen", "rejected")}
 
@@ -37,7 +37,7 @@ def load_checked(directory: Path, shown: str, plan: Plan) -> Any:
         raise InputError(f"{shown} has no train split", hint=rebuild)
     expected = {"train": plan.train.examples, "validation": plan.validation.examples if plan.validation else 0}
     for split, rows in expected.items():
-        got = dataset[split] if split in dataset else None
+        got = dataset.get(split)
         if got is None:
             if rows:
                 raise InputError(f"{shown} has no {split} split", hint=rebuild)

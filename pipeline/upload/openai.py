@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 from pipeline.errors import RunError
 from pipeline.llm.client import error_message, retry_after
 from pipeline.llm.endpoint import Service, resolve
-from pipeline.upload import Event, Job, JobProvider, Provider, Transient
 from pipeline.plan import Plan
+from pipeline.upload import Event, Job, JobProvider, Provider, Transient
 
 
 @contextmanager

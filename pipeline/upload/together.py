@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.llm.endpoint import resolve
+from pipeline.plan import Plan
 from pipeline.upload import Event, Job, JobProvider
 from pipeline.upload.openai import api_errors
-from pipeline.plan import Plan
 
 STATUSES = {
     "pending": "queued", "queued": "queued", "running": "running", "compressing": "running", "uploading": "running",

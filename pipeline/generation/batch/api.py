@@ -100,10 +100,13 @@ class BatchAPI:
             return _info(self.client.batches.retrieve(batch_id))
 
     def download(self, file_id: str, path: Path) -> Path:
-        with self._errors(f"the download of {file_id}"), atomic_write(path, "wb") as out:
-            with self.client.files.with_streaming_response.content(file_id) as response:
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
+        with (
+            self._errors(f"the download of {file_id}"),
+            atomic_write(path, "wb") as out,
+            self.client.files.with_streaming_response.content(file_id) as response,
+        ):
+            for chunk in response.iter_bytes(1 << 20):
+                out.write(chunk)
         return path
 
     def find_batch(self, name: str, since: float) -> BatchInfo | None:

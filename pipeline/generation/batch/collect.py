@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.generation.batch.files import ResultIndex, outcome
-from pipeline.ledgers.batches import Ledger, expand, to_ranges
-from pipeline.generation.batch.send import Progress, api_for, costs, price_text, quiet, reconcile, requests, stage_of
 from pipeline.config import Project, find_project
+from pipeline.generation.batch.files import ResultIndex, outcome
+from pipeline.generation.batch.send import Progress, api_for, costs, price_text, quiet, reconcile, requests, stage_of
 from pipeline.generation.filters import Screen, Screened, screen_reply
 from pipeline.generation.run import Options, Outputs, RunSettings
+from pipeline.ledgers.batches import Ledger, expand, to_ranges
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.request import PlannedRequest, Reply
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.ledgers.batches import to_ranges
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import atomic_write
+from pipeline.ledgers.batches import to_ranges
 from pipeline.llm.request import PlannedRequest, Reply, reply_from_body
 
 MAX_LINES = 50_000
@@ -99,7 +99,7 @@ class ResultIndex:
         self._files: list[IO[bytes]] = []
         self._where: dict[str, tuple[int, int]] = {}
         for path in self.paths:
-            handle = open(path, "rb")
+            handle = open(path, "rb")  # noqa: SIM115 -- held for lookups by offset until close()
             self._files.append(handle)
             offset = 0
             for number, raw in enumerate(handle, start=1):

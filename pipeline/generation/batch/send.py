@@ -23,15 +23,15 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from pipeline.generation.batch.api import LOOKBACK, TAG, BatchAPI
-from pipeline.generation.batch.files import url_of, write_parts
-from pipeline.ledgers.batches import Entry, Ledger, expand
 from pipeline.config import Price, Project
 from pipeline.errors import InputError
+from pipeline.generation.batch.api import LOOKBACK, TAG, BatchAPI
+from pipeline.generation.batch.files import url_of, write_parts
 from pipeline.generation.run import Options, RunSettings
+from pipeline.ledgers.batches import Entry, Ledger, expand
 from pipeline.llm.cache import ReplyCache
-from pipeline.llm.limits import Budget
 from pipeline.llm.endpoint import resolve
+from pipeline.llm.limits import Budget
 from pipeline.llm.request import PlannedRequest
 from pipeline.schema import read_records
 
@@ -173,7 +173,7 @@ def _write(project: Project, ledger: Ledger, stage: RunSettings, chosen: Iterato
         (lambda n: directory / f"{name}-{n + 1}.jsonl")
     parts = write_parts(chosen, path_of)
     plan, names = _plan(stage), [f"{name}-{number + 1}" for number in range(len(parts))]
-    for part_name, part in zip(names, parts):
+    for part_name, part in zip(names, parts, strict=True):
         ledger.append("file" if to else "planned", part_name, plan=plan, ranges=part.ranges,
                       count=part.count, bytes=part.bytes, sha256=part.sha256, input=project.show(part.path))
         sent.files.append({"name": part_name, "path": project.show(part.path), "requests": part.count, "bytes": part.bytes})
