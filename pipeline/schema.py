@@ -111,7 +111,7 @@ class PreferenceExample(_Strict):
 
 
 Kind = Literal["chat", "preference"]
-EXAMPLE_MODELS: dict[str, type[_Strict]] = {"chat": ChatExample, "preference": PreferenceExample}
+EXAMPLE_MODELS: dict[str, type[ChatExample] | type[PreferenceExample]] = {"chat": ChatExample, "preference": PreferenceExample}
 
 
 class Record(BaseModel):

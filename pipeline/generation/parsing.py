@@ -111,6 +111,7 @@ def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item
     """Every example object in a reply, with a problem item for each part that cannot be read."""
     items: list[Item] = []
     position = 0
+    end: int | None
     while (found := _START.search(text, position)) is not None:
         start = found.start()
         try:

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from pipeline.config import Config
+from pipeline.config import AzureUploadConfig, Config, FireworksUploadConfig, OpenAIConfig, TogetherUploadConfig
 from pipeline.errors import InputError
 from pipeline.llm.request import Endpoint, host_of
 
@@ -52,8 +52,10 @@ class Target:
 
 def resolve(config: Config, service: Service = "openai", model: str | None = None, configured_model: str = "") -> Target:
     """The endpoint of `service` for a stage: `model` is the command's --model, `configured_model` ftboot.toml's."""
-    section = {"openai": config.openai, "together": config.upload.together, "azure": config.upload.azure,
-               "fireworks": config.upload.fireworks}[service]
-    configured_url = section.endpoint if service == "azure" else section.base_url  # type: ignore[union-attr]
+    sections: dict[Service, OpenAIConfig | TogetherUploadConfig | AzureUploadConfig | FireworksUploadConfig] = {
+        "openai": config.openai, "together": config.upload.together, "azure": config.upload.azure,
+        "fireworks": config.upload.fireworks}
+    section = sections[service]
+    configured_url = section.endpoint if isinstance(section, AzureUploadConfig) else section.base_url
     base_url = os.environ.get(URL_ENV[service], "").strip() or configured_url or DEFAULT_URL[service]
     return Target(service, base_url.rstrip("/"), section.api_key_env, model or configured_model)

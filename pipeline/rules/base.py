@@ -7,6 +7,7 @@ the example fits the model's token limit. Per set: a minimum number of examples 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,7 +25,7 @@ class Problem:
         return f"{self.code}: {self.detail}"
 
 
-def turn_problems(roles: list[str], where: str, target: str) -> list[Problem]:
+def turn_problems(roles: Sequence[str], where: str, target: str) -> list[Problem]:
     """Problems with the order of roles for targets that want a system or user message first, then user and
     assistant turns alternating (no tool turns)."""
     if roles and roles[0] not in ("system", "user"):

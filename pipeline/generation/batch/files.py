@@ -157,7 +157,7 @@ def outcome(line: Any, endpoint: str) -> Reply | tuple[str, str]:
     failure."""
     if not isinstance(line, dict):
         return "malformed", "the result line is not a JSON object"
-    response = line.get("response") if isinstance(line.get("response"), dict) else {}
+    response = line["response"] if isinstance(line.get("response"), dict) else {}
     error, body = line.get("error"), response.get("body")
     if error:
         fields = error if isinstance(error, dict) else {"message": error}
