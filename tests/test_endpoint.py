@@ -1,6 +1,6 @@
 """One resolution of endpoints for every stage: upload goes where OPENAI_BASE_URL points (the fine-tuning test
 server, real HTTP), and the precedence flag > environment > ftboot.toml > default holds for every service and is
-stated the same way in the README and the config template."""
+stated the same way on the upload page (docs/upload.md) and in the config template."""
 
 from __future__ import annotations
 
@@ -83,12 +83,12 @@ def test_key_comes_from_the_named_variable_only(monkeypatch):
     assert resolve(config, "openai", "m").endpoint().api_key == "sk-gateway"
 
 
-def test_readme_and_template_state_the_same_precedence():
+def test_docs_and_template_state_the_same_precedence():
     template = (REPO / "pipeline" / "templates" / "ftboot.toml").read_text()
     block = re.search(r"^# (Every stage .*?then the built-in default\.)$", template, re.S | re.M)
     assert block is not None
     sentence = " ".join(block.group(1).replace("\n# ", " ").split())
-    assert sentence in " ".join((REPO / "README.md").read_text().split())
+    assert sentence in " ".join((REPO / "docs" / "upload.md").read_text().split())
 
 
 def _nested(table: str, values: dict) -> dict:
