@@ -1,6 +1,7 @@
 """The documentation: the MkDocs site builds with `--strict` (no broken link, anchor or image, no page left out of
 the nav), the README stays a front door, and every `ftboot` command and command group is mentioned somewhere in
-the README or under docs/ (after sqlite-utils' test that its CLI reference covers every command).
+the README or under docs/ (after sqlite-utils' test that its CLI reference covers every command), and every
+repository path the docs name (`scripts/bench_build.py`) exists.
 
 Leaves out: whether what the docs say is true; each stage's tests check the behaviour they describe.
 """
@@ -20,6 +21,8 @@ from pipeline.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 # An inline code span or a line of a fenced block that runs ftboot, up to the end of the span or line.
+# A repository path in a code span: `scripts/bench_build.py`, `pipeline/rules/`, `tests/data/bad/`.
+REPO_PATH = re.compile(r"`((?:pipeline|scripts|tests|docs)/[\w./-]*)`")
 FTBOOT_RUN = re.compile(r"`(ftboot [^`\n]+)`|^\s*(ftboot [^\n]+)$", re.M)
 
 
@@ -106,3 +109,9 @@ def test_the_check_notices_an_undocumented_command() -> None:
     runs = documented_runs("Run `ftboot review push` or\n\n    ftboot labelstudio start\\|stop [--port P]\n")
     assert mentioned(("review", "push"), runs) and mentioned(("labelstudio", "stop"), runs)
     assert not mentioned(("review", "pull"), runs) and not mentioned(("labelstudio",), [["ftboot", "review"]])
+
+
+def test_every_repository_path_the_docs_name_exists() -> None:
+    named = set(REPO_PATH.findall(documentation()))
+    assert "scripts/bench_build.py" in named
+    assert sorted(path for path in named if not (REPO / path).exists()) == []
