@@ -16,15 +16,18 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.labelstudio import view
 from pipeline.schema import Record, content_text
+
+if TYPE_CHECKING:
+    from label_studio_sdk import AllRolesProjectList, ImportApiRequest, RoleBasedTask
 
 MODEL_VERSION = "ftboot-generated"
 ACCEPT, REJECT = "accept", "reject"
@@ -175,6 +178,15 @@ def is_skipped(task: dict[str, Any]) -> bool:
 # --- the server ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FoundProject:
+    """What the pipeline reads of an existing project: its id, labeling config and overlap."""
+
+    id: int
+    label_config: str
+    maximum_annotations: int | None
+
+
 class Server:
     """A Label Studio server reached with the SDK; every failure becomes one `RunError` line."""
 
@@ -216,32 +228,34 @@ class Server:
             detail = exc.body.get("detail", exc.body) if isinstance(exc.body, dict) else exc.body
             raise RunError(f"Label Studio at {self.url} answered {exc.status_code}: {str(detail)[:300]}") from None
 
-    def find_project(self, title: str) -> Any:
+    def find_project(self, title: str) -> FoundProject | None:
         """The project with this title (the oldest, if several), or None."""
         with self.calls():
-            found = [p for p in self.ls.projects.list(title=title, page_size=100) if p.title == title]
+            # The SDK's pager drops the item type its list() is declared with; these are its items.
+            projects: Iterable[AllRolesProjectList] = self.ls.projects.list(title=title, page_size=100)
+            found = [FoundProject(_id(p.id), p.label_config or "", p.maximum_annotations)
+                     for p in projects if p.title == title]
         return min(found, key=lambda p: p.id) if found else None
 
     def ensure_project(self, title: str, slots: int, overlap: int = 1) -> tuple[int, int]:
         """(project id, turn slots) of the project with this title, created or widened to `slots` turns; every
         task waits for `overlap` reviewers (Label Studio's overlap settings)."""
-        project = self.find_project(title)
-        overlap_settings = {"maximum_annotations": overlap, "overlap_cohort_percentage": 100}
+        found = self.find_project(title)
         with self.calls():
-            if project is None:
-                project = self.ls.projects.create(title=title, label_config=labeling_config(slots),
+            if found is None:
+                created = self.ls.projects.create(title=title, label_config=labeling_config(slots),
                                                   model_version=MODEL_VERSION, show_collab_predictions=True,
                                                   expert_instruction=view.INSTRUCTIONS, show_instruction=True,
-                                                  **overlap_settings)
-                self._review_view(project.id, slots)
-                return project.id, slots
-            if project.maximum_annotations != overlap:
-                self.ls.projects.update(project.id, **overlap_settings)
-            have = config_slots(project.label_config or "")
+                                                  maximum_annotations=overlap, overlap_cohort_percentage=100)
+                self._review_view(_id(created.id), slots)
+                return _id(created.id), slots
+            if found.maximum_annotations != overlap:
+                self.ls.projects.update(found.id, maximum_annotations=overlap, overlap_cohort_percentage=100)
+            have = config_slots(found.label_config)
             if slots > have:
-                self.ls.projects.update(project.id, label_config=labeling_config(slots))
-                self._review_view(project.id, slots)
-            return project.id, max(have, slots)
+                self.ls.projects.update(found.id, label_config=labeling_config(slots))
+                self._review_view(found.id, slots)
+            return found.id, max(have, slots)
 
     def _review_view(self, project_id: int, slots: int) -> None:
         """The data manager's tab for reviewers; a widened project's tab is updated in place, tabs the reviewers
@@ -259,38 +273,47 @@ class Server:
     def data_values(self, project_id: int, key: str) -> set[str]:
         """The value of one data field over every task of a project (what is already there)."""
         with self.calls():
-            tasks = self.ls.tasks.list(project=project_id, fields="task_only", include="id,data", page_size=1000)
+            tasks: Iterable[RoleBasedTask] = self.ls.tasks.list(project=project_id, fields="task_only",
+                                                                include="id,data", page_size=1000)
             return {str(t.data.get(key)) for t in tasks}
 
     def ensure_plain_project(self, title: str, label_config: str) -> int:
         """The id of the project with this title, created with `label_config` when there is none."""
-        project = self.find_project(title)
+        found = self.find_project(title)
         with self.calls():
-            if project is None:
-                project = self.ls.projects.create(title=title, label_config=label_config)
-            return project.id
+            return found.id if found else _id(self.ls.projects.create(title=title, label_config=label_config).id)
 
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> None:
         with self.calls():
-            self.ls.projects.import_tasks(project_id, request=tasks)
+            # The SDK declares the tasks as ImportApiRequest, whose predictions demand the id of a task that does not
+            # exist before the import; it sends plain dicts as they are.
+            self.ls.projects.import_tasks(project_id, request=cast("list[ImportApiRequest]", tasks))
 
     def export(self, project_id: int) -> bytes:
         """The JSON export of every task with annotations, through an export snapshot (the plain export is slow
         on big projects); `pipeline.review.lsexport` reads it."""
+        from label_studio_sdk import (
+            LseTaskFilterOptionsRequest,
+            SerializationOptionRequest,
+            SerializationOptionsRequest,
+        )
+
         exports = self.ls.projects.exports
         with self.calls():
-            snapshot = exports.create(project_id, title="ftboot review pull",
-                                      task_filter_options={"only_with_annotations": True},
-                                      serialization_options={"drafts": {"only_id": True},
-                                                             "predictions": {"only_id": True}})
+            created = exports.create(project_id, title="ftboot review pull",
+                                     task_filter_options=LseTaskFilterOptionsRequest(only_with_annotations=True),
+                                     serialization_options=SerializationOptionsRequest(
+                                         drafts=SerializationOptionRequest(only_id=True),
+                                         predictions=SerializationOptionRequest(only_id=True)))
+            snapshot_id, status = _id(created.id), created.status
             deadline = time.monotonic() + EXPORT_TIMEOUT
-            while snapshot.status not in ("completed", "failed") and time.monotonic() < deadline:
+            while status not in ("completed", "failed") and time.monotonic() < deadline:
                 time.sleep(0.5)
-                snapshot = exports.get(project_id, snapshot.id)
-            if snapshot.status != "completed":
-                raise RunError(f"Label Studio's export snapshot {snapshot.id} ended {snapshot.status}")
-            body = b"".join(exports.download(project_id, snapshot.id, export_type="JSON"))
-            exports.delete(project_id, snapshot.id)
+                status = exports.get(project_id, snapshot_id).status
+            if status != "completed":
+                raise RunError(f"Label Studio's export snapshot {snapshot_id} ended {status}")
+            body = b"".join(exports.download(project_id, snapshot_id, export_type="JSON"))
+            exports.delete(project_id, snapshot_id)
         return body
 
     def reviewers(self) -> dict[int, str]:
@@ -320,3 +343,10 @@ class Server:
 
     def task_url(self, project_id: int, task_id: int) -> str:
         return f"{self.url}/projects/{project_id}/data?task={task_id}"
+
+
+def _id(value: int | None) -> int:
+    """The id of an object Label Studio returned: the SDK's models declare every id optional, a saved one has it."""
+    if value is None:
+        raise RunError("Label Studio answered with an object that has no id")
+    return value
