@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
@@ -114,8 +115,8 @@ Kind = Literal["chat", "preference"]
 EXAMPLE_MODELS: dict[str, type[ChatExample] | type[PreferenceExample]] = {"chat": ChatExample, "preference": PreferenceExample}
 
 
-class Record(BaseModel):
-    """The envelope of one line in a stage output. Stages may add keys of their own."""
+class Envelope(BaseModel):
+    """What every line in a stage output has, whatever its provenance. Stages may add keys of their own."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -123,6 +124,12 @@ class Record(BaseModel):
     schema_version: int = SCHEMA_VERSION
     kind: Kind = "chat"
     example: dict[str, Any]
+
+
+class Record(Envelope):
+    """The envelope of one line in a stage output, its provenance free-form (a reader that checks it declares
+    its own shape on an `Envelope`)."""
+
     provenance: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -143,7 +150,7 @@ def loc_to_field(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     kind, value = error["type"], error.get("input")
     if kind == "literal_error" and error["loc"][-1] == "role":
         return f"{value!r} is not one of {', '.join(ROLES)}"
@@ -172,7 +179,7 @@ def validation_messages(exc: ValidationError) -> list[tuple[str, str]]:
     """
     errors = [(loc_to_field(tuple(e["loc"])), e) for e in exc.errors(include_url=False)]
     fields = [f for f, _ in errors]
-    by_field: dict[str, list[dict[str, Any]]] = {}
+    by_field: dict[str, list[ErrorDetails]] = {}
     for field, error in errors:
         deeper = any(other.startswith(field + ".") or other.startswith(field + "[") for other in fields)
         if not (deeper and error["type"].endswith("_type")):

@@ -31,7 +31,7 @@ def agreement(reviewed: Iterable[dict[str, Any]], scores: dict[str, int]) -> dic
     pairs = []
     for row in reviewed:
         review = row.get("review") or {}
-        score = (row.get("provenance") or {}).get("judge_score", scores.get(review.get("generated_id")))
+        score = (row.get("provenance") or {}).get("judge_score", scores.get(review.get("generated_id", "")))
         if isinstance(score, int) and not isinstance(score, bool):
             pairs.append((score, is_accepted(row)))
     if not pairs:

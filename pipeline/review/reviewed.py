@@ -24,7 +24,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import atomic_write, dumps, read_jsonl
 from pipeline.review.lsexport import check_values
-from pipeline.schema import Record, validation_messages
+from pipeline.schema import Envelope, Record, validation_messages
 
 REVIEWED, PREFERENCES = "reviewed.jsonl", "preferences.jsonl"
 
@@ -56,7 +56,7 @@ class _PreferenceProvenance(_Shape):
     kept: _Kept | None = None
 
 
-class _PreferenceLine(Record):
+class _PreferenceLine(Envelope):
     kind: Literal["preference"]
     provenance: _PreferenceProvenance
 
@@ -74,11 +74,12 @@ def load(project: Project) -> Earlier:
     return Earlier(_read(project, REVIEWED, _ReviewedLine), _read(project, PREFERENCES, _PreferenceLine))
 
 
-def _read(project: Project, name: str, model: type[Record]) -> list[dict[str, Any]]:
+def _read(project: Project, name: str, model: type[Envelope]) -> list[dict[str, Any]]:
     path = project.output(name)
     if not path.exists():
         return []
-    shown, errors, rows = project.show(path), [], []
+    shown, rows = project.show(path), []
+    errors: list[InputError] = []
     for line, value in read_jsonl(path, shown, on_error=errors.append):
         where = Location(shown, line)
         if not isinstance(value, dict):

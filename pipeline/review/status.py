@@ -95,12 +95,13 @@ def summarize(tasks: list[dict[str, Any]], total: int, overlap: int, reviewers: 
             wanted += overlap - len(reviews)
         latest: dict[str, str] = {}
         for a in reviews:
+            verdict = a.verdict or ""  # always set: `reviews` holds only those with a verdict
             if a.lead_time is not None:
                 seconds[a.reviewer].append(a.lead_time)
             edited = a.verdict == lsa.ACCEPT and bool(apply_edits(task["data"]["example"], a)[1])
-            counts[a.reviewer][a.verdict] += 1
+            counts[a.reviewer][verdict] += 1
             counts[a.reviewer]["edited"] += edited
-            latest[a.reviewer] = a.verdict or ""
+            latest[a.reviewer] = verdict
         by_task.append(latest)
     untouched = max(total - len(tasks), 0)
     status.pending += untouched

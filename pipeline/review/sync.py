@@ -34,7 +34,21 @@ from pipeline.jsonl import atomic_write, read_jsonl
 from pipeline.labelstudio import adapter as lsa
 from pipeline.review import reviewed as store
 from pipeline.review.lsexport import read_export
-from pipeline.schema import ACCEPTED_VERDICTS, Record, content_text, make_record, parse_example, validation_messages
+from pipeline.schema import (
+    ACCEPTED_VERDICTS,
+    Record,
+    content_text,
+    example_id,
+    make_record,
+    parse_example,
+    validation_messages,
+)
+
+
+class ReviewedRecord(Record):
+    """A line of reviewed.jsonl as a pull settles it: the record with its review (verdict, reviewers, diff, task)."""
+
+    review: dict[str, Any]
 
 
 def load_candidates(project: Project) -> list[Record]:
@@ -42,7 +56,8 @@ def load_candidates(project: Project) -> list[Record]:
     path = project.output("candidates.jsonl")
     if not path.exists():
         raise InputError("no outputs/candidates.jsonl yet", hint="`ftboot generate` writes it")
-    shown, records = project.show(path), {}
+    shown = project.show(path)
+    records: dict[str, Record] = {}
     for line, row in read_jsonl(path, shown, tolerate_torn_tail=True):
         try:
             record = Record.model_validate(row)
@@ -144,12 +159,12 @@ def problem(example: dict[str, Any]) -> str | None:
     return f"messages[{empty[0]}]: the assistant turn was emptied" if empty else None
 
 
-def preference_records(record: Record, generated: dict[str, Any], changes: list[tuple[int, str, str]]) -> list[Record]:
+def preference_records(record: ReviewedRecord, generated: dict[str, Any], changes: list[tuple[int, str, str]]) -> list[Record]:
     """One DPO line per corrected turn: the reviewer's text preferred over the generated one, in the corrected
     conversation up to that turn."""
     out = []
     for index, old, new in changes:
-        prompt = {"messages": record.example["messages"][:index],
+        prompt: dict[str, Any] = {"messages": record.example["messages"][:index],
                   **{k: generated[k] for k in ("tools", "parallel_tool_calls") if k in generated}}
         example = {"input": prompt, "preferred_output": [{"role": "assistant", "content": new}],
                    "non_preferred_output": [{"role": "assistant", "content": old}]}
@@ -276,7 +291,8 @@ def pull(project: Project, from_file: Path | None = None, policy: str | None = N
 def settle(tasks: list[dict[str, Any]], reviewers: dict[int, str], result: PullResult,
            link: Callable[[dict[str, Any]], str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The reviewed and preference lines of tasks as `lsexport.read_export` returns them, counted in `result`."""
-    reviewed, preferences = [], []
+    reviewed: list[dict[str, Any]] = []
+    preferences: list[dict[str, Any]] = []
     for task in sorted(tasks, key=lambda t: t["id"]):
         settled = _settle(task, reviewers, result, link(task))
         if settled is not None:
@@ -288,7 +304,7 @@ def settle(tasks: list[dict[str, Any]], reviewers: dict[int, str], result: PullR
 
 
 def _settle(task: dict[str, Any], reviewers: dict[int, str], result: PullResult,
-            link: str) -> tuple[Record, list[tuple[int, str, str]]] | None:
+            link: str) -> tuple[ReviewedRecord, list[tuple[int, str, str]]] | None:
     """The reviewed record of one task under the policy and its changes, or None (skipped, pending, or a
     reported problem)."""
     data = task["data"]
@@ -321,4 +337,5 @@ def _settle(task: dict[str, Any], reviewers: dict[int, str], result: PullResult,
         review["annotations"] = [{"id": a.id, "reviewer": a.reviewer, "verdict": a.verdict, "lead_time": a.lead_time,
                                   "notes": a.notes, "updated_at": a.updated_at, "diff": diff(apply_edits(generated, a)[1])}
                                  for a in annotations]
-    return make_record(generated if verdict == "rejected" else corrected, provenance, review=review), changes
+    example = generated if verdict == "rejected" else corrected
+    return ReviewedRecord(id=example_id(example), example=example, provenance=provenance, review=review), changes
