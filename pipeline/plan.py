@@ -22,7 +22,7 @@ from pipeline.config import Config, Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.rules import Ruleset
-from pipeline.schema import parse_example, validation_messages
+from pipeline.schema import Kind, parse_example, validation_messages
 from pipeline.tokens import count_example_tokens
 
 # The files `ftboot build` writes, per format: (training, validation).
@@ -126,7 +126,7 @@ def training_price(config: Config, model: str) -> float | None:
 
 def check_file(path: Path, shown: str, fmt: str, ruleset: Ruleset, model: str) -> tuple[int, int, list[InputError]]:
     """Read one file again: (examples, tokens, problems), each problem located by file, line and field."""
-    kind = "preference" if fmt == "dpo" else "chat"
+    kind: Kind = "preference" if fmt == "dpo" else "chat"
     count = tokens = 0
     problems: list[InputError] = []
     for line, data in read_jsonl(path, shown):
@@ -138,8 +138,7 @@ def check_file(path: Path, shown: str, fmt: str, ruleset: Ruleset, model: str) -
             continue
         n = count_example_tokens(data, model)
         tokens += n
-        found = ruleset.check_preference(example, n, model) if kind == "preference" else ruleset.check(example, n, model)
-        problems += [InputError(str(p), Location(shown, line)) for p in found]
+        problems += [InputError(str(p), Location(shown, line)) for p in ruleset.check_example(example, n, model)]
     return count, tokens, problems
 
 

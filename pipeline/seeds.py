@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
-from pipeline.schema import Record, dump_example, make_record, parse_example, validation_messages
+from pipeline.schema import ChatExample, Record, dump_example, make_record, validation_messages
 from pipeline.seedyaml import node_line, yaml_entries
 
 MIN_SEEDS = 5
@@ -101,7 +101,7 @@ def _seed_record(value: Any, node: Any, line: int, shown: str, project: Project,
 
     try:
         data, short_fields = _to_chat(value, project.config.task.system_prompt)
-        example = parse_example(data)
+        example = ChatExample.model_validate(data)
     except _SeedProblem as exc:
         errors.append(InputError(exc.message, where(exc.field)))
         return None
@@ -155,7 +155,7 @@ def check_seeds(project: Project, paths: list[Path] | None = None) -> SeedCheck:
     if len(records) < MIN_SEEDS:
         warnings.append(f"only {len(records)} seeds; {MIN_SEEDS} to 10 varied ones give generation more to work from")
     index = DuplicateIndex(project.config.generate.near_duplicate_threshold)
-    names = {}
+    names: dict[str, str] = {}
     for record in records:
         here = f"{record.provenance['file']}:{record.provenance['line']}"
         duplicate = index.add_if_new(record.id, _text(record))

@@ -87,7 +87,6 @@ class Validate:
         from pipeline.tokens import count_example_tokens
 
         kept = []
-        check = self.rules.check if self.kind == "chat" else self.rules.check_preference
         for item in items:
             try:
                 example = parse_example(item.record.example, self.kind)
@@ -95,7 +94,7 @@ class Validate:
                 rejects.add(item, "schema", "; ".join(f"{f}: {m}" for f, m in validation_messages(exc)))
                 continue
             item.tokens = count_example_tokens(item.record.example, self.model)
-            problems = check(example, item.tokens, self.model)
+            problems = self.rules.check_example(example, item.tokens, self.model)
             for problem in problems[:1]:
                 rejects.add(item, problem.code, "; ".join(p.detail for p in problems))
             if not problems:

@@ -54,6 +54,12 @@ class Ruleset:
                 return self.token_limits[prefix]
         return self.default_token_limit
 
+    def check_example(self, example: ChatExample | PreferenceExample, tokens: int, model: str) -> list[Problem]:
+        """`check` or `check_preference`, whichever the example's kind calls for."""
+        if isinstance(example, PreferenceExample):
+            return self.check_preference(example, tokens, model)
+        return self.check(example, tokens, model)
+
     def check(self, example: ChatExample, tokens: int, model: str) -> list[Problem]:
         """Every problem this example has for the target; empty when it is fine."""
         problems: list[Problem] = []
