@@ -102,7 +102,7 @@ def project_status(project: Project) -> Status:
         charts = f", with {len(report['charts'])} charts in {project.show(project.output('report-charts'))}/" if report["charts"] else ""
         notes.append(f"build report: {report['report']}{charts}")
 
-    batches = [{"name": e.name, "batch_id": e.batch_id, "status": e.status, "requests": e.count,
+    batches: list[dict[str, Any]] = [{"name": e.name, "batch_id": e.batch_id, "status": e.status, "requests": e.count,
                 "completed": e.counts.get("completed", 0), "failed": e.counts.get("failed", 0)}
                for e in Ledger(project).open_entries()]
     if batches:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,7 +132,8 @@ def _similarity(axes: Any, data: ChartData) -> None:
 def draw_charts(directory: Path, data: ChartData) -> Drawn:
     """Draw every chart that has something to show into `directory`, created even when empty so that it replaces
     the charts of the build before."""
-    plans = [
+    # (chart, panels, drawing, the figures it needs: nothing to draw when empty, why not)
+    plans: list[tuple[Chart, int, Callable[[Any, ChartData], None], Collection[Any], str]] = [
         (Chart("tokens.png", "Tokens per example"), 1, _tokens, data.tokens, "no example was kept"),
         (Chart("rejections.png", "Refused, by reason"), 1, _rejections, data.generation_rejects + data.build_rejects,
          "nothing was refused"),

@@ -185,6 +185,7 @@ class Planner:
         shots = self.shots(i)
         examples = [s.example for s in shots]
         steer = steering(self.config, i)
+        payload: dict[str, Any]
         if self.mode == "chat":
             endpoint, payload = CHAT, {"messages": render_chat(self.config, examples, self.m, steer, self.tools)}
             params = self._params(i)

@@ -216,7 +216,8 @@ class Client:
         workers = asyncio.gather(*(worker() for _ in range(self.concurrency)))
         handling = asyncio.create_task(handler())
         try:
-            await asyncio.wait({workers, handling}, return_when=asyncio.FIRST_COMPLETED)
+            racing: set[asyncio.Future[Any]] = {workers, handling}
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
             if handling.done():
                 handling.result()  # the handler only ends by raising: a failure to write the outputs
             await workers

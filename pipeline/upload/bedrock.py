@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pipeline.errors import InputError, RunError
 from pipeline.plan import Plan
@@ -62,7 +62,7 @@ class BedrockProvider(JobProvider):
                              hint="Bedrock reads the training files from S3 and writes the job's output there")
         return self.config.bucket
 
-    def _client(self, service: str) -> Any:
+    def _client(self, service: Literal["bedrock", "s3"]) -> Any:
         import boto3
         from botocore.config import Config
 

@@ -261,8 +261,9 @@ def resubmit(project: Project, options: Options, dry_run: bool = False, progress
         with ReplyCache(project.output("cache") / "replies.jsonl") as cache:
             chosen = _choose(stage, sorted(numbers), cache, ledger.outstanding(fingerprint), None, budget, sent, progress)
             entries = _write(project, ledger, stage, chosen, sent, None, dry_run)
-        for entry in entries if api else []:
-            _send(project, ledger, api, entry, fresh=True)
+        if api:
+            for entry in entries:
+                _send(project, ledger, api, entry, fresh=True)
     _note_ids(ledger, sent)
     sent.model = next(iter(plans.values()))[0]["model"] if plans else ""
     sent.costs = costs(project.config.prices.get(sent.model), sent.prompt_tokens, sent.output_tokens)
