@@ -140,12 +140,13 @@ class Outputs:
         for record in reviewed:
             self.screen.remember(record.id, record.example)
         self.written: set[tuple[str, int]] = set()
-        self.candidates_by_round: Counter[int] = Counter()  # this run's included
-        self.rejected_by_round: Counter[int] = Counter()
+        self.candidates_by_round: Counter[int | None] = Counter()  # this run's included (None: a line without a round)
+        self.rejected_by_round: Counter[int | None] = Counter()
         for path, is_candidate in ((self._candidates.path, True), (self._rejected.path, False)):
             for _, record in read_records(path, project.show(path)):
                 provenance = record.provenance
-                self.written.add((provenance.get("request"), provenance.get("item")))
+                if isinstance(key := provenance.get("request"), str) and isinstance(item := provenance.get("item"), int):
+                    self.written.add((key, item))
                 if is_candidate:
                     self.screen.remember(record.id, record.example)
                 (self.candidates_by_round if is_candidate else self.rejected_by_round)[provenance.get("round")] += 1
@@ -158,14 +159,15 @@ class Outputs:
         through `filters.screen_reply`."""
         for record, accepted in records_from_reply(request, reply, self.screen, endpoint, self.written, screened):
             self.written.add((request.key, record.provenance["item"]))
-            (self._candidates if accepted else self._rejected).write(record.model_dump())
+            row = record.model_dump()  # a reject's reason is a key of its line, not a field of Record
+            (self._candidates if accepted else self._rejected).write(row)
             (self.candidates_by_round if accepted else self.rejected_by_round)[request.meta["round"]] += 1
             if accepted:
                 self.accepted += 1
                 self.new_ids.add(record.id)
             else:
                 self.rejected += 1
-                self.reasons[record.reason["code"]] += 1
+                self.reasons[row["reason"]["code"]] += 1
 
     def demote(self, row: dict[str, Any]) -> None:
         """A candidate the judge scored below --min-score, as the reject `pipeline.generation.judge` made of it."""
