@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.rules import Ruleset
 from pipeline.schema import parse_example, validation_messages
-from pipeline.tokens import count_example_tokens
+from pipeline.tokens import count_tokens
 
 # The files `ftboot build` writes, per format: (training, validation).
 SOURCES = {"chat": ("train.jsonl", "val.jsonl"), "dpo": ("train-dpo.jsonl", "val-dpo.jsonl")}
@@ -125,21 +126,27 @@ def training_price(config: Config, model: str) -> float | None:
 
 
 def check_file(path: Path, shown: str, fmt: str, ruleset: Ruleset, model: str) -> tuple[int, int, list[InputError]]:
-    """Read one file again: (examples, tokens, problems), each problem located by file, line and field."""
+    """Read one file again: (examples, tokens, problems), each problem located by file, line and field, in line order.
+    Each line is parsed and validated once; its tokens are counted on worker threads meanwhile (`count_tokens`)."""
     kind = "preference" if fmt == "dpo" else "chat"
+    check = ruleset.check_preference if kind == "preference" else ruleset.check
     count = tokens = 0
     problems: list[InputError] = []
-    for line, data in read_jsonl(path, shown):
+
+    def parsed() -> Iterator[tuple[tuple[int, Any], dict[str, Any] | None]]:
+        for line, data in read_jsonl(path, shown):
+            try:
+                yield (line, parse_example(data, kind)), data
+            except ValidationError as exc:
+                yield (line, exc), None
+
+    for (line, example), n in count_tokens(parsed(), model):
         count += 1
-        try:
-            example = parse_example(data, kind)
-        except ValidationError as exc:
-            problems += [InputError(message, Location(shown, line, where)) for where, message in validation_messages(exc)]
+        if isinstance(example, ValidationError):
+            problems += [InputError(message, Location(shown, line, where)) for where, message in validation_messages(example)]
             continue
-        n = count_example_tokens(data, model)
         tokens += n
-        found = ruleset.check_preference(example, n, model) if kind == "preference" else ruleset.check(example, n, model)
-        problems += [InputError(str(p), Location(shown, line)) for p in found]
+        problems += [InputError(str(p), Location(shown, line)) for p in check(example, n, model)]
     return count, tokens, problems
 
 

@@ -60,3 +60,34 @@ def test_example_count_follows_the_cookbook():
                                                                            "name": "bob"}]}
     # 3 per example + (3 + 2) for each message + (1 + 1) for the name
     assert tokens.count_example_tokens(example, "gpt-4o") == 3 + 5 + 5 + 2
+
+
+def _chat(i: int, system: str = "You are terse.") -> dict:
+    return {"messages": [{"role": "system", "content": system},
+                         {"role": "user", "content": f"question {i} " * (i % 7 + 1), "name": "ann" if i % 3 else None},
+                         {"role": "assistant", "content": [{"type": "text", "text": f"answer {i}"}],
+                          "tool_calls": [{"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}],
+            "tools": [{"type": "function", "function": {"name": "f"}}]}
+
+
+def _preference(i: int) -> dict:
+    return {"input": {"messages": [{"role": "user", "content": f"prompt {i}"}]},
+            "preferred_output": [{"role": "assistant", "content": "short"}],
+            "non_preferred_output": [{"role": "assistant", "content": f"a much longer answer than that {i} " * (i % 4)}]}
+
+
+def test_counting_in_batches_on_threads_matches_one_by_one():
+    # Batches of 4 make repeated texts (the system prompt, the tools) come from the remembered counts across batches.
+    examples = [_chat(i, "You are terse." if i % 2 else "Be kind.") for i in range(40)] + [_preference(i) for i in range(20)]
+    items = [(i, example) for i, example in enumerate(examples)] + [(len(examples), None)]
+    counted = list(tokens.count_tokens(iter(items), "gpt-4o", batch=4))
+    assert [i for i, _ in counted] == list(range(len(items)))
+    assert [n for _, n in counted] == [tokens.count_example_tokens(e, "gpt-4o") for e in examples] + [0]
+
+
+def test_a_preference_line_counts_its_prompt_with_the_longer_answer():
+    example = {"input": {"messages": [{"role": "user", "content": "hello world"}]},
+               "preferred_output": [{"role": "assistant", "content": "hello"}],
+               "non_preferred_output": [{"role": "assistant", "content": "hello world hello world"}]}
+    # 3 per example + (3 + 2) for the prompt + (3 + 4) for the longer answer
+    assert tokens.count_example_tokens(example, "gpt-4o") == 3 + 5 + 7
