@@ -812,10 +812,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.option("--judge", metavar="MODEL", help="Judge each pair of systems with this model ('local' for the bundled one).")
 @click.option("--limit", type=int, help="Only the first N test items.")
 @click.option("--max-requests", type=click.IntRange(min=1), help="Stop before sending more requests than this.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Stop before spending more US dollars than this (every model priced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge: str | None, limit: int | None,
-          max_requests: int | None, as_json: bool) -> None:
+          max_requests: int | None, max_cost: float | None, as_json: bool) -> None:
     """Ask every [eval.systems] table the held-out test prompts; score, compare, and say whether fine-tuning paid off.
 
     \b
@@ -830,7 +831,7 @@ def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge
 
     names = [n.strip() for n in systems.split(",") if n.strip()] if systems else None
     with progress_bar(disabled=as_json) as update:
-        result = evaluate(project_of(ctx), Options(names, test_path, judge, limit, max_requests), update)
+        result = evaluate(project_of(ctx), Options(names, test_path, judge, limit, max_requests, max_cost), update)
     if as_json:
         for pair in result["pairwise"].values():
             for side in ("judge", "human"):
