@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.rules import Ruleset
 from pipeline.schema import parse_example, validation_messages
-from pipeline.tokens import count_tokens
+from pipeline.tokens import TokenCounter
 
 # The files `ftboot build` writes, per format: (training, validation).
 SOURCES = {"chat": ("train.jsonl", "val.jsonl"), "dpo": ("train-dpo.jsonl", "val-dpo.jsonl")}
@@ -126,27 +125,22 @@ def training_price(config: Config, model: str) -> float | None:
 
 
 def check_file(path: Path, shown: str, fmt: str, ruleset: Ruleset, model: str) -> tuple[int, int, list[InputError]]:
-    """Read one file again: (examples, tokens, problems), each problem located by file, line and field, in line order.
-    Each line is parsed and validated once; its tokens are counted on worker threads meanwhile (`count_tokens`)."""
+    """Read one file again: (examples, tokens, problems), each problem located by file, line and field."""
     kind = "preference" if fmt == "dpo" else "chat"
-    check = ruleset.check_preference if kind == "preference" else ruleset.check
     count = tokens = 0
+    counter = TokenCounter(model)
     problems: list[InputError] = []
-
-    def parsed() -> Iterator[tuple[tuple[int, Any], dict[str, Any] | None]]:
-        for line, data in read_jsonl(path, shown):
-            try:
-                yield (line, parse_example(data, kind)), data
-            except ValidationError as exc:
-                yield (line, exc), None
-
-    for (line, example), n in count_tokens(parsed(), model):
+    for line, data in read_jsonl(path, shown):
         count += 1
-        if isinstance(example, ValidationError):
-            problems += [InputError(message, Location(shown, line, where)) for where, message in validation_messages(example)]
+        try:
+            example = parse_example(data, kind)
+        except ValidationError as exc:
+            problems += [InputError(message, Location(shown, line, where)) for where, message in validation_messages(exc)]
             continue
+        n = counter.count(data)
         tokens += n
-        problems += [InputError(str(p), Location(shown, line)) for p in check(example, n, model)]
+        found = ruleset.check_preference(example, n, model) if kind == "preference" else ruleset.check(example, n, model)
+        problems += [InputError(str(p), Location(shown, line)) for p in found]
     return count, tokens, problems
 
 

@@ -17,12 +17,9 @@ import gzip
 import hashlib
 import json
 import os
-from collections import ChainMap, Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pipeline.errors import RunError
 from pipeline.schema import content_text
@@ -41,7 +38,6 @@ ENCODINGS = {
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 TOKENS_PER_EXAMPLE = 3
-T = TypeVar("T")
 
 
 def cache_dir() -> Path:
@@ -91,91 +87,44 @@ def count_text(text: str, model: str) -> int:
     return len(encoding_for(model).encode_ordinary(text))
 
 
-Piece = tuple[int, list[str]]  # tokens fixed by the format, and the texts whose tokens add to them
-
-
-def _piece(messages: list[dict[str, Any]], tools: Any = None) -> Piece:
-    fixed, texts = 0, []
-    for message in messages:
-        fixed += TOKENS_PER_MESSAGE
-        texts.append(content_text(message.get("content")))
-        if message.get("name"):
-            fixed += TOKENS_PER_NAME
-            texts.append(message["name"])
-        if message.get("tool_calls"):
-            texts.append(json.dumps(message["tool_calls"], separators=(",", ":")))
-    if tools:
-        texts.append(json.dumps(tools, separators=(",", ":")))
-    return fixed, texts
-
-
-def token_parts(example: dict[str, Any]) -> tuple[Piece, list[Piece]]:
-    """An example's tokens as (base, answers): TOKENS_PER_EXAMPLE + base + the longest answer (a preference line is
-    billed for its prompt with the longer of its two answers; a chat line has no answers apart)."""
-    if "input" in example:
-        prompt = example["input"]
-        answers = [example["preferred_output"][0], example["non_preferred_output"][0]]
-        return _piece(prompt["messages"], prompt.get("tools")), [_piece([a]) for a in answers]
-    return _piece(example["messages"], example.get("tools")), []
-
-
-def _total(parts: tuple[Piece, list[Piece]], counts: Mapping[str, int]) -> int:
-    def value(piece: Piece) -> int:
-        return piece[0] + sum(counts[text] for text in piece[1])
-
-    base, answers = parts
-    return TOKENS_PER_EXAMPLE + value(base) + max(map(value, answers), default=0)
-
-
 def count_example_tokens(example: dict[str, Any], model: str) -> int:
     """Tokens of one chat or preference example as a fine-tuning service counts them."""
-    encode = encoding_for(model).encode_ordinary
-    parts = token_parts(example)
-    texts = {text for piece in (parts[0], *parts[1]) for text in piece[1]}
-    return _total(parts, {text: len(encode(text)) for text in texts})
+    return TokenCounter(model).count(example)
 
 
-def _lengths(encode: Callable[[str], list[int]], texts: list[str]) -> list[int]:
-    return [len(encode(text)) for text in texts]
+class TokenCounter:
+    """Counts examples for one model, encoding a system prompt or a set of tool definitions once however many
+    lines share it (the texts a whole set usually repeats). At most `SHARED` such texts are remembered."""
 
+    SHARED = 1024
 
-def count_tokens(items: Iterable[tuple[T, dict[str, Any] | None]], model: str, batch: int = 500) -> Iterator[tuple[T, int]]:
-    """(item, tokens) for each (item, example) in order, as `count_example_tokens` counts them (0 for no example).
+    def __init__(self, model: str) -> None:
+        self.encode = encoding_for(model).encode_ordinary
+        self.shared: dict[str, int] = {}
 
-    The counting overlaps the caller's own work: while `items` is being produced (parsing, validating), batches of
-    texts are encoded on worker threads, which run in parallel since tiktoken releases the GIL while it encodes.
-    Each distinct text of a batch is encoded once, and a text repeated within a batch (a shared system prompt, the
-    same tool definitions) is remembered for the batches after it. At most a few batches are held in memory.
-    """
-    encode = encoding_for(model).encode_ordinary
-    workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    known: dict[str, int] = {}
-    # Each batch in flight: its rows, its texts worth remembering, the texts sent and their lengths to come.
-    pending: deque[tuple[list[tuple[T, Any]], list[str], list[str], Future[list[int]]]] = deque()
+    def _shared(self, text: str) -> int:
+        n = self.shared.get(text)
+        if n is None:
+            n = len(self.encode(text))
+            if len(self.shared) < self.SHARED:
+                self.shared[text] = n
+        return n
 
-    def submit(pool: ThreadPoolExecutor, rows: list[tuple[T, Any]]) -> None:
-        texts = [text for _, parts in rows if parts for piece in (parts[0], *parts[1]) for text in piece[1]]
-        fresh = [text for text in dict.fromkeys(texts) if text not in known]
-        repeated = [text for text, n in Counter(texts).items() if n > 1] if len(fresh) < len(texts) else []
-        pending.append((rows, repeated, fresh, pool.submit(_lengths, encode, fresh)))
-
-    def finish() -> Iterator[tuple[T, int]]:
-        rows, repeated, fresh, future = pending.popleft()
-        counts = ChainMap(dict(zip(fresh, future.result())), known)
-        known.update((text, counts[text]) for text in repeated)
-        for item, parts in rows:
-            yield item, _total(parts, counts) if parts else 0
-
-    with ThreadPoolExecutor(workers) as pool:
-        rows: list[tuple[T, Any]] = []
-        for item, example in items:
-            rows.append((item, token_parts(example) if example is not None else None))
-            if len(rows) == batch:
-                submit(pool, rows)
-                rows = []
-                if len(pending) > 2 * workers:
-                    yield from finish()
-        if rows:
-            submit(pool, rows)
-        while pending:
-            yield from finish()
+    def count(self, example: dict[str, Any]) -> int:
+        encode = self.encode
+        if "input" in example:  # preference line: the prompt with the longer of the two answers
+            prompt = example["input"]
+            answers = [example["preferred_output"][0], example["non_preferred_output"][0]]
+            longest = max((self.count({"messages": [a]}) for a in answers), default=0)
+            return self.count({**prompt}) + longest - TOKENS_PER_EXAMPLE
+        total = TOKENS_PER_EXAMPLE
+        for message in example["messages"]:
+            text = content_text(message.get("content"))
+            total += TOKENS_PER_MESSAGE + (self._shared(text) if message.get("role") == "system" else len(encode(text)))
+            if message.get("name"):
+                total += TOKENS_PER_NAME + len(encode(message["name"]))
+            if message.get("tool_calls"):
+                total += len(encode(json.dumps(message["tool_calls"], separators=(",", ":"))))
+        if example.get("tools"):
+            total += self._shared(json.dumps(example["tools"], separators=(",", ":")))
+        return total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -62,7 +63,8 @@ def test_example_count_follows_the_cookbook():
     assert tokens.count_example_tokens(example, "gpt-4o") == 3 + 5 + 5 + 2
 
 
-def _chat(i: int, system: str = "You are terse.") -> dict:
+
+def _chat(i: int, system: str) -> dict:
     return {"messages": [{"role": "system", "content": system},
                          {"role": "user", "content": f"question {i} " * (i % 7 + 1), "name": "ann" if i % 3 else None},
                          {"role": "assistant", "content": [{"type": "text", "text": f"answer {i}"}],
@@ -70,19 +72,35 @@ def _chat(i: int, system: str = "You are terse.") -> dict:
             "tools": [{"type": "function", "function": {"name": "f"}}]}
 
 
-def _preference(i: int) -> dict:
-    return {"input": {"messages": [{"role": "user", "content": f"prompt {i}"}]},
-            "preferred_output": [{"role": "assistant", "content": "short"}],
-            "non_preferred_output": [{"role": "assistant", "content": f"a much longer answer than that {i} " * (i % 4)}]}
+def _cookbook(example: dict, model: str) -> int:
+    """The cookbook's count, written out once more, line by line."""
+    encode = tokens.encoding_for(model).encode_ordinary
+    total = 3
+    for m in example["messages"]:
+        content = m["content"] if isinstance(m["content"], str) else "".join(p["text"] for p in m["content"])
+        total += 3 + len(encode(content))
+        if m.get("name"):
+            total += 1 + len(encode(m["name"]))
+        if m.get("tool_calls"):
+            total += len(encode(json.dumps(m["tool_calls"], separators=(",", ":"))))
+    return total + len(encode(json.dumps(example["tools"], separators=(",", ":"))))
 
 
-def test_counting_in_batches_on_threads_matches_one_by_one():
-    # Batches of 4 make repeated texts (the system prompt, the tools) come from the remembered counts across batches.
-    examples = [_chat(i, "You are terse." if i % 2 else "Be kind.") for i in range(40)] + [_preference(i) for i in range(20)]
-    items = [(i, example) for i, example in enumerate(examples)] + [(len(examples), None)]
-    counted = list(tokens.count_tokens(iter(items), "gpt-4o", batch=4))
-    assert [i for i, _ in counted] == list(range(len(items)))
-    assert [n for _, n in counted] == [tokens.count_example_tokens(e, "gpt-4o") for e in examples] + [0]
+def test_a_shared_system_prompt_is_encoded_once_and_counts_stay_the_same():
+    counter = tokens.TokenCounter("gpt-4o")
+    encoded: list[str] = []
+    real = counter.encode
+
+    def spy(text: str) -> list[int]:
+        encoded.append(text)
+        return real(text)
+
+    counter.encode = spy
+    system = "You write product descriptions for a shop. " * 50
+    examples = [_chat(i, system if i % 2 else "Be kind.") for i in range(40)]
+    assert [counter.count(e) for e in examples] == [_cookbook(e, "gpt-4o") for e in examples]
+    assert encoded.count(system) == 1 and encoded.count("Be kind.") == 1
+    assert sum(t.startswith("[{") and '"type":"function","function":{"name":"f"}}]' in t for t in encoded) == 1
 
 
 def test_a_preference_line_counts_its_prompt_with_the_longer_answer():
