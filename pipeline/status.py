@@ -19,6 +19,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import count_lines
 from pipeline.ledgers.batches import Ledger
+from pipeline.ledgers.uploads import Ledger as UploadLedger
 from pipeline.schema import is_accepted, read_records
 
 STAGE_FILES = {
@@ -126,15 +127,13 @@ def project_status(project: Project) -> Status:
         charts = f", with {len(report['charts'])} charts in {project.show(project.output('report-charts'))}/" if report["charts"] else ""
         notes.append(f"build report: {report['report']}{charts}")
 
-    from pipeline.eval.systems import fine_tuned_model
-
     evaluated = _eval(project)
     if evaluated:
         older = " (older than test.jsonl: rerun it)" if evaluated["stale"] else ""
         notes.append(f"eval: {evaluated['report']}{older}; verdict: {evaluated['verdict'] or 'none written'}")
     elif counts["test"]:
         notes.append(f"eval: not run yet; {counts['test']:,} test items in {project.show(project.output('test.jsonl'))}")
-    tuned = (fine_tuned_model(project) or (None,))[0]  # the latest fine-tuned model, if a job succeeded
+    tuned = (UploadLedger(project).fine_tuned() or (None,))[0]  # the latest fine-tuned model, if a job succeeded
     seen = evaluated["models"] if evaluated and not evaluated["stale"] else None  # None: no current eval
     eval_tuned = tuned is not None and tuned not in (seen or [])
     eval_prompting = bool(project.config.eval.systems) and counts["test"] > 0 and seen is None
