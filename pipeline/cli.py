@@ -211,8 +211,9 @@ def generate(ctx: click.Context, n: int | None, backend: str | None, model: str 
       ftboot generate --backend openai --n 20000 --batch        (later: --collect, then --resubmit)
       ftboot generate --backend openai --model my-model --n 5000 --batch-file requests.jsonl
     """
+    from pipeline.generation.online import generate as run_generate
+    from pipeline.generation.online import preview
     from pipeline.generation.run import Options
-    from pipeline.generation.online import generate as run_generate, preview
 
     project = project_of(ctx)
     options = Options(n=n, backend=backend, model=model, mode=mode, pool=pool, concurrency=concurrency,
@@ -812,10 +813,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.option("--judge", metavar="MODEL", help="Judge each pair of systems with this model ('local' for the bundled one).")
 @click.option("--limit", type=int, help="Only the first N test items.")
 @click.option("--max-requests", type=click.IntRange(min=1), help="Stop before sending more requests than this.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Stop before spending more US dollars than this (every model priced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge: str | None, limit: int | None,
-          max_requests: int | None, as_json: bool) -> None:
+          max_requests: int | None, max_cost: float | None, as_json: bool) -> None:
     """Ask every [eval.systems] table the held-out test prompts; score, compare, and say whether fine-tuning paid off.
 
     \b
@@ -830,7 +832,7 @@ def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge
 
     names = [n.strip() for n in systems.split(",") if n.strip()] if systems else None
     with progress_bar(disabled=as_json) as update:
-        result = evaluate(project_of(ctx), Options(names, test_path, judge, limit, max_requests), update)
+        result = evaluate(project_of(ctx), Options(names, test_path, judge, limit, max_requests, max_cost), update)
     if as_json:
         for pair in result["pairwise"].values():
             for side in ("judge", "human"):

@@ -23,7 +23,7 @@ from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.rules import Ruleset
 from pipeline.schema import Kind, parse_example, validation_messages
-from pipeline.tokens import count_example_tokens
+from pipeline.tokens import TokenCounter
 
 # The files `ftboot build` writes, per format: (training, validation).
 SOURCES = {"chat": ("train.jsonl", "val.jsonl"), "dpo": ("train-dpo.jsonl", "val-dpo.jsonl")}
@@ -128,6 +128,7 @@ def check_file(path: Path, shown: str, fmt: str, ruleset: Ruleset, model: str) -
     """Read one file again: (examples, tokens, problems), each problem located by file, line and field."""
     kind: Kind = "preference" if fmt == "dpo" else "chat"
     count = tokens = 0
+    counter = TokenCounter(model)
     problems: list[InputError] = []
     for line, data in read_jsonl(path, shown):
         count += 1
@@ -136,7 +137,7 @@ def check_file(path: Path, shown: str, fmt: str, ruleset: Ruleset, model: str) -
         except ValidationError as exc:
             problems += [InputError(message, Location(shown, line, where)) for where, message in validation_messages(exc)]
             continue
-        n = count_example_tokens(data, model)
+        n = counter.count(data)
         tokens += n
         problems += [InputError(str(p), Location(shown, line)) for p in ruleset.check_example(example, n, model)]
     return count, tokens, problems

@@ -1,13 +1,17 @@
 """Where a project stands: the count at each stage, whether the built set is older than its inputs, what to
 run next, and what the size of the set means for fine-tuning. A built set that is not one complete build (its
 files do not match `outputs/build.json`) is refused rather than counted; once a build exists, status points to its
-report and the charts beside it.
+report and the charts beside it. The eval stage: the held-out test items, whether `outputs/eval/eval.md` exists
+(and is newer than the test set) and its verdict; `ftboot eval` is the next step once a fine-tuning job succeeded
+with a model the last eval did not see, or, before any upload, when eval systems are configured and a test set
+exists (the playbook's question: is prompting already good enough?).
 
 It reads only local files (no Label Studio, no provider), so it is quick and works offline.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +19,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import count_lines
 from pipeline.ledgers.batches import Ledger
+from pipeline.ledgers.uploads import Ledger as UploadLedger
 from pipeline.schema import is_accepted, read_records
 
 STAGE_FILES = {
@@ -23,6 +28,7 @@ STAGE_FILES = {
     "reviewed": "reviewed.jsonl",
     "train": "train.jsonl",
     "val": "val.jsonl",
+    "test": "test.jsonl",
     "uploads": "uploads.jsonl",
 }
 
@@ -46,10 +52,11 @@ class Status:
     notes: list[str] = field(default_factory=list)
     batches: list[dict[str, Any]] = field(default_factory=list)  # open provider batches
     report: dict[str, Any] | None = None  # the last build's report and charts, as paths shown to the user
+    eval: dict[str, Any] | None = None  # the last eval's report, its verdict and whether it is current
 
     def as_dict(self) -> dict[str, Any]:
         return {"counts": self.counts, "next": self.next_step, "advice": self.advice, "notes": self.notes,
-                "open_batches": self.batches, "report": self.report}
+                "open_batches": self.batches, "report": self.report, "eval": self.eval}
 
     def text(self) -> str:
         width = max(len(k) for k in self.counts)
@@ -74,6 +81,24 @@ def _report(project: Project) -> dict[str, Any] | None:
     return {"report": project.show(report), "charts": [project.show(p) for p in sorted(charts.glob("*.png"))]}
 
 
+def _eval(project: Project) -> dict[str, Any] | None:
+    """The last eval: its report, the verdict line, the models it asked, and whether it is older than the test set."""
+    report = project.output("eval") / "eval.md"
+    if not report.exists():
+        return None
+    lines = report.read_text(encoding="utf-8").splitlines()
+    after = lines[lines.index("## Verdict") + 1:] if "## Verdict" in lines else []
+    verdict = next((line.strip() for line in after if line.strip()), None)
+    try:
+        systems = json.loads((project.output("eval") / "eval.json").read_text(encoding="utf-8"))["systems"]
+        models = sorted({str(row.get("model")) for row in systems.values()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        models = []
+    test = project.output("test.jsonl")
+    stale = test.exists() and test.stat().st_mtime > report.stat().st_mtime
+    return {"report": project.show(report), "verdict": verdict, "models": models, "stale": stale}
+
+
 def project_status(project: Project) -> Status:
     """Raises InputError when the built set is not one complete build (see `pipeline.buildset.verify`)."""
     from pipeline.buildset import manifest_name, verify
@@ -89,7 +114,7 @@ def project_status(project: Project) -> Status:
     counts = {"seeds": seeds}
     counts.update({name: count_lines(project.output(file)) for name, file in STAGE_FILES.items()})
     counts["accepted"] = _accepted(project)
-    counts = {k: counts[k] for k in ("seeds", "candidates", "rejected", "reviewed", "accepted", "train", "val", "uploads")}
+    counts = {k: counts[k] for k in ("seeds", "candidates", "rejected", "reviewed", "accepted", "train", "val", "test", "uploads")}
 
     newest_input = max((p.stat().st_mtime for p in [*project.seeds_dir.glob("*"), project.output("reviewed.jsonl")]
                         if p.exists()), default=0.0)
@@ -101,6 +126,17 @@ def project_status(project: Project) -> Status:
     if report:
         charts = f", with {len(report['charts'])} charts in {project.show(project.output('report-charts'))}/" if report["charts"] else ""
         notes.append(f"build report: {report['report']}{charts}")
+
+    evaluated = _eval(project)
+    if evaluated:
+        older = " (older than test.jsonl: rerun it)" if evaluated["stale"] else ""
+        notes.append(f"eval: {evaluated['report']}{older}; verdict: {evaluated['verdict'] or 'none written'}")
+    elif counts["test"]:
+        notes.append(f"eval: not run yet; {counts['test']:,} test items in {project.show(project.output('test.jsonl'))}")
+    tuned = (UploadLedger(project).fine_tuned() or (None,))[0]  # the latest fine-tuned model, if a job succeeded
+    seen = evaluated["models"] if evaluated and not evaluated["stale"] else None  # None: no current eval
+    eval_tuned = tuned is not None and tuned not in (seen or [])
+    eval_prompting = bool(project.config.eval.systems) and counts["test"] > 0 and seen is None
 
     batches: list[dict[str, Any]] = [{"name": e.name, "batch_id": e.batch_id, "status": e.status, "requests": e.count,
                 "completed": e.counts.get("completed", 0), "failed": e.counts.get("failed", 0)}
@@ -120,9 +156,15 @@ def project_status(project: Project) -> Status:
         step = "`ftboot review push`, review in Label Studio, then `ftboot review pull`"
     elif counts["train"] == 0 or stale:
         step = "`ftboot build`"
+    elif eval_tuned:
+        step = f"`ftboot eval` to see whether the fine-tuned {tuned} beats prompting"
+    elif counts["uploads"] == 0 and eval_prompting:
+        step = "`ftboot eval` to see whether prompting is already good enough, then `ftboot upload --dry-run`"
     elif counts["uploads"] == 0:
         step = "`ftboot upload --dry-run`, then `ftboot upload --wait`"
+    elif tuned and evaluated:
+        step = f"read the verdict in {evaluated['report']}; rerun `ftboot eval` after new reviews"
     else:
         step = "`ftboot upload --status` to follow the job"
     available = counts["train"] + counts["val"] if counts["train"] and not stale else seeds + counts["accepted"]
-    return Status(counts, step, size_advice(available), notes, batches, report)
+    return Status(counts, step, size_advice(available), notes, batches, report, evaluated)

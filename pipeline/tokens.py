@@ -89,19 +89,42 @@ def count_text(text: str, model: str) -> int:
 
 def count_example_tokens(example: dict[str, Any], model: str) -> int:
     """Tokens of one chat or preference example as a fine-tuning service counts them."""
-    encode = encoding_for(model).encode_ordinary
-    if "input" in example:  # preference line: the prompt with the longer of the two answers
-        prompt = example["input"]
-        answers = [example["preferred_output"][0], example["non_preferred_output"][0]]
-        longest = max((count_example_tokens({"messages": [a]}, model) for a in answers), default=0)
-        return count_example_tokens({**prompt}, model) + longest - TOKENS_PER_EXAMPLE
-    total = TOKENS_PER_EXAMPLE
-    for message in example["messages"]:
-        total += TOKENS_PER_MESSAGE + len(encode(content_text(message.get("content"))))
-        if message.get("name"):
-            total += TOKENS_PER_NAME + len(encode(message["name"]))
-        if message.get("tool_calls"):
-            total += len(encode(json.dumps(message["tool_calls"], separators=(",", ":"))))
-    if example.get("tools"):
-        total += len(encode(json.dumps(example["tools"], separators=(",", ":"))))
-    return total
+    return TokenCounter(model).count(example)
+
+
+class TokenCounter:
+    """Counts examples for one model, encoding a system prompt or a set of tool definitions once however many
+    lines share it (the texts a whole set usually repeats). At most `SHARED` such texts are remembered."""
+
+    SHARED = 1024
+
+    def __init__(self, model: str) -> None:
+        self.encode = encoding_for(model).encode_ordinary
+        self.shared: dict[str, int] = {}
+
+    def _shared(self, text: str) -> int:
+        n = self.shared.get(text)
+        if n is None:
+            n = len(self.encode(text))
+            if len(self.shared) < self.SHARED:
+                self.shared[text] = n
+        return n
+
+    def count(self, example: dict[str, Any]) -> int:
+        encode = self.encode
+        if "input" in example:  # preference line: the prompt with the longer of the two answers
+            prompt = example["input"]
+            answers = [example["preferred_output"][0], example["non_preferred_output"][0]]
+            longest = max((self.count({"messages": [a]}) for a in answers), default=0)
+            return self.count({**prompt}) + longest - TOKENS_PER_EXAMPLE
+        total = TOKENS_PER_EXAMPLE
+        for message in example["messages"]:
+            text = content_text(message.get("content"))
+            total += TOKENS_PER_MESSAGE + (self._shared(text) if message.get("role") == "system" else len(encode(text)))
+            if message.get("name"):
+                total += TOKENS_PER_NAME + len(encode(message["name"]))
+            if message.get("tool_calls"):
+                total += len(encode(json.dumps(message["tool_calls"], separators=(",", ":"))))
+        if example.get("tools"):
+            total += self._shared(json.dumps(example["tools"], separators=(",", ":")))
+        return total

@@ -42,9 +42,9 @@ def _rss_mb() -> float:
 def child(step: str, root: Path, requests: int, mode: str) -> dict:
     import datasketch  # noqa: F401  (start-up, not work)
 
+    from pipeline.config import find_project
     from pipeline.generation.batch.collect import collect_file
     from pipeline.generation.batch.send import plan_batch
-    from pipeline.config import find_project
     from pipeline.generation.run import Options
 
     project = find_project(root)

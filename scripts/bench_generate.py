@@ -64,14 +64,14 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
     import openai  # noqa: F401
 
     from pipeline.config import find_project
-    from pipeline.generation.run import Options
     from pipeline.generation.online import generate
+    from pipeline.generation.planner import Planner
+    from pipeline.generation.run import Options
     from pipeline.llm.cache import ReplyCache
     from pipeline.llm.client import Client
-    from pipeline.llm.request import Endpoint
     from pipeline.llm.limits import Budget
+    from pipeline.llm.request import Endpoint
     from pipeline.lock import project_lock
-    from pipeline.generation.planner import Planner
     from pipeline.seeds import load_seeds
 
     with tempfile.TemporaryDirectory() as tmp:

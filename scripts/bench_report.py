@@ -21,11 +21,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_build import make_examples  # noqa: E402
+from bench_build import make_examples
 
-import pipeline.build.report  # noqa: E402
-from pipeline.build.steps import build  # noqa: E402
-from pipeline.config import find_project  # noqa: E402
+import pipeline.build.report
+from pipeline.build.steps import build
+from pipeline.config import find_project
 
 spent: dict[str, tuple[float, float]] = {}  # step -> (CPU, wall-clock) seconds
 

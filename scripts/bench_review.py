@@ -55,11 +55,11 @@ def main() -> None:
     args = parser.parse_args()
     n = args.n
 
+    from pipeline.config import find_project
+    from pipeline.jsonl import write_jsonl
     from pipeline.labelstudio import adapter as lsa
     from pipeline.review import sync as review
-    from pipeline.config import find_project
     from pipeline.review.status import review_status
-    from pipeline.jsonl import write_jsonl
     from pipeline.schema import Record
     from pipeline.seeds import load_seeds
 

@@ -119,3 +119,36 @@ def test_status_sees_a_stale_build(project, run):
     data = json.loads(run("status", "--json").stdout)
     assert data["next"] == "`ftboot build`"
     assert any("older than" in note for note in data["notes"])
+
+
+def test_status_reports_the_eval_stage_and_when_to_run_it(project, run):
+    from tests.helpers import varied_examples, write_jsonl
+
+    write_jsonl(project / "in.jsonl", varied_examples(80))
+    run("build", "--input", str(project / "in.jsonl"))
+    with open(project / "ftboot.toml", "a") as handle:
+        handle.write('\n[eval.systems.few-shot]\nmodel = "gpt-4.1-mini"\nshots = 3\n')
+    write_jsonl(project / "outputs" / "test.jsonl", varied_examples(3, seed=9))
+    data = json.loads(run("status", "--json").stdout)
+    assert data["counts"]["test"] == 3 and data["eval"] is None
+    assert "eval: not run yet; 3 test items in outputs/test.jsonl" in data["notes"]
+    assert data["next"].startswith("`ftboot eval` to see whether prompting is already good enough")
+
+    evals = project / "outputs" / "eval"
+    evals.mkdir()
+    (evals / "eval.md").write_text("# Eval\n\n## Verdict\n\nthe few-shot prompt is as good (within the intervals): keep prompting\n")
+    (evals / "eval.json").write_text(json.dumps({"systems": {"few-shot": {"model": "gpt-4.1-mini"}}}))
+    text = run("status").stdout
+    assert "eval: outputs/eval/eval.md; verdict: the few-shot prompt is as good (within the intervals): keep prompting" in text
+    assert "next: `ftboot upload --dry-run`" in text
+
+    with open(project / "outputs" / "uploads.jsonl", "a") as handle:
+        handle.write(json.dumps({"event": "status", "provider": "openai", "job_id": "ftjob-1", "status": "succeeded",
+                                 "fine_tuned_model": "ft:gpt-4.1-mini:acme::x1"}) + "\n")
+    data = json.loads(run("status", "--json").stdout)
+    assert data["next"] == "`ftboot eval` to see whether the fine-tuned ft:gpt-4.1-mini:acme::x1 beats prompting"
+    (evals / "eval.json").write_text(json.dumps({"systems": {"few-shot": {"model": "gpt-4.1-mini"},
+                                                             "fine-tuned": {"model": "ft:gpt-4.1-mini:acme::x1"}}}))
+    data = json.loads(run("status", "--json").stdout)
+    assert data["next"].startswith("read the verdict in outputs/eval/eval.md")
+    assert data["eval"]["verdict"].endswith("keep prompting") and not data["eval"]["stale"]

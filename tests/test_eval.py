@@ -90,6 +90,25 @@ def test_budget_stops_the_run_and_the_rerun_sends_only_the_rest(project, run, ev
     assert len(evalapi.api.requests("/chat/completions")) == 30
 
 
+def test_max_cost_spans_models_each_at_its_own_price(project, run, evalapi):
+    write_test_set(project, evalapi)
+    pair = {"oracle": "oracle", "noise": "noise"}
+    configure(project, pair)
+    refused = run("eval", "--systems", "oracle,noise", "--max-cost", "1")
+    assert refused.exit_code == 2 and "--max-cost needs the price of 'noise'" in refused.stderr
+    assert not (project / "outputs" / "eval" / "answers.jsonl").exists()
+
+    prices = {"oracle": 1000.0, "noise": 10.0}  # USD per million tokens, input and output alike
+    with open(project / "ftboot.toml", "a", encoding="utf-8") as handle:
+        handle.write("".join(f'\n[prices."{m}"]\ninput = {p}\noutput = {p}\n' for m, p in prices.items()))
+    stopped = run("eval", "--systems", "oracle,noise", "--max-cost", "1")
+    assert stopped.exit_code == 1 and "--max-cost $1 reached" in stopped.stderr
+    rows = [json.loads(line) for line in (project / "outputs" / "eval" / "answers.jsonl").read_text().splitlines()]
+    spent = sum((r["prompt_tokens"] + r["completion_tokens"]) * prices[r["model"]] / 1e6 for r in rows)
+    assert rows and 0 < spent <= 1  # at one price for both models the run would have stopped elsewhere or not at all
+    assert evaluate(run, pair, "--max-cost", "10")["test_items"] == 40
+
+
 def test_auto_finds_the_fine_tuned_model_and_shots_are_never_test_examples(project, run, evalapi):
     examples = write_test_set(project, evalapi, 30)
     ledger = [{"event": "job", "provider": "openai", "endpoint": evalapi.api.url, "job_id": "ftjob-1", "status": "running"},

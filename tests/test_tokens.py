@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -60,3 +61,51 @@ def test_example_count_follows_the_cookbook():
                                                                            "name": "bob"}]}
     # 3 per example + (3 + 2) for each message + (1 + 1) for the name
     assert tokens.count_example_tokens(example, "gpt-4o") == 3 + 5 + 5 + 2
+
+
+
+def _chat(i: int, system: str) -> dict:
+    return {"messages": [{"role": "system", "content": system},
+                         {"role": "user", "content": f"question {i} " * (i % 7 + 1), "name": "ann" if i % 3 else None},
+                         {"role": "assistant", "content": [{"type": "text", "text": f"answer {i}"}],
+                          "tool_calls": [{"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}],
+            "tools": [{"type": "function", "function": {"name": "f"}}]}
+
+
+def _cookbook(example: dict, model: str) -> int:
+    """The cookbook's count, written out once more, line by line."""
+    encode = tokens.encoding_for(model).encode_ordinary
+    total = 3
+    for m in example["messages"]:
+        content = m["content"] if isinstance(m["content"], str) else "".join(p["text"] for p in m["content"])
+        total += 3 + len(encode(content))
+        if m.get("name"):
+            total += 1 + len(encode(m["name"]))
+        if m.get("tool_calls"):
+            total += len(encode(json.dumps(m["tool_calls"], separators=(",", ":"))))
+    return total + len(encode(json.dumps(example["tools"], separators=(",", ":"))))
+
+
+def test_a_shared_system_prompt_is_encoded_once_and_counts_stay_the_same():
+    counter = tokens.TokenCounter("gpt-4o")
+    encoded: list[str] = []
+    real = counter.encode
+
+    def spy(text: str) -> list[int]:
+        encoded.append(text)
+        return real(text)
+
+    counter.encode = spy
+    system = "You write product descriptions for a shop. " * 50
+    examples = [_chat(i, system if i % 2 else "Be kind.") for i in range(40)]
+    assert [counter.count(e) for e in examples] == [_cookbook(e, "gpt-4o") for e in examples]
+    assert encoded.count(system) == 1 and encoded.count("Be kind.") == 1
+    assert sum(t.startswith("[{") and '"type":"function","function":{"name":"f"}}]' in t for t in encoded) == 1
+
+
+def test_a_preference_line_counts_its_prompt_with_the_longer_answer():
+    example = {"input": {"messages": [{"role": "user", "content": "hello world"}]},
+               "preferred_output": [{"role": "assistant", "content": "hello"}],
+               "non_preferred_output": [{"role": "assistant", "content": "hello world hello world"}]}
+    # 3 per example + (3 + 2) for the prompt + (3 + 4) for the longer answer
+    assert tokens.count_example_tokens(example, "gpt-4o") == 3 + 5 + 7

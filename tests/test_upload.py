@@ -60,6 +60,22 @@ def test_an_invalid_file_is_refused_with_reasons_before_any_request(proj):
     assert proj.finetune.api.log == [] and proj.ledger() == []
 
 
+def test_problems_of_a_long_file_are_listed_in_line_order(tmp_path):
+    # More lines than one counting batch: rule problems and schema problems stay in the order of their lines.
+    from pipeline.plan import check_file
+    from pipeline.rules import get_ruleset
+
+    rows = varied_examples(1200)
+    rows[1] = {"messages": [{"role": "user", "content": "only a question"}]}
+    rows[599] = {"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}
+    rows[1099] = {"messages": [{"role": "user", "content": "another question"}]}
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    count, tokens, problems = check_file(tmp_path / "train.jsonl", "train.jsonl", "chat", get_ruleset("openai"), "gpt-4o")
+    assert count == 1200
+    assert [p.where.line for p in problems] == [2, 600, 1100]
+    assert tokens == sum(count_example_tokens(r, "gpt-4o") for i, r in enumerate(rows) if i != 599)
+
+
 def test_upload_and_wait_follows_the_job_to_its_model(proj):
     result = proj.run("--wait")
     assert result.exit_code == 0, result.stderr

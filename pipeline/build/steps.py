@@ -84,8 +84,9 @@ class Validate:
         self.rules, self.model, self.kind = rules, model, kind
 
     def run(self, items: Iterable[Item], rejects: Rejects) -> list[Item]:
-        from pipeline.tokens import count_example_tokens
+        from pipeline.tokens import TokenCounter
 
+        counter = TokenCounter(self.model)
         kept = []
         for item in items:
             try:
@@ -93,7 +94,7 @@ class Validate:
             except ValidationError as exc:
                 rejects.add(item, "schema", "; ".join(f"{f}: {m}" for f, m in validation_messages(exc)))
                 continue
-            item.tokens = count_example_tokens(item.record.example, self.model)
+            item.tokens = counter.count(item.record.example)
             problems = self.rules.check_example(example, item.tokens, self.model)
             for problem in problems[:1]:
                 rejects.add(item, problem.code, "; ".join(p.detail for p in problems))

@@ -33,6 +33,7 @@ class Options:
     judge: str | None = None  # a model name, or "local"
     limit: int | None = None
     max_requests: int | None = None  # requests sent (answers and judge), not counting answers from the cache
+    max_cost: float | None = None  # US dollars for answers and judge together, each model at its own price
 
 
 def _judge_endpoint(project: Project, model: str, asker: Any) -> Any:
@@ -47,6 +48,23 @@ def _judge_endpoint(project: Project, model: str, asker: Any) -> Any:
     system = System("judge", "openai", model or cfg.model, cfg.base_url or target.base_url,
                     cfg.api_key_env or target.key_env, 0, False)
     return endpoint_of(system, None)
+
+
+def _budget(project: Project, options: Options, systems: list[Any]) -> Budget:
+    """One budget for every request of the eval: each system's model and the judge's at their configured prices
+    (`--max-cost` refuses to start without them), the bundled local model free."""
+    from pipeline.config import Price
+    from pipeline.llm.local import model_name
+
+    judge = project.config.eval.judge
+    local_judge = options.judge == "local" or (judge.backend == "local" and not options.judge)
+    models = {s.model for s in systems if s.backend != "local"}
+    if options.judge is not None and not local_judge:
+        models.add(options.judge or judge.model)
+    table: dict[str, Price | None] = {model: project.config.prices.get(model) for model in sorted(models)}
+    if (local_judge and options.judge is not None) or any(s.backend == "local" for s in systems):
+        table[model_name(project.config.local)] = Price(input=0, output=0)
+    return Budget(options.max_requests, max_cost=options.max_cost, prices=table)
 
 
 def _answer(asker: Any, systems: list[Any], items: list[Any], pool: list[tuple[str, dict[str, Any]]],
@@ -114,7 +132,7 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
     answers: dict[str, list[str]] = {}
     item_scores: dict[str, list[float]] = {}
     with ExitStack() as stack:
-        asker = Asker(project, stack, cfg.concurrency, progress, Budget(options.max_requests))
+        asker = Asker(project, stack, cfg.concurrency, progress, _budget(project, options, systems))
         answered = _answer(asker, systems, items, pool, cfg.max_output_tokens, result["requests"])
         for system in systems:
             rows = answered[system.name]

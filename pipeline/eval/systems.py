@@ -19,6 +19,7 @@ from typing import Any
 from pipeline.config import EvalSystem, Project, key_location
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
+from pipeline.ledgers.uploads import Ledger as UploadLedger
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
 from pipeline.schema import content_text, example_id
 from pipeline.shots import rotation
@@ -67,19 +68,6 @@ def load_items(path: Path, shown: str, limit: int | None = None) -> list[Item]:
     return items
 
 
-def fine_tuned_model(project: Project) -> tuple[str, str, str] | None:
-    """(model, provider, endpoint) of the latest succeeded fine-tuning job in the upload ledger."""
-    from pipeline.ledgers.uploads import Ledger
-
-    rows = Ledger(project).rows()
-    endpoints = {row.get("job_id"): (row.get("provider"), row.get("endpoint")) for row in rows if row.get("event") == "job"}
-    for row in reversed(rows):
-        if row.get("event") in ("job", "status") and row.get("status") == "succeeded" and row.get("fine_tuned_model"):
-            provider, endpoint = endpoints.get(row.get("job_id"), (row.get("provider"), None))
-            return str(row["fine_tuned_model"]), str(provider), str(endpoint or "")
-    return None
-
-
 def _provider_chat(project: Project, provider: str, job_endpoint: str) -> tuple[str, str] | None:
     """(base URL, key variable) where a provider's fine-tuned models answer chat requests, by the precedence of
     `pipeline.llm.endpoint`; None for Azure deployments and Bedrock, which ftboot cannot address by itself."""
@@ -110,7 +98,7 @@ def resolve(project: Project, names: list[str] | None = None) -> list[System]:
 def _resolve_one(project: Project, name: str, cfg: EvalSystem) -> System:
     where = f"eval.systems.{name}"
     if cfg.model == AUTO:
-        found = fine_tuned_model(project)
+        found = UploadLedger(project).fine_tuned()
         if found is None:
             raise InputError("model = \"auto\" but outputs/uploads.jsonl has no succeeded fine-tuning job",
                              key_location(project, f"{where}.model"),

@@ -1,7 +1,7 @@
 """outputs/uploads.jsonl, the record of what was sent where: one line per uploaded file, started job, job status
 change or dataset push, each with its provider, endpoint and ids, never a key. It is appended to (a killed run
 loses at most its last line) and read back to reuse uploaded files, to refuse starting the same job twice, and
-to find the job `ftboot upload --status` follows. It leaves talking to providers to the provider modules.
+to find the job `ftboot upload --status` follows and the latest fine-tuned model (eval's `model = "auto"`, status). It leaves talking to providers to the provider modules.
 """
 
 from __future__ import annotations
@@ -69,6 +69,16 @@ class Ledger:
         for row in reversed(self.rows()):
             if row.get("event") == "file" and (row.get("provider"), row.get("endpoint"), row.get("sha256")) == (provider, endpoint, sha256):
                 return row["file_id"]
+        return None
+
+    def fine_tuned(self) -> tuple[str, str, str] | None:
+        """(model, provider, endpoint) of the latest succeeded fine-tuning job."""
+        rows = self.rows()
+        endpoints = {row.get("job_id"): (row.get("provider"), row.get("endpoint")) for row in rows if row.get("event") == "job"}
+        for row in reversed(rows):
+            if row.get("event") in ("job", "status") and row.get("status") == "succeeded" and row.get("fine_tuned_model"):
+                provider, endpoint = endpoints.get(row.get("job_id"), (row.get("provider"), None))
+                return str(row["fine_tuned_model"]), str(provider), str(endpoint or "")
         return None
 
     def job(self, job_id: str | None = None, fingerprint: str | None = None) -> dict[str, Any] | None:

@@ -237,7 +237,7 @@ class Client:
         """Send one request within the budget; its reply, cached, or None when the run must stop."""
         max_tokens = int(request.params.get("max_tokens") or 0)
         reservation: Reservation | str | None
-        while isinstance(reservation := self.budget.reserve(request.prompt_estimate, max_tokens), str):
+        while isinstance(reservation := self.budget.reserve(request.prompt_estimate, max_tokens, request.model), str):
             # Requests in flight hold worst-case reservations; what they really use may leave room for this one.
             if self.in_flight == 0:
                 self.stop_reason = reservation
@@ -251,7 +251,7 @@ class Client:
             nonlocal reservation
             assert isinstance(reservation, Reservation)
             self.budget.settle(reservation, None, None)
-            reservation = self.budget.reserve(request.prompt_estimate, max_tokens) if retry else None
+            reservation = self.budget.reserve(request.prompt_estimate, max_tokens, request.model) if retry else None
             if isinstance(reservation, str):
                 raise _OutOfBudget(reservation)
 

@@ -31,6 +31,7 @@ class Reservation:
     prompt: int  # estimated prompt tokens
     output: int  # the whole output allowance
     cost: float
+    price: Price | None = None  # the price it was reserved at, which its settlement uses too
 
     @property
     def tokens(self) -> int:
@@ -38,14 +39,14 @@ class Reservation:
 
 
 class Budget:
+    """The limits of one run. The price is one model's, `priced` switches it for a stretch (a judge's), and `prices`
+    gives models of their own a price by name, for runs whose requests name several models (an eval's systems)."""
+
     def __init__(self, max_requests: int | None = None, max_tokens: int | None = None, max_cost: float | None = None,
-                 price: Price | None = None, model: str = "") -> None:
-        priced = price is not None and price.input is not None and price.output is not None
-        if max_cost is not None and not priced:
-            raise InputError(f"--max-cost needs the price of {model!r}",
-                             hint=f'set input and output (USD per 1M tokens) under [prices."{model}"] in ftboot.toml')
+                 price: Price | None = None, model: str = "", prices: dict[str, Price | None] | None = None) -> None:
         self.max_requests, self.max_tokens, self.max_cost = max_requests, max_tokens, max_cost
-        self.price = price if priced else None
+        self.price = self._checked(price, model) if prices is None else price
+        self.prices = {name: self._checked(p, name) for name, p in (prices or {}).items()}
         self.requests = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -53,36 +54,43 @@ class Budget:
         self._reserved_cost = 0.0
         self._spent_cost = 0.0
 
-    @contextmanager
-    def priced(self, price: Price | None, model: str) -> Iterator[None]:
-        """Cost what is reserved and settled inside at another model's price (a judge's, in a generation run)."""
+    def _checked(self, price: Price | None, model: str) -> Price | None:
+        """The price if it has both rates; an InputError when --max-cost needs one that is missing."""
         priced = price is not None and price.input is not None and price.output is not None
         if self.max_cost is not None and not priced:
             raise InputError(f"--max-cost needs the price of {model!r}",
                              hint=f'set input and output (USD per 1M tokens) under [prices."{model}"] in ftboot.toml')
-        saved, self.price = self.price, price if priced else None
+        return price if priced else None
+
+    @contextmanager
+    def priced(self, price: Price | None, model: str) -> Iterator[None]:
+        """Cost what is reserved and settled inside at another model's price (a judge's, in a generation run)."""
+        saved, self.price = self.price, self._checked(price, model)
         try:
             yield
         finally:
             self.price = saved
 
-    def cost_of(self, prompt_tokens: int, completion_tokens: int) -> float:
-        assert self.price is not None
-        return (prompt_tokens * (self.price.input or 0) + completion_tokens * (self.price.output or 0)) / 1e6
+    def cost_of(self, prompt_tokens: int, completion_tokens: int, price: Price | None = None) -> float:
+        price = price or self.price
+        assert price is not None
+        return (prompt_tokens * (price.input or 0) + completion_tokens * (price.output or 0)) / 1e6
 
     @property
     def cost(self) -> float | None:
-        """Dollars spent so far, or None when the model has no configured price."""
-        return self._spent_cost if self.price else None
+        """Dollars spent so far, or None when no model of the run has a configured price."""
+        return self._spent_cost if self.price or any(self.prices.values()) else None
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def reserve(self, prompt_tokens: int, max_output_tokens: int) -> Reservation | str:
-        """Reserve one request's worst case, or say which limit it would cross."""
+    def reserve(self, prompt_tokens: int, max_output_tokens: int, model: str = "") -> Reservation | str:
+        """Reserve one request's worst case, at the price of its `model` when `prices` names it, or say which limit
+        it would cross."""
         worst = prompt_tokens + max_output_tokens
-        cost = self.cost_of(prompt_tokens, max_output_tokens) if self.price else 0.0
+        price = self.prices.get(model, self.price)
+        cost = self.cost_of(prompt_tokens, max_output_tokens, price) if price else 0.0
         if self.max_requests is not None and self.requests >= self.max_requests:
             return f"--max-requests {self.max_requests} reached"
         if self.max_tokens is not None and self.tokens + self._reserved_tokens + worst > self.max_tokens:
@@ -92,7 +100,7 @@ class Budget:
         self.requests += 1
         self._reserved_tokens += worst
         self._reserved_cost += cost
-        return Reservation(prompt_tokens, max_output_tokens, cost)
+        return Reservation(prompt_tokens, max_output_tokens, cost, price)
 
     def settle(self, reservation: Reservation, prompt_tokens: int | None, completion_tokens: int | None) -> None:
         """Replace a reservation by what the request really used: zeros for a request that was never answered,
@@ -103,8 +111,8 @@ class Budget:
         self._reserved_cost -= reservation.cost
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
-        if self.price:
-            self._spent_cost += self.cost_of(prompt_tokens, completion_tokens)
+        if reservation.price:
+            self._spent_cost += self.cost_of(prompt_tokens, completion_tokens, reservation.price)
 
 
 class Pacer:
