@@ -36,11 +36,11 @@ def run_batch(project: Any, options: Any, action: str, path: Path | None, dry_ru
         echo_json({**({"collected": harvest.as_dict()} if harvest else {}),
                    **({"dry_run": dry_run, "planned": sent.as_dict()} if sent else {})})
         return
-    for line in harvest.lines() if harvest else []:
+    for line in harvest_lines(harvest) if harvest else []:
         click.echo(line)
     if sent is None:
         return
-    for line in sent.lines():
+    for line in sent_lines(sent):
         click.echo(line)
     if dry_run:
         click.echo("dry run: nothing written or sent")
@@ -49,6 +49,64 @@ def run_batch(project: Any, options: Any, action: str, path: Path | None, dry_ru
                    "then `ftboot generate --collect-file results.jsonl` with the same --model, --mode and --pool")
     elif sent.files:
         click.echo("next: ftboot generate --collect  (a batch finishes within 24 h; `ftboot status` shows open batches)")
+
+
+def price_text(costs: dict[str, float | None], model: str) -> str:
+    """A cost at batch prices, and the saving on the online price where both are configured."""
+    batch, online = costs.get("batch"), costs.get("online")
+    if batch is None:
+        return f'cost unknown: set batch_input and batch_output under [prices."{model}"]'
+    if online is None:
+        return f"${batch:.4f} at batch prices"
+    return f"${batch:.4f} at batch prices, ${online:.4f} online: ${online - batch:.4f} saved"
+
+
+def sent_lines(sent: Any) -> list[str]:  # sent: pipeline.generation.batch.send.Sent
+    """What a planning command did: the round's standing, the files written or sent, the worst-case cost."""
+    from pipeline.generation.batch.send import requests
+
+    out = [*sent.notes]
+    if sent.target is not None:
+        out.append(f"round {sent.round}: {sent.existing} of {sent.target} candidates, {sent.outstanding} requests in "
+                   f"open batches; acceptance {sent.rate:.2f} ({sent.rate_from})")
+    out.append(f"{requests(sent.requests)} planned" + (f" ({sent.stopped})" if sent.stopped else ""))
+    for f in sent.files:
+        where = f"batch {f['batch_id']} ({f['status']})" if f.get("batch_id") else f["path"]
+        out.append(f"  {f['name']}: {requests(f['requests'])}, {f['bytes'] / 1e6:.2f} MB -> {where}")
+    if sent.requests:
+        out.append(f"worst case {sent.prompt_tokens:,} prompt + {sent.output_tokens:,} output tokens: "
+                   + price_text(sent.costs, sent.model))
+    return out
+
+
+def harvest_lines(harvest: Any) -> list[str]:  # harvest: pipeline.generation.batch.collect.Harvest
+    """What collecting took in, batch by batch; what is still open; and what to run next."""
+    from pipeline.generation.batch.send import requests
+
+    out = [*harvest.notes]
+    for b in harvest.batches:
+        failures = ", ".join(f"{code} {n}" for code, n in b.failed.most_common())
+        what = f"batch {b.batch_id} ({b.name})" if b.batch_id else b.name
+        out.append(f"{what}: {b.status}, {requests(b.requests)}, {b.answered:,} answered, {sum(b.failed.values()):,} failed"
+                   + (f" ({failures})" if failures else "") + (f", {b.unmatched} unmatched" if b.unmatched else ""))
+        out += [f"  {error}" for error in b.errors]
+    if harvest.batches:
+        reasons = ", ".join(f"{code} {n}" for code, n in harvest.reasons.most_common())
+        out.append(f"candidates: +{sum(b.accepted for b in harvest.batches)}, rejected {sum(b.rejected for b in harvest.batches)}"
+                   + (f" ({reasons})" if reasons else ""))
+        out.append(f"tokens: {harvest.prompt_tokens:,} prompt, {harvest.completion_tokens:,} output; "
+                   + price_text(harvest.costs, harvest.model))
+    out += [f"still open: batch {w['batch_id']} ({w['name']}) {w['status']}, {w['completed']} of {w['requests']} done"
+            for w in harvest.waiting]
+    if harvest.failed and any(b.batch_id for b in harvest.batches):
+        out.append(f"next: ftboot generate --resubmit  ({harvest.failed:,} failed)")
+    elif harvest.failed:
+        out.append("next: write the missing requests again with the same --batch-file command")
+    elif harvest.waiting:
+        out.append("next: ftboot generate --collect again later (a batch finishes within 24 h)")
+    elif harvest.batches:
+        out.append("next: ftboot review push")
+    return out
 
 
 def _options(**given: Any) -> Any:  # -> pipeline.generation.run.Options
