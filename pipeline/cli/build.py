@@ -7,6 +7,7 @@ Building is `pipeline.build`'s and exporting `pipeline.export`'s; this module pr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,10 +49,21 @@ def build(ctx: click.Context, input_path: Path | None, fmt: str, target: str | N
     if as_json:
         echo_json(result.summary())
     else:
-        click.echo(result.text_summary())
+        click.echo(build_text(result))
     if export_to:
         ctx.invoke(export, to=export_to, directory=project.output(f"export-{export_to}"), fmt=fmt, model=None,
                    as_json=as_json)
+
+
+def build_text(result: Any) -> str:  # result: pipeline.build.steps.BuildResult
+    """What was built from how many inputs, why the others were rejected, the cost to train, and what to read next."""
+    reasons = ", ".join(f"{n} {code}" for code, n in result.rejects.reasons.most_common()) or "none"
+    cost = f"${result.cost:.2f}" if result.cost is not None else "no price set in ftboot.toml"
+    return (f"built {len(result.train)} train + {len(result.val)} val examples"
+            f"{f' (+ {len(result.held.test)} held out for test)' if result.held else ''} from {result.inputs} inputs "
+            f"(rejected: {reasons})\n"
+            f"{result.billed_tokens:,} billed training tokens ({result.epochs} epochs); cost: {cost}\n"
+            f"wrote {', '.join(result.paths.values())}\nnext: read {result.paths['report']}, then `ftboot upload --dry-run`")
 
 
 @click.command()

@@ -80,8 +80,58 @@ def review_pull(ctx: click.Context, from_file: Path | None, policy: str | None, 
         echo_json(result.summary())
         return
     print_warnings(result.notes + result.problems)
-    click.echo(result.text())
+    click.echo(pull_text(result))
     click.echo("next: ftboot build" + ("  (and `ftboot build --format dpo` for the preference set)" if result.preferences else ""))
+
+
+def pull_text(result: Any) -> str:  # result: pipeline.review.sync.PullResult
+    """A pull's counts and rates, the judge against the verdicts, what was kept, per seed the worst first."""
+    s, pct = result.summary(), lambda x: "–" if x is None else f"{x:.0%}"
+    lines = [f"{s['reviewed']} reviewed of {s['tasks']} tasks: {s['accepted']} accepted, {s['edited']} accepted "
+             f"with edits, {s['rejected']} rejected; {s['skipped']} skipped, {s['pending']} pending",
+             f"acceptance {pct(s['acceptance_rate'])}, edits {pct(s['edit_rate'])} of accepted; "
+             f"{s['preferences']} preference pairs; policy {result.policy}"]
+    if result.judge:
+        auc = result.judge["roc_auc"]
+        per = ", ".join(f"{score}: {pct(r['acceptance_rate'])} of {r['reviewed']}" for score, r in result.judge["per_score"].items())
+        lines.append(f"judge scores vs verdicts on {result.judge['scored']} reviewed: ROC AUC "
+                     f"{'–' if auc is None else f'{auc:.2f}'} (0.5 is chance); accepted per score {per}")
+    if result.several:
+        lines.append(f"agreement {pct(s['agreement'])} on {result.several} tasks with several reviews")
+    m = result.merged
+    if m.kept:
+        lines.append(f"kept {m.kept} reviews from earlier pulls that Label Studio no longer has ({m.kept_now} first "
+                     f"missed now; marked review.kept in reviewed.jsonl; --forget-missing drops them)")
+    if m.forgotten or m.preferences_forgotten:
+        lines.append(f"forgot {m.forgotten} reviews and {m.preferences_forgotten} preference pairs from earlier "
+                     f"pulls that Label Studio no longer has (--forget-missing)")
+    if m.history:
+        lines.append(f"the previous files are in {', '.join(m.history)}")
+    worst = sorted(s["per_seed"].items(), key=lambda kv: (kv[1]["acceptance_rate"] or 0, -kv[1]["reviewed"]))
+    if worst:
+        lines.append("per seed used as a shot (lowest acceptance first):")
+        lines += [f"  {seed:<18} {r['reviewed']:>5} reviewed  {pct(r['acceptance_rate']):>4} accepted  "
+                  f"{pct(r['edit_rate']):>4} edited" for seed, r in worst[:15]]
+        if len(worst) > 15:
+            lines.append(f"  … and {len(worst) - 15} more seeds (see --json)")
+    return "\n".join(lines)
+
+
+def status_text(status: Any) -> str:  # status: pipeline.review.status.ReviewStatus
+    """Done, pending and skipped; each reviewer's pace and rates; agreement; the time left."""
+    pct = lambda x: "–" if x is None else f"{x:.0%}"  # noqa: E731
+    lines = [f"{status.done} done, {status.pending} pending, {status.skipped} skipped of {status.tasks} tasks "
+             f"(each waits for {status.overlap} review{'s' if status.overlap > 1 else ''})"]
+    for who, r in sorted(status.reviewers.items()):
+        median = "–" if r["median_seconds"] is None else f"{r['median_seconds']:.0f} s"
+        lines.append(f"  {who:<28} {r['tasks']:>6} tasks  {median:>6} per task  {pct(r['acceptance_rate']):>4} "
+                     f"accepted  {pct(r['edit_rate']):>4} edited")
+    if status.agreement:
+        a = status.agreement
+        lines.append(f"agreement: {a['method']} kappa {a['kappa']:.2f} on {a['tasks']} tasks")
+    if status.seconds_left is not None:
+        lines.append(f"time left at this pace: about {status.seconds_left / 3600:.1f} h")
+    return "\n".join(lines)
 
 
 @click.group()
@@ -127,7 +177,7 @@ def review_status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json(result.as_dict())
         return
-    click.echo(result.text())
+    click.echo(status_text(result))
 
 
 @labelstudio.command("install")

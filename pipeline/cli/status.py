@@ -6,6 +6,7 @@ Scaffolding is `pipeline.project`'s and the counting `pipeline.status`'; this mo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -44,7 +45,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json(report.as_dict())
         return
-    click.echo(report.text())
+    click.echo(status_text(report))
+
+
+def status_text(report: Any) -> str:  # report: pipeline.status.Status
+    """The count at each stage, then the notes, what the size means, and the next command."""
+    width = max(len(k) for k in report.counts)
+    lines = [f"{name:<{width}}  {n:>7,}" for name, n in report.counts.items()]
+    lines += ["", *report.notes, report.advice, f"next: {report.next_step}"]
+    return "\n".join(lines)
 
 
 COMMANDS = [init, status]
