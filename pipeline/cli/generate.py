@@ -177,7 +177,15 @@ def judge_command(ctx: click.Context, backend: str | None, model: str | None, mi
     if as_json:
         echo_json(judged.as_dict())
     else:
-        click.echo(judged.line())
+        click.echo(judge_text(judged))
+
+
+def judge_text(judged: Any) -> str:  # judged: pipeline.generation.judge.Judged
+    """One judge pass: the scores given, the failures, the low scores moved, the requests."""
+    scores = ", ".join(f"{s}: {n}" for s, n in sorted(judged.scores.items()))
+    return (f"judge {judged.model}: {judged.judged} scored ({scores or 'none'}), {judged.failed} without a score, "
+            f"{judged.low_score} moved to rejected.jsonl as low-score; {judged.sent} requests sent, {judged.cached} "
+            f"from the cache" + (f"; {judged.stopped}" if judged.stopped else ""))
 
 
 COMMANDS = [generate, judge_command]

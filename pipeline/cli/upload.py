@@ -55,7 +55,7 @@ def upload(ctx: click.Context, provider: str | None, model: str | None, fmt: str
         if as_json:
             echo_json({"dry_run": True, **plan.as_dict(), "first_line": first})
         else:
-            click.echo(plan.text())
+            click.echo(plan_text(plan))
             click.echo(f"first line  {json.dumps(first, ensure_ascii=False)}")
             click.echo("dry run: nothing was sent")
         return
@@ -99,7 +99,7 @@ def _follow(ctx: click.Context, project: Any, provider: Any, job_id: str, as_jso
                     for event in update.new_events:
                         console.print(f"  {event.message}", markup=False, style="red" if event.level == "error" else None)
                 if live:
-                    live.update(update.line())
+                    live.update(update_line(update))
     except KeyboardInterrupt:
         click.echo(f"stopped following; job {job_id} keeps running at {provider.label}. "
                    f"Pick it up again with: ftboot upload --status {job_id}", err=True)
@@ -111,10 +111,54 @@ def _follow(ctx: click.Context, project: Any, provider: Any, job_id: str, as_jso
         echo_json({"job_id": job.id, "status": job.status, "fine_tuned_model": job.fine_tuned_model,
                    "trained_tokens": job.trained_tokens, "train_loss": update.train_loss, "checkpoints": checkpoints})
         return
-    click.echo(update.line())
+    click.echo(update_line(update))
     click.echo(f"job {job.id} succeeded: fine-tuned model {job.fine_tuned_model}")
     for point in checkpoints:
         click.echo(f"  checkpoint {point}")
+
+
+def plan_text(plan: Any) -> str:  # plan: pipeline.plan.Plan
+    """What an upload would send: the files, epochs, settings, billed tokens and the estimated cost."""
+    lines = [f"provider    {plan.provider} (rules: {plan.target})", f"base model  {plan.model}, method {plan.method}"]
+    for f in plan.files:
+        lines.append(f"{f.role:<11} {f.shown}  {_size(f.bytes)}, {f.examples} examples, {f.tokens:,} tokens")
+    if not plan.trains:
+        return "\n".join(lines)
+    how = f"auto: {plan.provider}'s default for {plan.train.examples} examples" if plan.epochs_auto else "configured"
+    lines.append(f"epochs      {plan.epochs} ({how})")
+    settings = ", ".join(f"{k}={v}" for k, v in plan.hyperparameters.items())
+    lines.append(f"settings    {settings}" + (f", suffix={plan.suffix}" if plan.suffix else ""))
+    lines.append(f"billed      {plan.billed_tokens:,} tokens (training tokens x epochs)")
+    if plan.cost is None:
+        lines.append(f"cost        unknown: no training price for {plan.model} under [prices] in ftboot.toml")
+    else:
+        cost = f"{plan.cost:,.2f}" if plan.cost >= 0.01 else f"{plan.cost:.4f}"
+        lines.append(f"cost        ~${cost} at ${plan.price:g} per 1M training tokens (from ftboot.toml)")
+    return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    """Bytes as B, KB, MB or GB (of 1024)."""
+    if n < 1024:
+        return f"{n} B"
+    size = n / 1024
+    for unit in ("KB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def update_line(update: Any) -> str:  # update: pipeline.upload.Update
+    """The one-line status: job, status, step and train loss so far, trained tokens at the end."""
+    parts = [f"{update.job.id} {update.job.status}"]
+    if update.step is not None:
+        parts.append(f"step {update.step}")
+    if update.train_loss is not None:
+        parts.append(f"train loss {update.train_loss:.4f}")
+    if update.job.trained_tokens:
+        parts.append(f"{update.job.trained_tokens:,} trained tokens")
+    return " | ".join(parts)
 
 
 COMMANDS = [upload]
