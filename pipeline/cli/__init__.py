@@ -11,7 +11,6 @@ Heavy libraries (datasets, openai, label_studio_sdk, rich) are imported inside t
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +76,7 @@ def cli(project: Path | None) -> None:
     The stages, in order:
       ftboot seeds check      validate the hand-written seeds
       ftboot generate         few-shot generate candidates from them
+      ftboot batch send       or send the same requests as Batch API batches (about half price)
       ftboot review push      send candidates to Label Studio
       ftboot review pull      bring reviewers' verdicts and corrections back
       ftboot build            validate, dedup, split: train.jsonl, val.jsonl
@@ -97,4 +97,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -58,7 +58,7 @@ def print_warnings(warnings: list[str]) -> None:
 
 
 @contextmanager
-def progress_bar(disabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+def progress_bar(disabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
     """A transient rich progress display on stderr with one bar per step; yields update(step, done, total)."""
     from rich.console import Console
     from rich.progress import Progress
@@ -67,7 +67,7 @@ def progress_bar(disabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     with Progress(console=console, transient=True, disable=disabled or not console.is_terminal) as bar:
         tasks: dict[str, Any] = {}
 
-        def update(step: str, done: int, total: int) -> None:
+        def update(step: str, done: int, total: int | None) -> None:
             if step not in tasks:
                 tasks[step] = bar.add_task(step, total=total)
             bar.update(tasks[step], completed=done, total=total)
