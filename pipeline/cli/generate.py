@@ -50,8 +50,9 @@ def generate(ctx: click.Context, n: int | None, backend: str | None, model: str 
       OPENAI_API_KEY=... ftboot generate --backend openai --model gpt-4o-mini --mode chat --n 500 --max-cost 2
       ftboot generate --pool reviewed --n 200
     """
+    from pipeline.generation.online import generate as run_generate
+    from pipeline.generation.online import preview
     from pipeline.generation.run import Options
-    from pipeline.generation.online import generate as run_generate, preview
 
     project = project_of(ctx)
     options = Options(n=n, backend=backend, model=model, mode=mode, pool=pool, concurrency=concurrency,
