@@ -1,4 +1,4 @@
-"""The project's exception types. Library code raises these; only `cli.py` turns them into messages and exit codes.
+"""The project's exception types. Library code raises these; only `pipeline.cli` turns them into messages and exit codes.
 
 `InputError` is bad input from the user (exit 2) and carries where it is: file, line and field.
 `RunError` is a failure while running (network, server, budget; exit 1).

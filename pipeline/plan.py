@@ -88,32 +88,6 @@ class Plan:
             "billed_tokens": self.billed_tokens, "price_per_million": self.price, "estimated_cost_usd": self.cost,
         }
 
-    def text(self) -> str:
-        lines = [f"provider    {self.provider} (rules: {self.target})", f"base model  {self.model}, method {self.method}"]
-        for f in self.files:
-            lines.append(f"{f.role:<11} {f.shown}  {_size(f.bytes)}, {f.examples} examples, {f.tokens:,} tokens")
-        if not self.trains:
-            return "\n".join(lines)
-        how = f"auto: {self.provider}'s default for {self.train.examples} examples" if self.epochs_auto else "configured"
-        lines.append(f"epochs      {self.epochs} ({how})")
-        settings = ", ".join(f"{k}={v}" for k, v in self.hyperparameters.items())
-        lines.append(f"settings    {settings}" + (f", suffix={self.suffix}" if self.suffix else ""))
-        lines.append(f"billed      {self.billed_tokens:,} tokens (training tokens x epochs)")
-        if self.cost is None:
-            lines.append(f"cost        unknown: no training price for {self.model} under [prices] in ftboot.toml")
-        else:
-            cost = f"{self.cost:,.2f}" if self.cost >= 0.01 else f"{self.cost:.4f}"
-            lines.append(f"cost        ~${cost} at ${self.price:g} per 1M training tokens (from ftboot.toml)")
-        return "\n".join(lines)
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return ""
-
 
 def training_price(config: Config, model: str) -> float | None:
     """The configured training price for `model`: its own entry, else the longest configured name it starts with

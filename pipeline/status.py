@@ -58,12 +58,6 @@ class Status:
         return {"counts": self.counts, "next": self.next_step, "advice": self.advice, "notes": self.notes,
                 "open_batches": self.batches, "report": self.report, "eval": self.eval}
 
-    def text(self) -> str:
-        width = max(len(k) for k in self.counts)
-        lines = [f"{name:<{width}}  {n:>7,}" for name, n in self.counts.items()]
-        lines += ["", *self.notes, self.advice, f"next: {self.next_step}"]
-        return "\n".join(lines)
-
 
 def _accepted(project: Project) -> int:
     path = project.output("reviewed.jsonl")

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Time and memory of batch generation's two heavy steps: planning and writing a Batch API input file
-(`generate --batch-file`), and taking in an output file of the same size (`generate --collect-file`).
+(`ftboot batch write`), and taking in an output file of the same size (`ftboot batch read`).
 
 For each size, on a fresh copy of the demo project: a child process plans N requests and writes the input file
-(`pipeline.generation.batch.send.plan_batch`, the code `--batch` uses before uploading); the parent, untimed, answers every
+(`pipeline.generation.batch.send.plan_batch`, the code `batch send` uses before uploading); the parent, untimed, answers every
 line as an engine would, with two valid examples of varied words each; a second child takes the output file in
 (`pipeline.generation.batch.collect.collect_file`: plan order, reply cache, parsing, filters, MinHash dedup, appends, the
-code `--collect` uses after downloading, with its worker processes). Each child reports its wall time, its own
+code `batch collect` uses after downloading, with its worker processes). Each child reports its wall time, its own
 CPU time and its workers', and its RSS after start-up (imports, seeds) and at peak, so what the work adds is
 visible. Targets: 50,000 requests planned and
 written in at most 10 s, collected in at most 30 s.

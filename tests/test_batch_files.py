@@ -1,6 +1,7 @@
-"""Batch files for engines ftboot does not call: `generate --batch-file` writes the online requests as a Batch API
-input file (no key, no network, split at the limits), `--collect-file` takes in an output file produced elsewhere
-through the online filters, and taking it in twice adds nothing twice."""
+"""Batch files for engines ftboot does not call: `batch write` writes the online requests as a Batch API input file
+(no key, no network, split at the limits), `batch read` takes in an output file produced elsewhere through the
+online filters, and taking it in twice adds nothing twice. The hidden `generate --batch-file` and
+`--collect-file` flags of the last release do the same."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ from tests.fake_chat import FakeChat
 from tests.fakeapi import FakeAPI, Request
 
 COMPLETION = ("generate", "--backend", "openai", "--mode", "completion")
+SPELLINGS = {  # the batch commands, and the generate flags they replace
+    "commands": {"write": lambda path: ("batch", "write", path, *COMPLETION[1:]),
+                 "read": lambda path: ("batch", "read", path, *COMPLETION[1:])},
+    "flags": {"write": lambda path: (*COMPLETION, "--batch-file", path),
+              "read": lambda path: (*COMPLETION, "--collect-file", path)},
+}
 
 
 def ok(result) -> dict:
@@ -41,10 +48,12 @@ def run_elsewhere(requests: Path, results: Path, fail: set[int] = frozenset()) -
     results.write_text("".join(json.dumps(row) + "\n" for row in out))
 
 
-def test_batch_file_then_collect_file(run, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("spell", list(SPELLINGS.values()), ids=list(SPELLINGS))
+def test_batch_file_then_collect_file(run, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      spell: dict) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # writing a file needs no key
     requests = tmp_path / "requests.jsonl"
-    written = ok(run(*COMPLETION, "--n", "16", "--batch-file", str(requests), "--json"))["planned"]
+    written = ok(run(*spell["write"](str(requests)), "--n", "16", "--json"))["planned"]
     assert written["requests"] == 10 and [project / f["path"] for f in written["files"]] == [requests]
     stage = RunSettings(find_project(project), Options(backend="openai", mode="completion"))
     assert lines(requests) == [{"custom_id": stage.planner.request(i).key, "method": "POST", "url": "/v1/completions",
@@ -53,18 +62,18 @@ def test_batch_file_then_collect_file(run, project: Path, tmp_path: Path, monkey
 
     results = tmp_path / "results.jsonl"
     run_elsewhere(requests, results, fail={3})
-    taken = ok(run(*COMPLETION, "--collect-file", str(results), "--json"))["collected"]
+    taken = ok(run(*spell["read"](str(results)), "--json"))["collected"]
     (file,) = taken["batches"]
     assert (file["answered"], file["failed"], file["unmatched"], taken["accepted"]) == (9, {"400": 1}, 0, 18)
-    assert ok(run(*COMPLETION, "--collect-file", str(results), "--json"))["collected"]["accepted"] == 0
+    assert ok(run(*spell["read"](str(results)), "--json"))["collected"]["accepted"] == 0
     candidates = lines(project / "outputs" / "candidates.jsonl")
     assert len(candidates) == 18 and len({c["id"] for c in candidates}) == 18
     assert {c["provenance"]["mode"] for c in candidates} == {"completion"}
 
     # A file for a higher --n holds the failed request and new ones, none of those answered.
     again = tmp_path / "again.jsonl"
-    assert ok(run(*COMPLETION, "--n", "16", "--batch-file", str(again), "--json"))["planned"]["requests"] == 0
-    ok(run(*COMPLETION, "--n", "30", "--batch-file", str(again), "--json"))  # 12 more at 0.8 x 2: 8 requests
+    assert ok(run(*spell["write"](str(again)), "--n", "16", "--json"))["planned"]["requests"] == 0
+    ok(run(*spell["write"](str(again)), "--n", "30", "--json"))  # 12 more at 0.8 x 2: 8 requests
     assert [line["custom_id"] for line in lines(again)] == [stage.planner.request(i).key for i in (3, *range(10, 17))]
     other_mode = ok(run("generate", "--backend", "openai", "--mode", "chat", "--collect-file", str(results), "--json"))
     assert other_mode["collected"]["batches"][0]["unmatched"] == 10 and "were --model" in other_mode["collected"]["notes"][0]
@@ -73,8 +82,9 @@ def test_batch_file_then_collect_file(run, project: Path, tmp_path: Path, monkey
 def test_collect_file_reports_a_bad_line(run, project: Path, tmp_path: Path) -> None:
     results = tmp_path / "results.jsonl"
     results.write_text('{"custom_id": "a", "response": null, "error": {"code": "x", "message": "y"}}\n{"no": "id"}\n')
-    result = run(*COMPLETION, "--collect-file", str(results))
-    assert result.exit_code == 2 and "results.jsonl:2: not a batch result line" in result.output
+    for spell in SPELLINGS.values():
+        result = run(*spell["read"](str(results)))
+        assert result.exit_code == 2 and "results.jsonl:2: not a batch result line" in result.output
     assert not (project / "outputs" / "candidates.jsonl").exists()
 
 

@@ -92,7 +92,8 @@ def test_a_killed_holder_leaves_no_lock(project: Path, chat: FakeChat) -> None:
     assert json.loads(out)["candidates"] >= 40
 
 
-WRITING = [("generate",), ("review", "push"), ("review", "pull"), ("build",), ("upload",)]
+WRITING = [("generate",), ("review", "push"), ("review", "pull"), ("build",), ("upload",), ("judge",),
+           *(("batch", name) for name in ("send", "collect", "resubmit", "write", "read"))]
 READING = [("status",), ("seeds", "check"), ("init",)]
 
 
@@ -109,7 +110,8 @@ def test_writing_commands_are_wrapped_and_reading_ones_are_not() -> None:
 
 
 @pytest.mark.parametrize("args", [("build",), ("review", "push"), ("review", "pull"), ("upload",),
-                                  ("generate", "--collect"), ("generate", "--batch-file", "x.jsonl")])
+                                  ("generate", "--collect"), ("generate", "--batch-file", "x.jsonl"),
+                                  ("batch", "collect"), ("batch", "write", "x.jsonl")])
 def test_a_held_lock_stops_each_writing_command(project: Path, run, args: tuple[str, ...]) -> None:
     # A second open of the lock file conflicts with this one, as another process's would.
     with project_lock(project / "outputs", "ftboot test"):
@@ -119,7 +121,7 @@ def test_a_held_lock_stops_each_writing_command(project: Path, run, args: tuple[
 
 
 @pytest.mark.parametrize("args", [("status",), ("seeds", "check"), ("upload", "--dry-run"), ("generate", "--dry-run"),
-                                  ("generate", "--batch", "--dry-run")])
+                                  ("generate", "--batch", "--dry-run"), ("batch", "send", "--dry-run")])
 def test_read_only_commands_take_no_lock(project: Path, run, args: tuple[str, ...]) -> None:
     with project_lock(project / "outputs", "ftboot test"):
         result = run(*args)

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from pipeline.cli.review import pull_text
 from pipeline.labelstudio.adapter import Annotation
 from pipeline.review import sync as review
 from pipeline.schema import make_record
@@ -63,6 +64,6 @@ def test_rates_and_per_seed_summary():
     assert (summary["reviewed"], summary["acceptance_rate"], summary["edit_rate"], summary["pending"]) == (3, 0.667, 0.5, 2)
     assert summary["per_seed"]["a"] == {"reviewed": 2, "acceptance_rate": 1.0, "edit_rate": 0.5, "accepted": 1, "edited": 1}
     assert summary["per_seed"]["b"]["acceptance_rate"] == 0.5
-    text = result.text()
+    text = pull_text(result)
     assert "3 reviewed of 6 tasks" in text and text.index("  b ") < text.index("  a ")  # lowest acceptance first
     assert review.PullResult.rates(Counter()) == {"reviewed": 0, "acceptance_rate": None, "edit_rate": None}

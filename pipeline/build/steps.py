@@ -227,15 +227,6 @@ class BuildResult:
                 "epochs": self.epochs, "billed_tokens": self.billed_tokens, "cost_usd": self.cost, "diversity": self.diversity,
                 "outputs": self.paths}
 
-    def text_summary(self) -> str:
-        reasons = ", ".join(f"{n} {code}" for code, n in self.rejects.reasons.most_common()) or "none"
-        cost = f"${self.cost:.2f}" if self.cost is not None else "no price set in ftboot.toml"
-        return (f"built {len(self.train)} train + {len(self.val)} val examples"
-                f"{f' (+ {len(self.held.test)} held out for test)' if self.held else ''} from {self.inputs} inputs "
-                f"(rejected: {reasons})\n"
-                f"{self.billed_tokens:,} billed training tokens ({self.epochs} epochs); cost: {cost}\n"
-                f"wrote {', '.join(self.paths.values())}\nnext: read {self.paths['report']}, then `ftboot upload --dry-run`")
-
 
 def build(project: Project, input_path: Path | None = None, fmt: str = "chat", target: str | None = None,
           model: str | None = None, progress: Progress | None = None) -> BuildResult:

@@ -142,12 +142,6 @@ class Judged:
                 "low_score": self.low_score, "scores": {str(s): self.scores[s] for s in sorted(self.scores)},
                 "requests": {"sent": self.sent, "cached": self.cached}, "stopped": self.stopped}
 
-    def line(self) -> str:
-        scores = ", ".join(f"{s}: {n}" for s, n in sorted(self.scores.items()))
-        return (f"judge {self.model}: {self.judged} scored ({scores or 'none'}), {self.failed} without a score, "
-                f"{self.low_score} moved to rejected.jsonl as low-score; {self.sent} requests sent, {self.cached} "
-                f"from the cache" + (f"; {self.stopped}" if self.stopped else ""))
-
 
 def judge_candidates(project: Project, judge: Judge, endpoint: Endpoint, cache: ReplyCache, budget: Budget,
                      concurrency: int, min_score: int | None, reject: Callable[[dict[str, Any]], None],

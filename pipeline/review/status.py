@@ -41,21 +41,6 @@ class ReviewStatus:
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
-    def text(self) -> str:
-        pct = lambda x: "–" if x is None else f"{x:.0%}"  # noqa: E731
-        lines = [f"{self.done} done, {self.pending} pending, {self.skipped} skipped of {self.tasks} tasks "
-                 f"(each waits for {self.overlap} review{'s' if self.overlap > 1 else ''})"]
-        for who, r in sorted(self.reviewers.items()):
-            median = "–" if r["median_seconds"] is None else f"{r['median_seconds']:.0f} s"
-            lines.append(f"  {who:<28} {r['tasks']:>6} tasks  {median:>6} per task  {pct(r['acceptance_rate']):>4} "
-                         f"accepted  {pct(r['edit_rate']):>4} edited")
-        if self.agreement:
-            a = self.agreement
-            lines.append(f"agreement: {a['method']} kappa {a['kappa']:.2f} on {a['tasks']} tasks")
-        if self.seconds_left is not None:
-            lines.append(f"time left at this pace: about {self.seconds_left / 3600:.1f} h")
-        return "\n".join(lines)
-
 
 def kappa(ratings: list[list[str]], cohen: bool) -> dict[str, Any] | None:
     """Agreement on tasks with several verdicts. `cohen`: two reviewers, and each task's verdicts in reviewer

@@ -216,37 +216,6 @@ class PullResult:
                 "preferences_forgotten": self.merged.preferences_forgotten, "history": self.merged.history,
                 "judge": self.judge, "notes": self.notes}
 
-    def text(self) -> str:
-        s, pct = self.summary(), lambda x: "–" if x is None else f"{x:.0%}"
-        lines = [f"{s['reviewed']} reviewed of {s['tasks']} tasks: {s['accepted']} accepted, {s['edited']} accepted "
-                 f"with edits, {s['rejected']} rejected; {s['skipped']} skipped, {s['pending']} pending",
-                 f"acceptance {pct(s['acceptance_rate'])}, edits {pct(s['edit_rate'])} of accepted; "
-                 f"{s['preferences']} preference pairs; policy {self.policy}"]
-        if self.judge:
-            auc = self.judge["roc_auc"]
-            per = ", ".join(f"{score}: {pct(r['acceptance_rate'])} of {r['reviewed']}" for score, r in self.judge["per_score"].items())
-            lines.append(f"judge scores vs verdicts on {self.judge['scored']} reviewed: ROC AUC "
-                         f"{'–' if auc is None else f'{auc:.2f}'} (0.5 is chance); accepted per score {per}")
-        if self.several:
-            lines.append(f"agreement {pct(s['agreement'])} on {self.several} tasks with several reviews")
-        m = self.merged
-        if m.kept:
-            lines.append(f"kept {m.kept} reviews from earlier pulls that Label Studio no longer has ({m.kept_now} first "
-                         f"missed now; marked review.kept in reviewed.jsonl; --forget-missing drops them)")
-        if m.forgotten or m.preferences_forgotten:
-            lines.append(f"forgot {m.forgotten} reviews and {m.preferences_forgotten} preference pairs from earlier "
-                         f"pulls that Label Studio no longer has (--forget-missing)")
-        if m.history:
-            lines.append(f"the previous files are in {', '.join(m.history)}")
-        worst = sorted(s["per_seed"].items(), key=lambda kv: (kv[1]["acceptance_rate"] or 0, -kv[1]["reviewed"]))
-        if worst:
-            lines.append("per seed used as a shot (lowest acceptance first):")
-            lines += [f"  {seed:<18} {r['reviewed']:>5} reviewed  {pct(r['acceptance_rate']):>4} accepted  "
-                      f"{pct(r['edit_rate']):>4} edited" for seed, r in worst[:15]]
-            if len(worst) > 15:
-                lines.append(f"  … and {len(worst) - 15} more seeds (see --json)")
-        return "\n".join(lines)
-
 
 def pull(project: Project, from_file: Path | None = None, policy: str | None = None,
          forget_missing: bool = False) -> PullResult:

@@ -265,17 +265,6 @@ class Update:
     train_loss: float | None
     step: int | None
 
-    def line(self) -> str:
-        """The one-line status: job, status, step and train loss so far, trained tokens at the end."""
-        parts = [f"{self.job.id} {self.job.status}"]
-        if self.step is not None:
-            parts.append(f"step {self.step}")
-        if self.train_loss is not None:
-            parts.append(f"train loss {self.train_loss:.4f}")
-        if self.job.trained_tokens:
-            parts.append(f"{self.job.trained_tokens:,} trained tokens")
-        return " | ".join(parts)
-
 
 def job_provider(project: Project, job_id: str | None, name: str | None = None) -> tuple[JobProvider, str]:
     """The provider and id of a job to follow: the one named, else the last one in uploads.jsonl."""

@@ -1,4 +1,4 @@
-"""`ftboot generate --collect` and `--collect-file`: take a finished batch's answers in.
+"""`ftboot batch collect` and `read`: take a finished batch's answers in.
 
 A finished batch's output and error files are downloaded, then its requests are walked in plan order: each
 answer is found by its custom_id (the cache key), cached, and handed to `pipeline.generation.run.Outputs`, the code
@@ -6,7 +6,8 @@ online replies go through, so the candidates are what an online run would have w
 adds nothing twice. For a large batch, worker processes plan the requests, read their answers and run the filters
 that need no memory of other candidates (`filters.screen_reply`) a few blocks ahead, while this process runs
 the duplicate index and writes, in order: the same records as one process would write, on every core. Requests without an answer are recorded as failed, by error code, for `--resubmit`. Costs
-are priced at the configured batch prices and compared with the online ones. Sending is `pipeline.generation.batch.send`'s.
+are priced at the configured batch prices and compared with the online ones. Sending is `pipeline.generation.batch.send`'s,
+wording the `Harvest` for a person `pipeline.cli.batch`'s.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from pipeline.config import Project, find_project
 from pipeline.generation.batch.files import ResultIndex, outcome
-from pipeline.generation.batch.send import Progress, api_for, costs, price_text, quiet, reconcile, requests, stage_of
+from pipeline.generation.batch.send import Progress, api_for, costs, quiet, reconcile, stage_of
 from pipeline.generation.filters import Screen, Screened, screen_reply
 from pipeline.generation.run import Options, Outputs, RunSettings
 from pipeline.ledgers.batches import Ledger, expand, to_ranges
@@ -70,32 +71,6 @@ class Harvest:
                 "rejected_by_reason": dict(self.reasons.most_common()), "failed": self.failed,
                 "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens}, "cost_usd": self.costs,
                 "notes": self.notes}
-
-    def lines(self) -> list[str]:
-        out = [*self.notes]
-        for b in self.batches:
-            failures = ", ".join(f"{code} {n}" for code, n in b.failed.most_common())
-            what = f"batch {b.batch_id} ({b.name})" if b.batch_id else b.name
-            out.append(f"{what}: {b.status}, {requests(b.requests)}, {b.answered:,} answered, {sum(b.failed.values()):,} failed"
-                       + (f" ({failures})" if failures else "") + (f", {b.unmatched} unmatched" if b.unmatched else ""))
-            out += [f"  {error}" for error in b.errors]
-        if self.batches:
-            reasons = ", ".join(f"{code} {n}" for code, n in self.reasons.most_common())
-            out.append(f"candidates: +{sum(b.accepted for b in self.batches)}, rejected {sum(b.rejected for b in self.batches)}"
-                       + (f" ({reasons})" if reasons else ""))
-            out.append(f"tokens: {self.prompt_tokens:,} prompt, {self.completion_tokens:,} output; "
-                       + price_text(self.costs, self.model))
-        out += [f"still open: batch {w['batch_id']} ({w['name']}) {w['status']}, {w['completed']} of {w['requests']} done"
-                for w in self.waiting]
-        if self.failed and any(b.batch_id for b in self.batches):
-            out.append(f"next: ftboot generate --resubmit  ({self.failed:,} failed)")
-        elif self.failed:
-            out.append("next: write the missing requests again with the same --batch-file command")
-        elif self.waiting:
-            out.append("next: ftboot generate --collect again later (a batch finishes within 24 h)")
-        elif self.batches:
-            out.append("next: ftboot review push")
-        return out
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`ftboot generate --batch`, `--resubmit` and `--batch-file`: plan, size, write and send batch input files.
+"""`ftboot batch send`, `resubmit` and `write`: plan, size, write and send batch input files.
 
 Planning is online generation's (`pipeline.generation.run.RunSettings`: the same planner, prompts, shots, sampling and cache
 keys); requests the cache has answered and those open batches will answer are left out. `--n` counts accepted
@@ -9,7 +9,8 @@ at the configured batch prices.
 
 Every input file is recorded in the ledger before any network call; `reconcile`, run first by every command that
 talks to the provider, adopts a batch or file that a killed run sent without recording it (by the batch's
-metadata tag, the file's name) and sends what was planned but never sent. Collecting is `pipeline.generation.batch.collect`'s.
+metadata tag, the file's name) and sends what was planned but never sent. Collecting is `pipeline.generation.batch.collect`'s;
+wording the outcome (`Sent`) for a person is `pipeline.cli.batch`'s.
 """
 
 from __future__ import annotations
@@ -58,15 +59,6 @@ def requests(n: int) -> str:
     return f"{n:,} request{'s' * (n != 1)}"
 
 
-def price_text(costs: dict[str, float | None], model: str) -> str:
-    batch, online = costs.get("batch"), costs.get("online")
-    if batch is None:
-        return f'cost unknown: set batch_input and batch_output under [prices."{model}"]'
-    if online is None:
-        return f"${batch:.4f} at batch prices"
-    return f"${batch:.4f} at batch prices, ${online:.4f} online: ${online - batch:.4f} saved"
-
-
 @dataclass
 class Sent:
     """The outcome of a planning command: the input files written and where they went."""
@@ -88,20 +80,6 @@ class Sent:
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "worst_case_tokens": {"prompt": self.prompt_tokens, "output": self.output_tokens}}
-
-    def lines(self) -> list[str]:
-        out = [*self.notes]
-        if self.target is not None:
-            out.append(f"round {self.round}: {self.existing} of {self.target} candidates, {self.outstanding} requests in "
-                       f"open batches; acceptance {self.rate:.2f} ({self.rate_from})")
-        out.append(f"{requests(self.requests)} planned" + (f" ({self.stopped})" if self.stopped else ""))
-        for f in self.files:
-            where = f"batch {f['batch_id']} ({f['status']})" if f.get("batch_id") else f["path"]
-            out.append(f"  {f['name']}: {requests(f['requests'])}, {f['bytes'] / 1e6:.2f} MB -> {where}")
-        if self.requests:
-            out.append(f"worst case {self.prompt_tokens:,} prompt + {self.output_tokens:,} output tokens: "
-                       + price_text(self.costs, self.model))
-        return out
 
 
 def _plan(stage: RunSettings) -> dict[str, Any]:
