@@ -17,10 +17,11 @@ Screening a reply (parsing, schema, seed similarity, MinHash; `filters.screen_re
 runs in its workers too) takes about as much CPU as sending it, so at hundreds of requests a second one worker
 process does it while this process sends, runs the duplicate index and writes, in the order the replies came
 (`Screening`): the same records, ids and rejects as screening here would give. The worker is forked, not spawned,
-when the run starts, before this run starts any thread: a spawned one re-imports the caller's `__main__`, which
+when the run starts, before its client starts any thread: a spawned one re-imports the caller's `__main__`, which
 breaks a script that calls `generate` without a `__main__` guard. It ignores Ctrl-C (this process stops the run)
 and, on Linux, dies with this process, so a killed run leaves no worker holding the project lock it inherited.
-The first replies, which the mode check watches, are waited for, so an early stop sends no more than before.
+The first replies, which the mode check watches, are screened here, so an early stop sends no more than before;
+the local backend, a few replies a second, has no worker.
 """
 
 from __future__ import annotations
@@ -73,33 +74,42 @@ def _screen_in_worker(request: PlannedRequest, reply: Reply) -> list[Screened | 
 class Screening:
     """Replies screened by a worker process and taken into `outputs` here, in the order they were put, whenever
     this process hands the worker a reply or the client asks whether to send more (there is no callback: one
-    from the pool's thread could not raise here a failure to write)."""
+    from the pool's thread could not raise here a failure to write). Without a worker, every reply is screened
+    here."""
 
-    def __init__(self, outputs: Outputs, label: str, taken: Callable[[PlannedRequest, list[Screened | None]], None]) -> None:
+    def __init__(self, outputs: Outputs, label: str, taken: Callable[[PlannedRequest, list[Screened | None]], None],
+                 worker: bool) -> None:
         import multiprocessing
 
         self.outputs, self.label, self.taken = outputs, label, taken
-        self.pool = multiprocessing.get_context("fork").Pool(1, _start_worker, (outputs.screen, os.getpid()))
+        self.pool = multiprocessing.get_context("fork").Pool(1, _start_worker, (outputs.screen, os.getpid())) if worker else None
         self.queue: deque[tuple[PlannedRequest, Reply, Any]] = deque()
 
-    def put(self, request: PlannedRequest, reply: Reply, wait: bool = False) -> None:
-        """Hand a reply to the worker; `wait`: take it (and all before it) in before returning."""
+    def put(self, request: PlannedRequest, reply: Reply, here: bool = False) -> None:
+        """Hand a reply to the worker; `here`: screen it in this process and take it in before returning."""
+        if here or self.pool is None:
+            self.take_ready(wait=len(self.queue))
+            self._take(request, reply, screen_reply(request, reply, self.outputs.screen))
+            return
         # The worker needs the request's endpoint and meta only; its prompt and parameters are not worth the copy.
         slim = PlannedRequest(request.endpoint, request.model, {}, {}, request.sample, request.scope, request.meta)
         self.queue.append((request, reply, self.pool.apply_async(_screen_in_worker, (slim, reply))))
-        self.take_ready(wait=len(self.queue) if wait else len(self.queue) - QUEUED)
+        self.take_ready(wait=len(self.queue) - QUEUED)
 
     def take_ready(self, wait: int = 0) -> None:
         """Take in the screened replies at the head of the queue, waiting for the first `wait` of them."""
         while self.queue and (wait > 0 or self.queue[0][2].ready()):
             request, reply, result = self.queue.popleft()
-            screened = result.get()
-            self.outputs.take(request, reply, self.label, screened)
-            self.taken(request, screened)
+            self._take(request, reply, result.get())
             wait -= 1
 
+    def _take(self, request: PlannedRequest, reply: Reply, screened: list[Screened | None]) -> None:
+        self.outputs.take(request, reply, self.label, screened)
+        self.taken(request, screened)
+
     def close(self) -> None:
-        self.pool.terminate()
+        if self.pool is not None:
+            self.pool.terminate()
 
 
 def preview(project: Project, options: Options) -> Preview:
@@ -143,7 +153,8 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         if judge is not None:
             with budget.priced(judge.price, judge.model):
                 pass  # an unpriced judge with --max-cost is refused before anything is sent
-        screening = Screening(outputs, stage.label, taken)  # forked before the local server or the client starts threads
+        # forked before the client starts threads; a local model answers a few times a second: no worker there
+        screening = Screening(outputs, stage.label, taken, worker=stage.backend != "local")
         stack.callback(screening.close)
         endpoint = stage.endpoint(stack)
         if judge is not None:  # its key is checked before anything is sent; a local judge shares the local server
@@ -168,8 +179,7 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
                 progress(summary)
 
         def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
-            # a local model answers a few times a second: there each reply is waited for, and shows at once
-            screening.put(request, reply, wait=check.watching or stage.backend == "local")
+            screening.put(request, reply, here=check.watching)  # the mode check's verdict comes before more are sent
 
         def want_more(pending: int) -> bool:
             # the client ends the run on a no with nothing pending: then decide with every reply taken in
