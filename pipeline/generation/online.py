@@ -48,7 +48,6 @@ from pipeline.llm.client import Client
 from pipeline.llm.limits import Budget, Pacer
 from pipeline.llm.request import PlannedRequest, Reply
 
-
 QUEUED = 2000  # replies waiting for the worker before a new one waits for the oldest: memory stays flat
 
 _screen: Screen | None = None  # in the worker process
