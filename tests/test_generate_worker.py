@@ -73,3 +73,28 @@ def test_a_script_without_a_main_guard_can_call_generate(project: Path, chat: Fa
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["candidates", str(len((project / "outputs" / "candidates.jsonl").read_text().splitlines()))]
     assert len(chat.bodies()) > modes.FIRST  # replies past the mode check's went to the worker
+
+
+def test_a_killed_run_leaves_no_worker_holding_the_project_lock(run, project: Path, chat: FakeChat) -> None:
+    import signal
+    import time
+
+    chat.delay = 0.05
+    command = [sys.executable, "-m", "pipeline", "--project", str(project), *OPENAI, "--n", "100000", "--concurrency", "4"]
+    proc = subprocess.Popen(command, cwd=project, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    candidates = project / "outputs" / "candidates.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not candidates.exists() or len(candidates.read_text().splitlines()) < 40):
+        time.sleep(0.1)  # past the mode check's replies: the worker screens
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    alive = lambda pid: Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()  # noqa: E731
+    while time.monotonic() < deadline and any(alive(pid) for pid in children):
+        time.sleep(0.1)
+    assert not [pid for pid in children if alive(pid)]
+    again = run(*OPENAI, "--n", "1")  # the lock is free: the rerun finds the round done
+    assert again.exit_code == 0 and "already has" in json.loads(again.output)["stopped"]

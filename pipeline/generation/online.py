@@ -19,7 +19,7 @@ process does it while this process sends, runs the duplicate index and writes, i
 (`Screening`): the same records, ids and rejects as screening here would give. The worker is forked, not spawned,
 when the run starts, before its client starts any thread: a spawned one re-imports the caller's `__main__`, which
 breaks a script that calls `generate` without a `__main__` guard. It ignores Ctrl-C (this process stops the run)
-and, on Linux, dies with this process, so a killed run leaves no worker holding the project lock it inherited.
+and ends when this process does, killed or not (its pipes close), so no worker holds the project lock it inherited.
 The first replies, which the mode check watches, are screened here, so an early stop sends no more than before;
 the local backend, a few replies a second, has no worker.
 """
@@ -27,9 +27,7 @@ the local backend, a few replies a second, has no worker.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -53,16 +51,10 @@ QUEUED = 2000  # replies waiting for the worker before a new one waits for the o
 _screen: Screen | None = None  # in the worker process
 
 
-def _start_worker(screen: Screen, parent: int) -> None:
+def _start_worker(screen: Screen) -> None:
     global _screen
     _screen = screen
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed when this run's process dies
-        if os.getppid() != parent:  # it died before that
-            os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the run handles it
 
 
 def _screen_in_worker(request: PlannedRequest, reply: Reply) -> list[Screened | None]:
@@ -81,7 +73,7 @@ class Screening:
         import multiprocessing
 
         self.outputs, self.label, self.taken = outputs, label, taken
-        self.pool = multiprocessing.get_context("fork").Pool(1, _start_worker, (outputs.screen, os.getpid())) if worker else None
+        self.pool = multiprocessing.get_context("fork").Pool(1, _start_worker, (outputs.screen,)) if worker else None
         self.queue: deque[tuple[PlannedRequest, Reply, Any]] = deque()
 
     def put(self, request: PlannedRequest, reply: Reply, here: bool = False) -> None:
