@@ -8,8 +8,9 @@ dedup, appends), inside the project lock as `ftboot generate` runs it, in a fres
 of the demo project, so its CPU time and peak RSS are its own. Two points, each against its own server:
 250 ms at concurrency 50 (ideal 200 requests/s, target 95% of it) and 2 s at concurrency 1,000 (ideal 500
 requests/s, about a top-tier provider's rate limit for a small model; target 90%). Besides the rate it prints
-the client's CPU per request and the rate that CPU alone would allow on one core (1000 ms / CPU ms per request):
-on a machine shared with other work, the rate follows the load, the CPU per request much less.
+the client's CPU per request and the rate that CPU alone would allow on one core (1000 ms / CPU ms per request),
+and the CPU per request of the worker process that screens replies beside it. On a machine shared with other
+work, the rate follows the load, the CPU per request much less.
 
 Usage: .venv/bin/python scripts/bench_generate.py [--point 250ms|2s|all] [--requests N ...] [--concurrency C]
                                                   [--latency S] [--mode chat|completion] [--client-only]
@@ -50,7 +51,9 @@ def serve(latency: float, urls: multiprocessing.Queue) -> None:
 
 def _figures(requests: int, accepted: int, wall: float, sending: float, cpu_before, cpu_after) -> dict:
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    return {"requests": requests, "accepted": accepted, "wall_s": wall, "sending_s": sending,
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run's screening worker, ended and waited for
+    return {"worker_cpu_ms_per_request": 1000 * (workers.ru_utime + workers.ru_stime) / max(requests, 1),
+            "requests": requests, "accepted": accepted, "wall_s": wall, "sending_s": sending,
             "rate": requests / sending if sending else 0.0, "cpu_ms_per_request": 1000 * cpu / max(requests, 1),
             "peak_rss_mb": cpu_after.ru_maxrss / 1024}
 
@@ -134,9 +137,9 @@ def measure(latency: float, concurrency: int, requests: list[int], mode: str, cl
           f"{concurrency}: ideal {ideal:.0f} requests/s; load average {os.getloadavg()[0]:.1f}")
     print("req/s: requests answered per second from the first request sent to the last answer; start-up is the")
     print("rest of the call (seeds, filters' index, outputs read); CPU: the whole call's user+system time per")
-    print("request; ceiling: the rate that CPU allows on one core")
+    print("request; ceiling: the rate that CPU allows on one core; worker: the screening worker process's CPU per request")
     print(f"{'requests':>9} {'accepted':>9} {'start-up s':>11} {'sending s':>10} {'req/s':>7} {'of ideal':>9} "
-          f"{'CPU ms/req':>11} {'ceiling':>8} {'peak RSS MB':>12} {'load':>5}")
+          f"{'CPU ms/req':>11} {'ceiling':>8} {'worker ms':>10} {'peak RSS MB':>12} {'load':>5}")
     try:
         for n in requests:
             child = subprocess.run([sys.executable, __file__, "--concurrency", str(concurrency), "--mode", mode,
@@ -145,7 +148,7 @@ def measure(latency: float, concurrency: int, requests: list[int], mode: str, cl
             r = json.loads(child.stdout.strip().splitlines()[-1])
             print(f"{r['requests']:>9,} {r['accepted']:>9,} {r['wall_s'] - r['sending_s']:>11.2f} {r['sending_s']:>10.1f} "
                   f"{r['rate']:>7.1f} {r['rate'] / ideal:>9.1%} {r['cpu_ms_per_request']:>11.2f} "
-                  f"{1000 / r['cpu_ms_per_request']:>8.0f} {r['peak_rss_mb']:>12.1f} {os.getloadavg()[0]:>5.1f}")
+                  f"{1000 / r['cpu_ms_per_request']:>8.0f} {r['worker_cpu_ms_per_request']:>10.2f} {r['peak_rss_mb']:>12.1f} {os.getloadavg()[0]:>5.1f}")
     finally:
         server.terminate()
 

@@ -244,11 +244,12 @@ def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
 PARSE_FAILURES = ("unparseable", "not-an-example")
 
 
-def unparsed(request: PlannedRequest, reply: Reply) -> bool:
-    """Whether a reply brought text but not one item that reads as an example: the sign of a mode that does not
-    fit the model (`pipeline.generation.modes`). A body that is no completion at all is the server's fault, not the mode's."""
-    items = _items(request, reply)
-    return bool(items) and all(item.problem and item.problem[0] in PARSE_FAILURES and item.raw for item in items)
+def unparsed(screened: list[Screened | None]) -> bool:
+    """Whether a reply's items (from `screen_reply`) brought text but not one that reads as an example: the sign
+    of a mode that does not fit the model (`pipeline.generation.modes`). A body that is no completion at all is
+    the server's fault, not the mode's."""
+    return bool(screened) and all(item is not None and item.verdict.get("reason", {}).get("code") in PARSE_FAILURES
+                                  and item.raw for item in screened)
 
 
 def screen_reply(request: PlannedRequest, reply: Reply, screen: Screen,

@@ -12,19 +12,32 @@ already written are skipped, so a killed run resumes without duplicates and pays
 Without `--max-requests` a run stops after ten times the planned number of requests, so a model whose every
 answer is rejected cannot spend without end. Requests that open provider batches will answer are left to them
 (`pipeline.generation.batch` sends and collects those). It leaves preference (DPO) pairs out.
+
+Screening a reply (parsing, schema, seed similarity, MinHash; `filters.screen_reply`, the code batch collect
+runs in its workers too) takes about as much CPU as sending it, so at hundreds of requests a second one worker
+process does it while this process sends, runs the duplicate index and writes, in the order the replies came
+(`Screening`): the same records, ids and rejects as screening here would give. The worker is forked, not spawned,
+when the run starts, before its client starts any thread: a spawned one re-imports the caller's `__main__`, which
+breaks a script that calls `generate` without a `__main__` guard. It ignores Ctrl-C (this process stops the run)
+and ends when this process does, killed or not (its pipes close), so no worker holds the project lock it inherited.
+The first replies, which the mode check watches, are screened here, so an early stop sends no more than before;
+the local backend, a few replies a second, has no worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
 from itertools import count
+from typing import Any
 
 from pipeline.config import Project
 from pipeline.errors import RunError
-from pipeline.generation.filters import unparsed
+from pipeline.generation.filters import Screen, Screened, screen_reply, unparsed
 from pipeline.generation.modes import ModeCheck
 from pipeline.generation.run import DEFAULT_CAP, Options, Outputs, Preview, RunSettings, Summary
 from pipeline.ledgers.batches import Ledger
@@ -32,6 +45,62 @@ from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
 from pipeline.llm.limits import Budget, Pacer
 from pipeline.llm.request import PlannedRequest, Reply
+
+QUEUED = 2000  # replies waiting for the worker before a new one waits for the oldest: memory stays flat
+
+_screen: Screen | None = None  # in the worker process
+
+
+def _start_worker(screen: Screen) -> None:
+    global _screen
+    _screen = screen
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the run handles it
+
+
+def _screen_in_worker(request: PlannedRequest, reply: Reply) -> list[Screened | None]:
+    assert _screen is not None
+    return screen_reply(request, reply, _screen)
+
+
+class Screening:
+    """Replies screened by a worker process and taken into `outputs` here, in the order they were put, whenever
+    this process hands the worker a reply or the client asks whether to send more (there is no callback: one
+    from the pool's thread could not raise here a failure to write). Without a worker, every reply is screened
+    here."""
+
+    def __init__(self, outputs: Outputs, label: str, taken: Callable[[PlannedRequest, list[Screened | None]], None],
+                 worker: bool) -> None:
+        import multiprocessing
+
+        self.outputs, self.label, self.taken = outputs, label, taken
+        self.pool = multiprocessing.get_context("fork").Pool(1, _start_worker, (outputs.screen,)) if worker else None
+        self.queue: deque[tuple[PlannedRequest, Reply, Any]] = deque()
+
+    def put(self, request: PlannedRequest, reply: Reply, here: bool = False) -> None:
+        """Hand a reply to the worker; `here`: screen it in this process and take it in before returning."""
+        if here or self.pool is None:
+            self.take_ready(wait=len(self.queue))
+            self._take(request, reply, screen_reply(request, reply, self.outputs.screen))
+            return
+        # The worker needs the request's endpoint and meta only; its prompt and parameters are not worth the copy.
+        slim = PlannedRequest(request.endpoint, request.model, {}, {}, request.sample, request.scope, request.meta)
+        self.queue.append((request, reply, self.pool.apply_async(_screen_in_worker, (slim, reply))))
+        self.take_ready(wait=len(self.queue) - QUEUED)
+
+    def take_ready(self, wait: int = 0) -> None:
+        """Take in the screened replies at the head of the queue, waiting for the first `wait` of them."""
+        while self.queue and (wait > 0 or self.queue[0][2].ready()):
+            request, reply, result = self.queue.popleft()
+            self._take(request, reply, result.get())
+            wait -= 1
+
+    def _take(self, request: PlannedRequest, reply: Reply, screened: list[Screened | None]) -> None:
+        self.outputs.take(request, reply, self.label, screened)
+        self.taken(request, screened)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
 
 
 def preview(project: Project, options: Options) -> Preview:
@@ -55,6 +124,14 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
     started = time.monotonic()
     with ExitStack() as stack:
         outputs = stack.enter_context(Outputs(project, stage.seeds, stage.reviewed))
+        check = ModeCheck(stage.mode, stage.model, stage.backend)
+        mismatch: list[RunError] = []
+
+        def taken(request: PlannedRequest, screened: list[Screened | None]) -> None:
+            if check.watching and (error := check.settle(unparsed(screened))):
+                mismatch.append(error)
+            update()
+
         summary.existing = outputs.candidates_by_round[stage.round]
         summary.planned = stage.planned(summary.existing)
         if summary.total >= stage.target:
@@ -67,6 +144,9 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         if judge is not None:
             with budget.priced(judge.price, judge.model):
                 pass  # an unpriced judge with --max-cost is refused before anything is sent
+        # forked before the client starts threads; a local model answers a few times a second: no worker there
+        screening = Screening(outputs, stage.label, taken, worker=stage.backend != "local")
+        stack.callback(screening.close)
         endpoint = stage.endpoint(stack)
         if judge is not None:  # its key is checked before anything is sent; a local judge shares the local server
             judge_endpoint = judge.endpoint(stack, endpoint if stage.backend == "local" and options.model is None else None)
@@ -89,16 +169,13 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             if progress:
                 progress(summary)
 
-        check = ModeCheck(stage.mode, stage.model, stage.backend)
-        mismatch: list[RunError] = []
-
         def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
-            outputs.take(request, reply, stage.label)
-            if check.watching and (error := check.settle(unparsed(request, reply))):
-                mismatch.append(error)
-            update()
+            screening.put(request, reply, here=check.watching)  # the mode check's verdict comes before more are sent
 
         def want_more(pending: int) -> bool:
+            # the client ends the run on a no with nothing pending: then decide with every reply taken in
+            screening.take_ready(wait=len(screening.queue) if pending == 0 else 0)
+            pending += len(screening.queue)
             if mismatch:  # what is in flight is paid for: it is still handled and written
                 return False
             # Expect each request in flight or answered but not yet handled to bring per_request items at the
@@ -109,6 +186,7 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         outstanding = Ledger(project).outstanding(stage.planner.request(0).key)  # open batches will answer these
         requests = (stage.planner.request(i) for i in count() if i not in outstanding)
         asyncio.run(client.run(requests, want_more, handle))
+        screening.take_ready(wait=len(screening.queue))
         update()
         summary.error = client.error or (mismatch[0] if mismatch else None)
         if judge is not None and summary.error is None and not client.stop_reason:
