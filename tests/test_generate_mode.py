@@ -60,7 +60,9 @@ def test_in_flight_replies_of_an_early_stop_are_written(run, project: Path, chat
     result = run(*OPENAI, "--mode", "completion", "--n", "200", "--concurrency", "4", "--json")
     assert result.exit_code == 1
     sent = len(chat.bodies())
-    assert 10 <= sent <= 10 + 2 * 4  # those in flight, and answers waiting for the handler, when the tenth settled
+    # Those in flight, and answers waiting for the handler, when the tenth settled: a few waves of 4 at most (a
+    # loaded machine lets the handler lag a wave or two behind the sender); far short of the hundreds planned.
+    assert 10 <= sent <= 10 + 4 * 4
     assert len((project / "outputs" / "rejected.jsonl").read_text().splitlines()) == sent
 
 
