@@ -108,7 +108,9 @@ def verify(outputs: Path, manifest: str, shown: str) -> str | None:
         if not all(isinstance(v, dict) and Path(k).name == k and k not in ("", ".", "..") for k, v in files.items()):
             raise TypeError  # each entry a name in outputs/ itself, with its stamp
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"not a build manifest ({exc.__class__.__name__})", where, hint="rerun `ftboot build`") from None
+        raise InputError(
+            f"not a build manifest ({exc.__class__.__name__})", where, hint="rerun `ftboot build`"
+        ) from None
     for name, expected in files.items():
         target = outputs / name
         if not target.exists():
@@ -117,7 +119,10 @@ def verify(outputs: Path, manifest: str, shown: str) -> str | None:
             problem = "differs"
         else:
             continue
-        raise InputError(f"{problem} from build {build_id} ({shown}/{manifest}): these outputs are not one complete "
-                         "build; a build was cut short, or the file was changed since", Location(f"{shown}/{name}"),
-                         hint="rerun `ftboot build" + (" --format dpo`" if "-dpo" in manifest else "`"))
+        raise InputError(
+            f"{problem} from build {build_id} ({shown}/{manifest}): these outputs are not one complete "
+            "build; a build was cut short, or the file was changed since",
+            Location(f"{shown}/{name}"),
+            hint="rerun `ftboot build" + (" --format dpo`" if "-dpo" in manifest else "`"),
+        )
     return build_id

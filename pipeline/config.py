@@ -34,8 +34,12 @@ class TaskConfig(_Section):
 class GenerateConfig(_Section):
     backend: Literal["local", "openai"] = "local"
     model: str = "gpt-4o-mini"
-    mode: Literal["auto", "chat", "completion"] = Field("auto", description=(
-        "auto: completion for the local backend, chat for openai (see pipeline.generation.modes); [local]/[openai] mode come first"))
+    mode: Literal["auto", "chat", "completion"] = Field(
+        "auto",
+        description=(
+            "auto: completion for the local backend, chat for openai (see pipeline.generation.modes); [local]/[openai] mode come first"
+        ),
+    )
     shots: int = Field(3, ge=1)
     per_request: int = Field(5, ge=1)
     temperature: float = Field(0.9, ge=0, le=2)
@@ -52,14 +56,24 @@ class GenerateConfig(_Section):
     max_chars: int = Field(4000, ge=1)
     blocklist: list[str] = []
     near_duplicate_threshold: float = Field(0.8, gt=0, le=1)
-    tools: list[ToolDef] = Field([], description="[[generate.tools]]: functions examples call, besides the seeds' `tools`")
+    tools: list[ToolDef] = Field(
+        [], description="[[generate.tools]]: functions examples call, besides the seeds' `tools`"
+    )
     n: int = Field(100, ge=1, description="accepted candidates to aim for per round (--n)")
     response_format: Literal["auto", "json_schema", "json_object", "none"] = Field(
-        "auto", description="chat mode's structured output: auto = json_schema for openai, json_object (grammar) for local")
+        "auto",
+        description="chat mode's structured output: auto = json_schema for openai, json_object (grammar) for local",
+    )
     timeout: float = Field(120, gt=0, description="seconds before one request counts as timed out")
     retries: int = Field(6, ge=0, description="retries per request on 429, 5xx, timeouts and dropped connections")
-    acceptance_guess: float = Field(0.8, gt=0, le=1, description=(
-        "share of generated items expected to pass the filters, for sizing a --batch before 20 items were seen"))
+    acceptance_guess: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description=(
+            "share of generated items expected to pass the filters, for sizing a --batch before 20 items were seen"
+        ),
+    )
 
 
 class JudgeConfig(_Section):
@@ -176,13 +190,17 @@ class EvalSystem(_Section):
     model: str = Field("", description='"auto" = the model of the latest succeeded job in outputs/uploads.jsonl')
     base_url: str = Field("", description="else [openai] base_url (else the fine-tuning job's endpoint for auto)")
     api_key_env: str = Field("", description="else [openai] api_key_env (else the upload provider's for auto)")
-    shots: int = Field(0, ge=0, description="seeds shown as example turns before each prompt; 0 = the system prompt alone")
+    shots: int = Field(
+        0, ge=0, description="seeds shown as example turns before each prompt; 0 = the system prompt alone"
+    )
 
 
 class EvalChecks(_Section):
     max_words: int | None = Field(None, ge=1)
     regex: str | None = Field(None, description="a pattern every answer must contain (re.search)")
-    json_schema: str | dict[str, Any] | None = Field(None, description="a JSON Schema file (or inline table) answers must satisfy")
+    json_schema: str | dict[str, Any] | None = Field(
+        None, description="a JSON Schema file (or inline table) answers must satisfy"
+    )
 
 
 class EvalJudge(_Section):
@@ -248,8 +266,11 @@ class Project:
             path = self.root / value
             if path.resolve().is_relative_to(self.outputs.resolve()):
                 return path
-        raise InputError(f"{value!r} is not a path inside outputs/, where ftboot reads and deletes only its own files",
-                         where, hint="this ledger line was not written by ftboot; remove it or restore the file")
+        raise InputError(
+            f"{value!r} is not a path inside outputs/, where ftboot reads and deletes only its own files",
+            where,
+            hint="this ledger line was not written by ftboot; remove it or restore the file",
+        )
 
 
 def _key_line(text: str, key: str) -> int | None:
@@ -275,7 +296,9 @@ def load_config(path: Path) -> Config:
         field = ".".join(str(p) for p in error["loc"])
         what = "unknown key" if error["type"] == "extra_forbidden" else error["msg"][0].lower() + error["msg"][1:]
         line = _key_line(text, str(error["loc"][-1]))
-        raise InputError(what, Location(path.name, line, field), hint="see the commented example that `ftboot init` writes") from None
+        raise InputError(
+            what, Location(path.name, line, field), hint="see the commented example that `ftboot init` writes"
+        ) from None
 
 
 def find_project(directory: str | Path | None = None) -> Project:

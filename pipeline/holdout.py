@@ -68,8 +68,10 @@ def draw(project: Project, records: list[Record]) -> Draw:
     held = {example_id(example) for example in previous}
     pool = [r for r in records if eligible(r, cfg.test_seeds)]
     candidates = {example_id(r.example): r for r in pool}
-    fresh = sorted((key for key in candidates if key not in held),
-                   key=lambda key: hashlib.sha256(f"test:{cfg.seed}:{key}".encode()).hexdigest())
+    fresh = sorted(
+        (key for key in candidates if key not in held),
+        key=lambda key: hashlib.sha256(f"test:{cfg.seed}:{key}".encode()).hexdigest(),
+    )
     wanted = max(0, target_size(len(candidates.keys() | held), cfg) - len(held))
     added = [candidates[key].example for key in fresh[:wanted]]
     return Draw(previous + added, len(previous), len(added))

@@ -35,8 +35,13 @@ MAX_LINE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100  # a chat example with tools nests about 10 deep; 100 leaves room and keeps every walk shallow
 BOM = b"\xef\xbb\xbf"
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
-          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def open_regular(path: Path, shown: str | Path | None = None) -> BinaryIO:
@@ -124,7 +129,9 @@ def field_name(path: Iterable[Any]) -> str:
 
 
 def too_deep(path: tuple[Any, ...], where: Location) -> InputError:
-    return InputError(f"nested deeper than {MAX_DEPTH} levels", Location(where.file, where.line, field_name(path[:3]) or None))
+    return InputError(
+        f"nested deeper than {MAX_DEPTH} levels", Location(where.file, where.line, field_name(path[:3]) or None)
+    )
 
 
 def parse_line(raw: bytes, where: Location) -> Any:
@@ -146,8 +153,10 @@ def parse_line(raw: bytes, where: Location) -> Any:
                 raise too_deep(path, where) from None
             if isinstance(node, dict) and _DUPLICATE in node:
                 key = node[_DUPLICATE]
-                raise InputError(f"duplicate key {printable(repr(key))}; a key may appear once",
-                                 Location(where.file, where.line, field_name((*path, key)))) from None
+                raise InputError(
+                    f"duplicate key {printable(repr(key))}; a key may appear once",
+                    Location(where.file, where.line, field_name((*path, key))),
+                ) from None
         raise  # unreachable: `_marking_keys` marks what `_unique_keys` refused
     # Both checks walk the whole value, so they run only when the line could fail them.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
@@ -160,8 +169,10 @@ def parse_line(raw: bytes, where: Location) -> Any:
             for text in texts:
                 if not encodable(text):
                     field = field_name(path if isinstance(node, str) else (*path, text))
-                    raise InputError("holds a lone surrogate escape (such as \\ud800), which is not text",
-                                     Location(where.file, where.line, field or None))
+                    raise InputError(
+                        "holds a lone surrogate escape (such as \\ud800), which is not text",
+                        Location(where.file, where.line, field or None),
+                    )
     if not isinstance(value, dict):
         raise InputError(f"must be a JSON object, not {json_kind(value)}", where)
     return value
@@ -197,6 +208,7 @@ def read_jsonl(
     a file can be reported. With `tolerate_torn_tail`, a last line without its newline that does not parse is
     taken for the remains of a killed write and skipped (stage outputs); otherwise it is an error like any other.
     """
+
     def fail(error: InputError) -> None:
         if on_error is None:
             raise error
@@ -209,12 +221,18 @@ def read_jsonl(
             number += 1
             where = Location(shown, number)
             if number == 1 and raw.startswith(BOM):
-                warnings.warn(InputWarning("file starts with a byte-order mark (read as UTF-8 without it)", Location(shown)),
-                              stacklevel=2)
-                raw = raw[len(BOM):]
+                warnings.warn(
+                    InputWarning("file starts with a byte-order mark (read as UTF-8 without it)", Location(shown)),
+                    stacklevel=2,
+                )
+                raw = raw[len(BOM) :]
             if len(raw) > MAX_LINE_BYTES:
                 size = len(raw) + (0 if raw.endswith(b"\n") else _skip_rest_of_line(handle))
-                fail(InputError(f"line is {size / 1e6:.1f} MB; one example may be at most {MAX_LINE_BYTES // 2**20} MB", where))
+                fail(
+                    InputError(
+                        f"line is {size / 1e6:.1f} MB; one example may be at most {MAX_LINE_BYTES // 2**20} MB", where
+                    )
+                )
                 continue
             if not raw.strip():
                 continue

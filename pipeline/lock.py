@@ -41,8 +41,10 @@ def project_lock(outputs: Path, command: str, wait: bool = False) -> Iterator[No
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if not wait:
-                raise RunError(f"{_holder(fd)} is writing this project's outputs; {command} did not start",
-                               hint="wait for it to finish, or rerun with --wait-lock to wait for it") from None
+                raise RunError(
+                    f"{_holder(fd)} is writing this project's outputs; {command} did not start",
+                    hint="wait for it to finish, or rerun with --wait-lock to wait for it",
+                ) from None
             fcntl.flock(fd, fcntl.LOCK_EX)
         info = {"pid": os.getpid(), "command": command, "since": datetime.now().strftime("%H:%M:%S")}
         os.ftruncate(fd, 0)

@@ -75,17 +75,35 @@ class Plan:
 
     def fingerprint(self, endpoint: str) -> str:
         """Same files, same service, same settings → same fingerprint: the guard against paying twice."""
-        what = [self.provider, endpoint, self.model, self.method, [f.sha256 for f in self.files],
-                self.hyperparameters, self.suffix, self.seed]
+        what = [
+            self.provider,
+            endpoint,
+            self.model,
+            self.method,
+            [f.sha256 for f in self.files],
+            self.hyperparameters,
+            self.suffix,
+            self.seed,
+        ]
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "provider": self.provider, "target": self.target, "model": self.model, "method": self.method,
-            "files": [{"role": f.role, "path": f.shown, "bytes": f.bytes, "examples": f.examples, "tokens": f.tokens}
-                      for f in self.files],
-            "epochs": self.epochs, "hyperparameters": self.hyperparameters, "suffix": self.suffix, "seed": self.seed,
-            "billed_tokens": self.billed_tokens, "price_per_million": self.price, "estimated_cost_usd": self.cost,
+            "provider": self.provider,
+            "target": self.target,
+            "model": self.model,
+            "method": self.method,
+            "files": [
+                {"role": f.role, "path": f.shown, "bytes": f.bytes, "examples": f.examples, "tokens": f.tokens}
+                for f in self.files
+            ],
+            "epochs": self.epochs,
+            "hyperparameters": self.hyperparameters,
+            "suffix": self.suffix,
+            "seed": self.seed,
+            "billed_tokens": self.billed_tokens,
+            "price_per_million": self.price,
+            "estimated_cost_usd": self.cost,
         }
 
 
@@ -109,7 +127,9 @@ def check_file(path: Path, shown: str, fmt: str, ruleset: Ruleset, model: str) -
         try:
             example = parse_example(data, kind)
         except ValidationError as exc:
-            problems += [InputError(message, Location(shown, line, where)) for where, message in validation_messages(exc)]
+            problems += [
+                InputError(message, Location(shown, line, where)) for where, message in validation_messages(exc)
+            ]
             continue
         n = counter.count(data)
         tokens += n
@@ -117,8 +137,15 @@ def check_file(path: Path, shown: str, fmt: str, ruleset: Ruleset, model: str) -
     return count, tokens, problems
 
 
-def make_plan(project: Project, provider: str, ruleset: Ruleset, model: str, fmt: str,
-              hyperparameters: dict[str, Any], trains: bool = True) -> Plan:
+def make_plan(
+    project: Project,
+    provider: str,
+    ruleset: Ruleset,
+    model: str,
+    fmt: str,
+    hyperparameters: dict[str, Any],
+    trains: bool = True,
+) -> Plan:
     """Validate the built files for `ruleset` and plan the upload; raises InputErrors listing what is wrong, or
     InputError when the files are not one complete build."""
     from pipeline.buildset import manifest_name, verify
@@ -139,13 +166,29 @@ def make_plan(project: Project, provider: str, ruleset: Ruleset, model: str, fmt
         problems += found
         data = path.read_bytes()
         files.append(FilePlan(role, path, shown, len(data), count, tokens, hashlib.sha256(data).hexdigest()))
-    problems += [InputError(str(p), Location(files[0].shown)) for p in ruleset.check_set(files[0].examples, files[0].bytes)]
+    problems += [
+        InputError(str(p), Location(files[0].shown)) for p in ruleset.check_set(files[0].examples, files[0].bytes)
+    ]
     if problems:
         shown_problems = problems[:MAX_REPORTED]
         if len(problems) > MAX_REPORTED:
             shown_problems.append(InputError(f"... and {len(problems) - MAX_REPORTED} more problems"))
-        raise InputErrors(shown_problems, hint=f"nothing was sent; fix these (or rebuild with `ftboot build --target {ruleset.name}`)")
+        raise InputErrors(
+            shown_problems, hint=f"nothing was sent; fix these (or rebuild with `ftboot build --target {ruleset.name}`)"
+        )
     auto = settings.n_epochs == "auto"
     epochs = ruleset.default_epochs(files[0].examples) if auto else int(settings.n_epochs)
-    return Plan(provider, ruleset.name, model, METHODS[fmt], tuple(files), epochs, auto, hyperparameters,
-                settings.suffix, settings.seed, training_price(project.config, model), trains)
+    return Plan(
+        provider,
+        ruleset.name,
+        model,
+        METHODS[fmt],
+        tuple(files),
+        epochs,
+        auto,
+        hyperparameters,
+        settings.suffix,
+        settings.seed,
+        training_price(project.config, model),
+        trains,
+    )

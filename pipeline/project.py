@@ -18,8 +18,11 @@ def init_project(directory: Path) -> list[Path]:
     targets = {directory / name: template for name, template in FILES.items()}
     existing = [path for path in targets if path.exists()]
     if existing:
-        raise InputError("already exists; init writes nothing over existing files", Location(existing[0]),
-                         hint="choose a new directory, or edit the existing project")
+        raise InputError(
+            "already exists; init writes nothing over existing files",
+            Location(existing[0]),
+            hint="choose a new directory, or edit the existing project",
+        )
     templates = resources.files("pipeline") / "templates"
     for path, template in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)

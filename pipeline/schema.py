@@ -112,7 +112,10 @@ class PreferenceExample(_Strict):
 
 
 Kind = Literal["chat", "preference"]
-EXAMPLE_MODELS: dict[str, type[ChatExample] | type[PreferenceExample]] = {"chat": ChatExample, "preference": PreferenceExample}
+EXAMPLE_MODELS: dict[str, type[ChatExample] | type[PreferenceExample]] = {
+    "chat": ChatExample,
+    "preference": PreferenceExample,
+}
 
 
 class Envelope(BaseModel):
@@ -188,7 +191,12 @@ def validation_messages(exc: ValidationError) -> list[tuple[str, str]]:
     for field, errs in by_field.items():
         expected = [e["msg"].removeprefix("Input should be a valid ") for e in errs if e["type"].endswith("_type")]
         if len(expected) > 1:
-            out.append((field, f"{_must('Input should be a valid ' + ' or '.join(expected))} (got {type(errs[0].get('input')).__name__})"))
+            out.append(
+                (
+                    field,
+                    f"{_must('Input should be a valid ' + ' or '.join(expected))} (got {type(errs[0].get('input')).__name__})",
+                )
+            )
         else:
             out.append((field, _describe(errs[0])))
     return out
@@ -268,8 +276,9 @@ def example_id(example: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def make_record(example: dict[str, Any], provenance: dict[str, Any], kind: Kind = "chat", id: str | None = None,
-                **extra: Any) -> Record:
+def make_record(
+    example: dict[str, Any], provenance: dict[str, Any], kind: Kind = "chat", id: str | None = None, **extra: Any
+) -> Record:
     """Wrap an example (already dumped to a dict) in the envelope every stage writes; `id`, when the caller has
     already computed `example_id(example)`."""
     return Record(id=id or example_id(example), kind=kind, example=example, provenance=provenance, **extra)

@@ -64,7 +64,9 @@ def _entries(path: Path, shown: str, errors: list[InputError]) -> Iterator[tuple
 def _to_chat(value: Any, system_prompt: str) -> tuple[dict[str, Any], dict[str, str]]:
     """A seed in either form as a chat example dict, and how its fields map back to the seed's own keys."""
     if not isinstance(value, dict):
-        raise _SeedProblem("", f"a seed must be a mapping with `messages` or `input`/`output`, not {type(value).__name__}")
+        raise _SeedProblem(
+            "", f"a seed must be a mapping with `messages` or `input`/`output`, not {type(value).__name__}"
+        )
     if "messages" in value:
         return value, {}
     if "input" in value or "output" in value:
@@ -76,11 +78,16 @@ def _to_chat(value: Any, system_prompt: str) -> tuple[dict[str, Any], dict[str, 
                 raise _SeedProblem(key, "is required and must be non-empty text")
         system = value.get("system", system_prompt)
         messages = [{"role": "system", "content": system}] if system else []
-        messages += [{"role": "user", "content": value["input"].strip()},
-                     {"role": "assistant", "content": value["output"].strip()}]
+        messages += [
+            {"role": "user", "content": value["input"].strip()},
+            {"role": "assistant", "content": value["output"].strip()},
+        ]
         offset = len(messages) - 2
-        return {"messages": messages}, {f"messages[{offset}]": "input", f"messages[{offset + 1}]": "output",
-                                        "messages[0]": "system"}
+        return {"messages": messages}, {
+            f"messages[{offset}]": "input",
+            f"messages[{offset + 1}]": "output",
+            "messages[0]": "system",
+        }
     raise _SeedProblem("", "a seed needs `messages` (full chat form) or `input` and `output` (short form)")
 
 
@@ -90,8 +97,9 @@ class _SeedProblem(Exception):
         self.field, self.message = field, message
 
 
-def _seed_record(value: Any, node: Any, line: int, shown: str, project: Project,
-                 errors: list[InputError]) -> Record | None:
+def _seed_record(
+    value: Any, node: Any, line: int, shown: str, project: Project, errors: list[InputError]
+) -> Record | None:
     from pipeline.rules import get_ruleset
     from pipeline.tokens import count_example_tokens
 

@@ -21,8 +21,25 @@ from pipeline.jsonl import BOM, MAX_DEPTH, encodable, field_name, open_regular, 
 MAX_YAML_BYTES = 16 * 1024 * 1024
 MAX_NODES = 100_000  # values one seed may expand to, aliases followed: bounds a billion-laughs file
 YAML_TAG = "tag:yaml.org,2002:"
-PLAIN_TAGS = {YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp",
-                                     "binary", "set", "omap", "pairs", "value")}
+PLAIN_TAGS = {
+    YAML_TAG + t
+    for t in (
+        "str",
+        "int",
+        "float",
+        "bool",
+        "null",
+        "map",
+        "seq",
+        "merge",
+        "timestamp",
+        "binary",
+        "set",
+        "omap",
+        "pairs",
+        "value",
+    )
+}
 
 
 def _seed_loader() -> Any:
@@ -43,8 +60,9 @@ def _seed_loader() -> Any:
             self.depth += 1
             try:
                 if self.depth > MAX_DEPTH:
-                    raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                                      self.peek_event().start_mark)
+                    raise yaml.composer.ComposerError(
+                        None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                    )
                 return super().compose_node(parent, index)
             finally:
                 self.depth -= 1
@@ -80,7 +98,11 @@ def _tree_problem(root: Any) -> tuple[str, Any, tuple[Any, ...]] | None:
             for key, _ in node.value:  # in file order, so the second of two is the one named
                 if isinstance(key, yaml.ScalarNode) and key.tag != YAML_TAG + "merge":
                     if key.value in keys:
-                        return f"duplicate key {printable(repr(key.value))}; a key may appear once", key, (*path, key.value)
+                        return (
+                            f"duplicate key {printable(repr(key.value))}; a key may appear once",
+                            key,
+                            (*path, key.value),
+                        )
                     keys.add(key.value)
             for key, value in reversed(node.value):
                 name = key.value if isinstance(key, yaml.ScalarNode) else "?"
@@ -98,9 +120,10 @@ def yaml_entries(path: Path, shown: str, errors: list[InputError]) -> Iterator[t
         errors.append(InputError(f"larger than {MAX_YAML_BYTES // 2**20} MB; split it, or use JSONL", Location(shown)))
         return
     if raw.startswith(BOM):
-        warnings.warn(InputWarning("file starts with a byte-order mark (read as UTF-8 without it)", Location(shown)),
-                      stacklevel=2)
-        raw = raw[len(BOM):]
+        warnings.warn(
+            InputWarning("file starts with a byte-order mark (read as UTF-8 without it)", Location(shown)), stacklevel=2
+        )
+        raw = raw[len(BOM) :]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -124,7 +147,9 @@ def yaml_entries(path: Path, shown: str, errors: list[InputError]) -> Iterator[t
             problem = _tree_problem(item)
             if problem is not None:
                 message, at, field_path = problem
-                errors.append(InputError(message, Location(shown, at.start_mark.line + 1, field_name(field_path) or None)))
+                errors.append(
+                    InputError(message, Location(shown, at.start_mark.line + 1, field_name(field_path) or None))
+                )
                 continue
             try:
                 value = constructor.construct_document(item)

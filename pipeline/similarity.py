@@ -24,7 +24,7 @@ SIZES = (3, 4, 5)
 def char_ngrams(text: str) -> Counter[str]:
     """Counts of the character 3-, 4- and 5-grams of each word, padded with a space on either side."""
     padded = [f" {word} " for word in _WORD.findall(normalize_text(text).lower())]
-    return Counter([p[i:i + n] for p in padded for n in SIZES for i in range(max(len(p) - n + 1, 1))])
+    return Counter([p[i : i + n] for p in padded for n in SIZES for i in range(max(len(p) - n + 1, 1))])
 
 
 class SeedSimilarity:

@@ -55,8 +55,15 @@ class Status:
     eval: dict[str, Any] | None = None  # the last eval's report, its verdict and whether it is current
 
     def as_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts, "next": self.next_step, "advice": self.advice, "notes": self.notes,
-                "open_batches": self.batches, "report": self.report, "eval": self.eval}
+        return {
+            "counts": self.counts,
+            "next": self.next_step,
+            "advice": self.advice,
+            "notes": self.notes,
+            "open_batches": self.batches,
+            "report": self.report,
+            "eval": self.eval,
+        }
 
 
 def _accepted(project: Project) -> int:
@@ -81,7 +88,7 @@ def _eval(project: Project) -> dict[str, Any] | None:
     if not report.exists():
         return None
     lines = report.read_text(encoding="utf-8").splitlines()
-    after = lines[lines.index("## Verdict") + 1:] if "## Verdict" in lines else []
+    after = lines[lines.index("## Verdict") + 1 :] if "## Verdict" in lines else []
     verdict = next((line.strip() for line in after if line.strip()), None)
     try:
         systems = json.loads((project.output("eval") / "eval.json").read_text(encoding="utf-8"))["systems"]
@@ -108,17 +115,26 @@ def project_status(project: Project) -> Status:
     counts = {"seeds": seeds}
     counts.update({name: count_lines(project.output(file)) for name, file in STAGE_FILES.items()})
     counts["accepted"] = _accepted(project)
-    counts = {k: counts[k] for k in ("seeds", "candidates", "rejected", "reviewed", "accepted", "train", "val", "test", "uploads")}
+    counts = {
+        k: counts[k]
+        for k in ("seeds", "candidates", "rejected", "reviewed", "accepted", "train", "val", "test", "uploads")
+    }
 
-    newest_input = max((p.stat().st_mtime for p in [*project.seeds_dir.glob("*"), project.output("reviewed.jsonl")]
-                        if p.exists()), default=0.0)
+    newest_input = max(
+        (p.stat().st_mtime for p in [*project.seeds_dir.glob("*"), project.output("reviewed.jsonl")] if p.exists()),
+        default=0.0,
+    )
     train = project.output("train.jsonl")
     stale = train.exists() and train.stat().st_mtime < newest_input
     if stale:
         notes.append("train.jsonl is older than the seeds or the reviews: rebuild it")
     report = _report(project)
     if report:
-        charts = f", with {len(report['charts'])} charts in {project.show(project.output('report-charts'))}/" if report["charts"] else ""
+        charts = (
+            f", with {len(report['charts'])} charts in {project.show(project.output('report-charts'))}/"
+            if report["charts"]
+            else ""
+        )
         notes.append(f"build report: {report['report']}{charts}")
 
     evaluated = _eval(project)
@@ -126,19 +142,33 @@ def project_status(project: Project) -> Status:
         older = " (older than test.jsonl: rerun it)" if evaluated["stale"] else ""
         notes.append(f"eval: {evaluated['report']}{older}; verdict: {evaluated['verdict'] or 'none written'}")
     elif counts["test"]:
-        notes.append(f"eval: not run yet; {counts['test']:,} test items in {project.show(project.output('test.jsonl'))}")
+        notes.append(
+            f"eval: not run yet; {counts['test']:,} test items in {project.show(project.output('test.jsonl'))}"
+        )
     tuned = (UploadLedger(project).fine_tuned() or (None,))[0]  # the latest fine-tuned model, if a job succeeded
     seen = evaluated["models"] if evaluated and not evaluated["stale"] else None  # None: no current eval
     eval_tuned = tuned is not None and tuned not in (seen or [])
     eval_prompting = bool(project.config.eval.systems) and counts["test"] > 0 and seen is None
 
-    batches: list[dict[str, Any]] = [{"name": e.name, "batch_id": e.batch_id, "status": e.status, "requests": e.count,
-                "completed": e.counts.get("completed", 0), "failed": e.counts.get("failed", 0)}
-               for e in Ledger(project).open_entries()]
+    batches: list[dict[str, Any]] = [
+        {
+            "name": e.name,
+            "batch_id": e.batch_id,
+            "status": e.status,
+            "requests": e.count,
+            "completed": e.counts.get("completed", 0),
+            "failed": e.counts.get("failed", 0),
+        }
+        for e in Ledger(project).open_entries()
+    ]
     if batches:
-        notes.append(f"open batches: {len(batches)} with {sum(b['requests'] for b in batches):,} requests ("
-                     + ", ".join(f"{b['batch_id'] or b['name']} {b['status']} {b['completed']:,}/{b['requests']:,}"
-                                 for b in batches) + "); `ftboot generate --collect` takes in the finished ones")
+        notes.append(
+            f"open batches: {len(batches)} with {sum(b['requests'] for b in batches):,} requests ("
+            + ", ".join(
+                f"{b['batch_id'] or b['name']} {b['status']} {b['completed']:,}/{b['requests']:,}" for b in batches
+            )
+            + "); `ftboot generate --collect` takes in the finished ones"
+        )
 
     if seeds < MIN_SEEDS:
         step = f"write at least {MIN_SEEDS} seeds in seeds/, then `ftboot seeds check`"

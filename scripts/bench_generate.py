@@ -52,10 +52,16 @@ def serve(latency: float, urls: multiprocessing.Queue) -> None:
 def _figures(requests: int, accepted: int, wall: float, sending: float, cpu_before, cpu_after) -> dict:
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run's screening worker, ended and waited for
-    return {"worker_cpu_ms_per_request": 1000 * (workers.ru_utime + workers.ru_stime) / max(requests, 1),
-            "requests": requests, "accepted": accepted, "wall_s": wall, "sending_s": sending,
-            "rate": requests / sending if sending else 0.0, "cpu_ms_per_request": 1000 * cpu / max(requests, 1),
-            "peak_rss_mb": cpu_after.ru_maxrss / 1024}
+    return {
+        "worker_cpu_ms_per_request": 1000 * (workers.ru_utime + workers.ru_stime) / max(requests, 1),
+        "requests": requests,
+        "accepted": accepted,
+        "wall_s": wall,
+        "sending_s": sending,
+        "rate": requests / sending if sending else 0.0,
+        "cpu_ms_per_request": 1000 * cpu / max(requests, 1),
+        "peak_rss_mb": cpu_after.ru_maxrss / 1024,
+    }
 
 
 def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: bool) -> dict:
@@ -84,21 +90,39 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
         os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="bench")
         project = find_project(root)
         if client_only:
-            planner = Planner(project.config, mode=mode, model="gpt-4o-mini", scope="bench", response_format="json_schema",
-                              seeds=load_seeds(project), reviewed=[], round_=1)
+            planner = Planner(
+                project.config,
+                mode=mode,
+                model="gpt-4o-mini",
+                scope="bench",
+                response_format="json_schema",
+                seeds=load_seeds(project),
+                reviewed=[],
+                round_=1,
+            )
             with ReplyCache(root / "replies.jsonl") as cache:
-                client = Client(Endpoint(url, "sk-bench", "gpt-4o-mini", "bench"), cache, Budget(max_requests=requests),
-                                concurrency=concurrency)
+                client = Client(
+                    Endpoint(url, "sk-bench", "gpt-4o-mini", "bench"),
+                    cache,
+                    Budget(max_requests=requests),
+                    concurrency=concurrency,
+                )
                 cpu_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
                 asyncio.run(client.run(iter(planner), lambda in_flight: True, lambda request, reply, cached: None))
                 wall = time.perf_counter() - started
-            return _figures(client.stats.sent, 0, wall, client.stats.sending, cpu_before, resource.getrusage(resource.RUSAGE_SELF))
+            return _figures(
+                client.stats.sent, 0, wall, client.stats.sending, cpu_before, resource.getrusage(resource.RUSAGE_SELF)
+            )
         cpu_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         with project_lock(project.outputs, "ftboot generate"):  # the command line holds it around the same call
-            summary = generate(project, Options(backend="openai", mode=mode, n=10 * requests, concurrency=concurrency,
-                                                max_requests=requests))
+            summary = generate(
+                project,
+                Options(backend="openai", mode=mode, n=10 * requests, concurrency=concurrency, max_requests=requests),
+            )
         wall = time.perf_counter() - started
-        return _figures(summary.sent, summary.accepted, wall, summary.sending, cpu_before, resource.getrusage(resource.RUSAGE_SELF))
+        return _figures(
+            summary.sent, summary.accepted, wall, summary.sending, cpu_before, resource.getrusage(resource.RUSAGE_SELF)
+        )
 
 
 POINTS = {"250ms": (0.25, 50, [1000, 4000]), "2s": (2.0, 1000, [10000])}  # latency s, concurrency, requests
@@ -110,20 +134,34 @@ def main() -> None:
     parser.add_argument("--requests", type=int, nargs="+", help="override the point's numbers of requests")
     parser.add_argument("--concurrency", type=int, help="override the point's concurrency")
     parser.add_argument("--latency", type=float, help="override the point's server latency (seconds)")
-    parser.add_argument("--mode", choices=["chat", "completion"], default="chat",
-                        help="chat sends the JSON schema with every request; completion, the demo's mode, does not")
-    parser.add_argument("--client-only", action="store_true",
-                        help="measure the request path alone: replies are not parsed, filtered or written")
+    parser.add_argument(
+        "--mode",
+        choices=["chat", "completion"],
+        default="chat",
+        help="chat sends the JSON schema with every request; completion, the demo's mode, does not",
+    )
+    parser.add_argument(
+        "--client-only",
+        action="store_true",
+        help="measure the request path alone: replies are not parsed, filtered or written",
+    )
     parser.add_argument("--child", nargs=2, metavar=("URL", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_run(args.child[0], int(args.child[1]), args.concurrency or 50, args.mode, args.client_only)))
+        print(
+            json.dumps(one_run(args.child[0], int(args.child[1]), args.concurrency or 50, args.mode, args.client_only))
+        )
         return
 
     for name in POINTS if args.point == "all" else [args.point]:
         latency, concurrency, requests = POINTS[name]
-        measure(args.latency or latency, args.concurrency or concurrency, args.requests or requests, args.mode,
-                args.client_only)
+        measure(
+            args.latency or latency,
+            args.concurrency or concurrency,
+            args.requests or requests,
+            args.mode,
+            args.client_only,
+        )
 
 
 def measure(latency: float, concurrency: int, requests: list[int], mode: str, client_only: bool) -> None:
@@ -133,24 +171,47 @@ def measure(latency: float, concurrency: int, requests: list[int], mode: str, cl
     url = urls.get(timeout=30)
     ideal = concurrency / latency
     what = "the client alone, replies thrown away" if client_only else "generate"
-    print(f"\ntest server: {url}, {latency * 1000:.0f} ms per reply; {what}, {mode} mode, concurrency "
-          f"{concurrency}: ideal {ideal:.0f} requests/s; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"\ntest server: {url}, {latency * 1000:.0f} ms per reply; {what}, {mode} mode, concurrency "
+        f"{concurrency}: ideal {ideal:.0f} requests/s; load average {os.getloadavg()[0]:.1f}"
+    )
     print("req/s: requests answered per second from the first request sent to the last answer; start-up is the")
     print("rest of the call (seeds, filters' index, outputs read); CPU: the whole call's user+system time per")
-    print("request; ceiling: the rate that CPU allows on one core; worker: the screening worker process's CPU per request")
-    print(f"{'requests':>9} {'accepted':>9} {'start-up s':>11} {'sending s':>10} {'req/s':>7} {'of ideal':>9} "
-          f"{'CPU ms/req':>11} {'ceiling':>8} {'worker ms':>10} {'peak RSS MB':>12} {'load':>5}")
+    print(
+        "request; ceiling: the rate that CPU allows on one core; worker: the screening worker process's CPU per request"
+    )
+    print(
+        f"{'requests':>9} {'accepted':>9} {'start-up s':>11} {'sending s':>10} {'req/s':>7} {'of ideal':>9} "
+        f"{'CPU ms/req':>11} {'ceiling':>8} {'worker ms':>10} {'peak RSS MB':>12} {'load':>5}"
+    )
     try:
         for n in requests:
-            child = subprocess.run([sys.executable, __file__, "--concurrency", str(concurrency), "--mode", mode,
-                                    *(["--client-only"] if client_only else []), "--child", url, str(n)],
-                                   capture_output=True, text=True, check=True)
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--concurrency",
+                    str(concurrency),
+                    "--mode",
+                    mode,
+                    *(["--client-only"] if client_only else []),
+                    "--child",
+                    url,
+                    str(n),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             r = json.loads(child.stdout.strip().splitlines()[-1])
-            print(f"{r['requests']:>9,} {r['accepted']:>9,} {r['wall_s'] - r['sending_s']:>11.2f} {r['sending_s']:>10.1f} "
-                  f"{r['rate']:>7.1f} {r['rate'] / ideal:>9.1%} {r['cpu_ms_per_request']:>11.2f} "
-                  f"{1000 / r['cpu_ms_per_request']:>8.0f} {r['worker_cpu_ms_per_request']:>10.2f} {r['peak_rss_mb']:>12.1f} {os.getloadavg()[0]:>5.1f}")
+            print(
+                f"{r['requests']:>9,} {r['accepted']:>9,} {r['wall_s'] - r['sending_s']:>11.2f} {r['sending_s']:>10.1f} "
+                f"{r['rate']:>7.1f} {r['rate'] / ideal:>9.1%} {r['cpu_ms_per_request']:>11.2f} "
+                f"{1000 / r['cpu_ms_per_request']:>8.0f} {r['worker_cpu_ms_per_request']:>10.2f} {r['peak_rss_mb']:>12.1f} {os.getloadavg()[0]:>5.1f}"
+            )
     finally:
         server.terminate()
+
 
 if __name__ == "__main__":
     main()

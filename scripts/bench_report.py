@@ -46,7 +46,9 @@ def main() -> None:
     start_report = pipeline.build.report.write_report
 
     def write_report(*args: Any, **kwargs: Any) -> Callable[[], None]:
-        return timed("report: wait for charts, write", timed("report: figures, diversity", start_report)(*args, **kwargs))
+        return timed(
+            "report: wait for charts, write", timed("report: figures, diversity", start_report)(*args, **kwargs)
+        )
 
     pipeline.build.report.write_report = write_report
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,21 +37,39 @@ def candidates(n: int, seeds: list) -> list[dict]:
     rows = []
     for i in range(n):
         features = f"Product {i}: model {i * 7919 % 100000}\n- {i % 40 + 10} cm wide\n- weighs {i % 900 + 100} g\n- comes in {i % 12} colours"
-        text = (f"Meet product {i}, built for everyday use. It is {i % 40 + 10} cm wide and weighs only {i % 900 + 100} g, "
-                f"so it goes wherever you do, and it comes in {i % 12} colours to suit your home.")
-        example = {"messages": [{"role": "system", "content": "You write product descriptions for an online shop."},
-                                {"role": "user", "content": features}, {"role": "assistant", "content": text}]}
-        rows.append(make_record(example, {"source": "generated", "shots": [s.id for s in seeds[i % 7:i % 7 + 3]],
-                                          "model": "bench", "round": 1, "nearest_seed": seeds[i % 10].id,
-                                          "nearest_seed_similarity": 0.4}).model_dump())
+        text = (
+            f"Meet product {i}, built for everyday use. It is {i % 40 + 10} cm wide and weighs only {i % 900 + 100} g, "
+            f"so it goes wherever you do, and it comes in {i % 12} colours to suit your home."
+        )
+        example = {
+            "messages": [
+                {"role": "system", "content": "You write product descriptions for an online shop."},
+                {"role": "user", "content": features},
+                {"role": "assistant", "content": text},
+            ]
+        }
+        rows.append(
+            make_record(
+                example,
+                {
+                    "source": "generated",
+                    "shots": [s.id for s in seeds[i % 7 : i % 7 + 3]],
+                    "model": "bench",
+                    "round": 1,
+                    "nearest_seed": seeds[i % 10].id,
+                    "nearest_seed_similarity": 0.4,
+                },
+            ).model_dump()
+        )
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="candidates to push (default 10000)")
-    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
-                        help="Label Studio's database (default sqlite)")
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgres"], default="sqlite", help="Label Studio's database (default sqlite)"
+    )
     args = parser.parse_args()
     n = args.n
 
@@ -67,8 +85,9 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
     env["LABEL_STUDIO_DATA_DIR"] = os.environ["LABEL_STUDIO_DATA_DIR"] = str(work / "labelstudio")
     script = str(REPO / "scripts" / "label-studio")
-    started = subprocess.run([script, "start", "--database", args.database], env=env, capture_output=True, text=True,
-                             check=True)
+    started = subprocess.run(
+        [script, "start", "--database", args.database], env=env, capture_output=True, text=True, check=True
+    )
     os.environ.update(line.split("=", 1) for line in started.stdout.strip().splitlines()[-2:])
     try:
         root = work / "project"
@@ -99,17 +118,36 @@ def main() -> None:
         # Reviews imported with their tasks (the community edition has no bulk annotation API); one in ten edited.
         for i, task in enumerate(tasks):
             text = task["predictions"][0]["result"][0]["value"]["text"][0]
-            reply = {**task["predictions"][0]["result"][0], "value": {"text": [text + " Edited." if i % 10 == 0 else text]}}
-            task["annotations"] = [{"lead_time": 10.0, "result": [reply, {
-                "from_name": "verdict", "to_name": "dialogue_1", "type": "choices", "value": {"choices": ["accept"]}}]}]
+            reply = {
+                **task["predictions"][0]["result"][0],
+                "value": {"text": [text + " Edited." if i % 10 == 0 else text]},
+            }
+            task["annotations"] = [
+                {
+                    "lead_time": 10.0,
+                    "result": [
+                        reply,
+                        {
+                            "from_name": "verdict",
+                            "to_name": "dialogue_1",
+                            "type": "choices",
+                            "value": {"choices": ["accept"]},
+                        },
+                    ],
+                }
+            ]
         toml = root / "ftboot.toml"
-        toml.write_text(toml.read_text(encoding="utf-8").replace("project_title = ", 'project_title = "bench: reviewed"\n# '))
+        toml.write_text(
+            toml.read_text(encoding="utf-8").replace("project_title = ", 'project_title = "bench: reviewed"\n# ')
+        )
         reviewed_project = find_project(root)
         server.import_tasks(server.ensure_project("bench: reviewed", 1)[0], tasks)
         start = time.perf_counter()
         pulled = review.pull(reviewed_project)
         pull_time = time.perf_counter() - start
-        assert (pulled.counts["accepted"], pulled.counts["edited"]) == (n - len(rows[::10]), len(rows[::10])), pulled.counts
+        assert (pulled.counts["accepted"], pulled.counts["edited"]) == (n - len(rows[::10]), len(rows[::10])), (
+            pulled.counts
+        )
         start = time.perf_counter()
         figures = review_status(reviewed_project)
         status_time = time.perf_counter() - start
@@ -121,12 +159,13 @@ def main() -> None:
 
         print(f"review benchmark: {n:,} candidates, Label Studio on {args.database} at {server.url}")
         for label, seconds, note in [
-                ("Label Studio alone, one bulk import", baseline, ""),
-                ("ftboot review push", push_time, f"  ({push_time / baseline:.2f}x the bulk import)"),
-                ("ftboot review push again (0 new)", again_time, ""),
-                (f"ftboot review pull ({n:,} reviewed)", pull_time, ""),
-                (f"ftboot review status ({n:,} reviewed)", status_time, "  (its own server: database read)"),
-                ("  the same, another server's", remote_time, "  (export snapshot)")]:
+            ("Label Studio alone, one bulk import", baseline, ""),
+            ("ftboot review push", push_time, f"  ({push_time / baseline:.2f}x the bulk import)"),
+            ("ftboot review push again (0 new)", again_time, ""),
+            (f"ftboot review pull ({n:,} reviewed)", pull_time, ""),
+            (f"ftboot review status ({n:,} reviewed)", status_time, "  (its own server: database read)"),
+            ("  the same, another server's", remote_time, "  (export snapshot)"),
+        ]:
             print(f"  {label + ':':<42}{seconds:6.1f} s{note}")
     finally:
         subprocess.run([script, "stop"], env=env, capture_output=True)

@@ -37,9 +37,11 @@ def write_examples(path: Path, n: int, seed: int) -> None:
     rng = random.Random(seed)
     with open(path, "w") as handle:
         for i in range(n):
-            messages = [{"role": "system", "content": "You write product descriptions for a shop."},
-                        {"role": "user", "content": f"Product {i}: " + " ".join(rng.choices(WORDS, k=40))},
-                        {"role": "assistant", "content": " ".join(rng.choices(WORDS, k=90))}]
+            messages = [
+                {"role": "system", "content": "You write product descriptions for a shop."},
+                {"role": "user", "content": f"Product {i}: " + " ".join(rng.choices(WORDS, k=40))},
+                {"role": "assistant", "content": " ".join(rng.choices(WORDS, k=90))},
+            ]
             handle.write(json.dumps({"messages": messages}) + "\n")
 
 
@@ -48,8 +50,9 @@ def timed(project: Path, *args: str) -> tuple[float, float]:
     env = dict(os.environ, OPENAI_API_KEY="bench")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "pipeline", "--project", str(project), *args],
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--project", str(project), *args], capture_output=True, text=True, env=env
+    )
     wall = time.perf_counter() - start
     if out.returncode != 0:
         raise SystemExit(out.stderr)
@@ -66,13 +69,18 @@ def main() -> None:
     FineTuneAPI(api, key="bench")
     providers = list(PROVIDERS)
     print("wall seconds (CPU seconds, all threads) per run; the load average was", os.getloadavg()[0])
-    print(f"{'examples':>9} {'MB':>6} " + " ".join(f"{p + ' dry':>17}" for p in providers)
-          + f" {'openai --wait':>16} {'export vertex':>16}")
+    print(
+        f"{'examples':>9} {'MB':>6} "
+        + " ".join(f"{p + ' dry':>17}" for p in providers)
+        + f" {'openai --wait':>16} {'export vertex':>16}"
+    )
     try:
         for n in SIZES:
             with TemporaryDirectory() as tmp:
                 project = Path(tmp)
-                (project / "ftboot.toml").write_text(f'[openai]\nbase_url = "{api.url}"\n\n[upload]\npoll_interval = 0.01\n')
+                (project / "ftboot.toml").write_text(
+                    f'[openai]\nbase_url = "{api.url}"\n\n[upload]\npoll_interval = 0.01\n'
+                )
                 (project / "outputs").mkdir()
                 write_examples(project / "outputs" / "train.jsonl", n, seed=n)
                 write_examples(project / "outputs" / "val.jsonl", n // 10, seed=n + 1)
@@ -80,8 +88,11 @@ def main() -> None:
                 dry = [timed(project, "upload", "--provider", p, "--dry-run", "--json") for p in providers]
                 full = timed(project, "upload", "--provider", "openai", "--wait")
                 export = timed(project, "export", "--to", "vertex", str(project / "vertex"))
-                print(f"{n:>9} {size:>6.1f} " + " ".join(f"{shown(d):>17}" for d in dry)
-                      + f" {shown(full):>16} {shown(export):>16}")
+                print(
+                    f"{n:>9} {size:>6.1f} "
+                    + " ".join(f"{shown(d):>17}" for d in dry)
+                    + f" {shown(full):>16} {shown(export):>16}"
+                )
         print("load average after:", os.getloadavg()[0])
     finally:
         api.stop()

@@ -15,8 +15,15 @@ from tests.fakeapi import FakeAPI
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytest_plugins: list[str] = ["tests.fake_chat", "tests.fake_finetune", "tests.fake_batch", "tests.fake_fireworks",
-                             "tests.moto_fixtures", "tests.fake_eval", "tests.labelstudio_fixtures"]
+pytest_plugins: list[str] = [
+    "tests.fake_chat",
+    "tests.fake_finetune",
+    "tests.fake_batch",
+    "tests.fake_fireworks",
+    "tests.moto_fixtures",
+    "tests.fake_eval",
+    "tests.labelstudio_fixtures",
+]
 
 
 @pytest.fixture

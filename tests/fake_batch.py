@@ -71,10 +71,20 @@ class FakeBatches:
         if file is None:
             return 400, {"error": {"message": f"no file {body.get('input_file_id')}", "type": "invalid_request_error"}}
         batch_id = f"batch_{next(self._ids):04d}"
-        batch = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None,
-                 "input_file_id": body["input_file_id"], "completion_window": "24h", "status": "validating",
-                 "output_file_id": None, "error_file_id": None, "created_at": int(time.time()),
-                 "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": body.get("metadata") or {}}
+        batch = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "errors": None,
+            "input_file_id": body["input_file_id"],
+            "completion_window": "24h",
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": int(time.time()),
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "metadata": body.get("metadata") or {},
+        }
         errors = self._validate(file, body["endpoint"])
         if errors:
             batch.update(status="failed", errors={"object": "list", "data": errors}, failed_at=int(time.time()))
@@ -94,20 +104,26 @@ class FakeBatches:
                 line = json.loads(raw)
             except ValueError:
                 return [{"code": "invalid_json_line", "message": "not JSON", "line": number}]
-            problem = ((set(line) != {"custom_id", "method", "url", "body"} and "keys are not custom_id, method, url, body")
-                       or (line["method"] != "POST" and "method is not POST")
-                       or (line["url"] != endpoint and f"url {line['url']} is not the batch's endpoint")
-                       or (line["custom_id"] in seen and "duplicate custom_id"))
+            problem = (
+                (set(line) != {"custom_id", "method", "url", "body"} and "keys are not custom_id, method, url, body")
+                or (line["method"] != "POST" and "method is not POST")
+                or (line["url"] != endpoint and f"url {line['url']} is not the batch's endpoint")
+                or (line["custom_id"] in seen and "duplicate custom_id")
+            )
             if problem:
                 return [{"code": "invalid_request", "message": problem, "line": number}]
             seen.add(line["custom_id"])
             models.add(line["body"].get("model"))
-        return [{"code": "mixed_models", "message": "lines name several models", "line": None}] if len(models) > 1 else []
+        return (
+            [{"code": "mixed_models", "message": "lines name several models", "line": None}] if len(models) > 1 else []
+        )
 
     def retrieve(self, request: Request) -> tuple[int, Any]:
         batch = self.batches.get(request.match["id"])
         if batch is None:
-            return 404, {"error": {"message": f"No batch found with id '{request.match['id']}'", "type": "invalid_request_error"}}
+            return 404, {
+                "error": {"message": f"No batch found with id '{request.match['id']}'", "type": "invalid_request_error"}
+            }
         if batch["status"] == "cancelling":
             batch["status"] = "cancelled"
         elif batch["status"] in STEPS:
@@ -131,8 +147,13 @@ class FakeBatches:
             ids = ids[ids.index(query["after"]) + 1 :]
         limit = int(query.get("limit", 20))
         data = [self._public(self.batches[i]) for i in ids[:limit]]
-        return 200, {"object": "list", "data": data, "has_more": len(ids) > limit,
-                     "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+        return 200, {
+            "object": "list",
+            "data": data,
+            "has_more": len(ids) > limit,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
 
     # --- running a batch ---
 
@@ -144,15 +165,37 @@ class FakeBatches:
         for number, line in enumerate(lines):
             record = {"id": f"batch_req_{batch['id']}_{number}", "custom_id": line["custom_id"], "error": None}
             if outcome.expire_after is not None and number >= outcome.expire_after:
-                errors.append({**record, "response": None, "error": {
-                    "code": "batch_expired", "message": "This request could not be executed before the completion window expired."}})
+                errors.append(
+                    {
+                        **record,
+                        "response": None,
+                        "error": {
+                            "code": "batch_expired",
+                            "message": "This request could not be executed before the completion window expired.",
+                        },
+                    }
+                )
             elif number in outcome.fail:
-                errors.append({**record, "response": {"status_code": 500, "request_id": f"req_{number}", "body": {
-                    "error": {"message": "The server had an error processing your request.", "type": "server_error"}}}})
+                errors.append(
+                    {
+                        **record,
+                        "response": {
+                            "status_code": 500,
+                            "request_id": f"req_{number}",
+                            "body": {
+                                "error": {
+                                    "message": "The server had an error processing your request.",
+                                    "type": "server_error",
+                                }
+                            },
+                        },
+                    }
+                )
             else:
                 status, body = handler(Request("POST", line["url"], {}, json.dumps(line["body"]).encode()))
                 (output if status == 200 else errors).append(
-                    {**record, "response": {"status_code": status, "request_id": f"req_{number}", "body": body}})
+                    {**record, "response": {"status_code": status, "request_id": f"req_{number}", "body": body}}
+                )
         for kind, rows in (("output", output), ("error", errors)):
             if rows:
                 file_id = f"file-{batch['id']}-{kind}"
@@ -160,8 +203,10 @@ class FakeBatches:
                 self.files.add_file(file_id, f"{batch['id']}_{kind}.jsonl", f"batch_{kind}", content)
                 batch[f"{kind}_file_id"] = file_id
         expired = outcome.expire_after is not None
-        batch.update(status="expired" if expired else "completed",
-                     request_counts={"total": len(lines), "completed": len(output), "failed": len(errors)})
+        batch.update(
+            status="expired" if expired else "completed",
+            request_counts={"total": len(lines), "completed": len(output), "failed": len(errors)},
+        )
 
     @staticmethod
     def _public(batch: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,68 @@ from pipeline.generation.judge import JUDGE_SYSTEM
 from tests.fakeapi import FakeAPI, Request
 
 KEY = "sk-fake-chat-key-0123456789"
-WORDS = ["amber", "basalt", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper", "kelp", "lagoon", "meadow", "nickel", "onyx", "prairie", "quartz", "river", "saffron", "tundra", "umber", "velvet", "willow", "xenon", "yarrow", "zephyr", "anchor", "beacon", "canyon", "dune", "estuary", "falcon", "glacier", "heron", "island", "jasper", "kestrel", "lantern", "marble", "nectar", "orchard", "pebble", "quill", "reef", "summit", "thistle", "upland", "valley", "wren", "yonder", "zinnia", "acorn", "bramble", "clover", "driftwood", "eddy", "fern", "grove", "hollow", "ivy"]
+WORDS = [
+    "amber",
+    "basalt",
+    "cedar",
+    "delta",
+    "ember",
+    "fjord",
+    "garnet",
+    "harbor",
+    "indigo",
+    "juniper",
+    "kelp",
+    "lagoon",
+    "meadow",
+    "nickel",
+    "onyx",
+    "prairie",
+    "quartz",
+    "river",
+    "saffron",
+    "tundra",
+    "umber",
+    "velvet",
+    "willow",
+    "xenon",
+    "yarrow",
+    "zephyr",
+    "anchor",
+    "beacon",
+    "canyon",
+    "dune",
+    "estuary",
+    "falcon",
+    "glacier",
+    "heron",
+    "island",
+    "jasper",
+    "kestrel",
+    "lantern",
+    "marble",
+    "nectar",
+    "orchard",
+    "pebble",
+    "quill",
+    "reef",
+    "summit",
+    "thistle",
+    "upland",
+    "valley",
+    "wren",
+    "yonder",
+    "zinnia",
+    "acorn",
+    "bramble",
+    "clover",
+    "driftwood",
+    "eddy",
+    "fern",
+    "grove",
+    "hollow",
+    "ivy",
+]
 
 
 @dataclass
@@ -83,8 +144,12 @@ class FakeChat:
     def example(self) -> dict[str, Any]:
         rng = random.Random(next(self._serial))
         words = lambda n: " ".join(rng.choice(WORDS) for _ in range(n))  # noqa: E731
-        return {"messages": [{"role": "user", "content": f"Product: {words(3)}\n- {words(6)}\n- {words(5)}"},
-                             {"role": "assistant", "content": f"{words(14).capitalize()}. {words(12).capitalize()}."}]}
+        return {
+            "messages": [
+                {"role": "user", "content": f"Product: {words(3)}\n- {words(6)}\n- {words(5)}"},
+                {"role": "assistant", "content": f"{words(14).capitalize()}. {words(12).capitalize()}."},
+            ]
+        }
 
     @staticmethod
     def _wanted(prompt: str) -> int:
@@ -106,8 +171,10 @@ class FakeChat:
     def _generate_completion(self, body: dict[str, Any]) -> Canned:
         prompt = body["prompt"]
         if self.chat_model:
-            return Canned(f"Sure! It looks like you are writing examples for a task. Here is a new one: the "
-                          f"{self.example()['messages'][1]['content']} Let me know if you would like more.")
+            return Canned(
+                f"Sure! It looks like you are writing examples for a task. Here is a new one: the "
+                f"{self.example()['messages'][1]['content']} Let me know if you would like more."
+            )
         first = int(re.findall(r"### Example (\d+)", prompt)[-1])
         blocks = []
         for number in range(first, first + self._wanted(prompt)):
@@ -153,28 +220,46 @@ class FakeChat:
 
     def _usage(self, prompt: str, text: str) -> dict[str, int]:
         prompt_tokens, completion_tokens = len(prompt) // 4 + 1, len(text) // 4 + 1
-        return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens}
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
 
     def _chat(self, request: Request) -> tuple[int, Any]:
         body = request.json()
         if "response_format" in body and not self.response_format:
-            return 400, {"error": {"message": "response_format is not supported by this server", "type": "invalid_request_error"}}
+            return 400, {
+                "error": {"message": "response_format is not supported by this server", "type": "invalid_request_error"}
+            }
         self._wait()
         reply = self._next(body, chat=True)
         message = {"role": "assistant", "content": None if reply.refusal else reply.text, "refusal": reply.refusal}
-        return self._answer({"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                             "model": body["model"], "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
-                             "usage": self._usage(json.dumps(body["messages"]), reply.text)})
+        return self._answer(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
+                "usage": self._usage(json.dumps(body["messages"]), reply.text),
+            }
+        )
 
     def _completion(self, request: Request) -> tuple[int, Any]:
         body = request.json()
         self._wait()
         reply = self._next(body, chat=False)
-        return self._answer({"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
-                             "model": body["model"], "choices": [{"index": 0, "text": reply.text, "finish_reason": reply.finish_reason,
-                                                                  "logprobs": None}],
-                             "usage": self._usage(body["prompt"], reply.text)})
+        return self._answer(
+            {
+                "id": "cmpl-fake",
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [{"index": 0, "text": reply.text, "finish_reason": reply.finish_reason, "logprobs": None}],
+                "usage": self._usage(body["prompt"], reply.text),
+            }
+        )
 
 
 @pytest.fixture

@@ -83,10 +83,18 @@ class FakeEval:
             time.sleep(self.delay)
         text = self.answer(body)
         prompt_tokens, completion_tokens = sum(len(m["content"]) for m in body["messages"]) // 4 + 1, len(text) // 4 + 1
-        return 200, {"id": "chatcmpl-eval", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-                     "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                               "total_tokens": prompt_tokens + completion_tokens}}
+        return 200, {
+            "id": "chatcmpl-eval",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
 
 
 @pytest.fixture

@@ -24,8 +24,14 @@ import pytest
 from tests.fakeapi import FakeAPI, Request
 
 PREFIX = "(?P<prefix>/v1|/openai)"
-TOGETHER_STATUS = {"validating_files": "pending", "queued": "queued", "running": "running", "succeeded": "completed",
-                   "failed": "error", "cancelled": "cancelled"}
+TOGETHER_STATUS = {
+    "validating_files": "pending",
+    "queued": "queued",
+    "running": "running",
+    "succeeded": "completed",
+    "failed": "error",
+    "cancelled": "cancelled",
+}
 
 
 def multipart(request: Request) -> dict[str, Any]:
@@ -47,8 +53,12 @@ class FineTuneAPI:
     api: FakeAPI
     key: str = "sk-fake-finetune-key"
     outcome: str = "succeeded"
-    error: dict[str, str] = field(default_factory=lambda: {"code": "invalid_training_file",
-                                                           "message": "The job failed due to an invalid training file."})
+    error: dict[str, str] = field(
+        default_factory=lambda: {
+            "code": "invalid_training_file",
+            "message": "The job failed due to an invalid training file.",
+        }
+    )
     reject_file: str | None = None
     lose_job_answers: int = 0  # this many job requests create the job, then answer 500 as if it were lost
     running_steps: int = 3
@@ -61,7 +71,9 @@ class FineTuneAPI:
         route("POST", f"{PREFIX}/files")(self._auth(self.create_file))
         route("GET", f"{PREFIX}/files")(self._auth(self.list_files))
         route("GET", f"{PREFIX}/files/(?P<id>[^/]+)")(self._auth(lambda r: (200, self._file_object(r.match["id"]))))
-        route("GET", f"{PREFIX}/files/(?P<id>[^/]+)/content")(self._auth(lambda r: (200, self.files[r.match["id"]]["content"])))
+        route("GET", f"{PREFIX}/files/(?P<id>[^/]+)/content")(
+            self._auth(lambda r: (200, self.files[r.match["id"]]["content"]))
+        )
         route("POST", f"{PREFIX}/fine_tuning/jobs")(self._auth(self.create_job))
         route("GET", f"{PREFIX}/fine_tuning/jobs")(self._auth(self.list_jobs))
         route("GET", f"{PREFIX}/fine_tuning/jobs/(?P<id>[^/]+)")(self._auth(self.retrieve_job))
@@ -82,13 +94,20 @@ class FineTuneAPI:
             headers = {k.lower(): v for k, v in request.headers.items()}
             if request.path.startswith("/openai/"):
                 if "api-version" not in parse_qs(urlsplit(request.path).query):
-                    return 400, {"error": {"code": "missing_api_version", "message": "api-version query parameter is required"}}
+                    return 400, {
+                        "error": {"code": "missing_api_version", "message": "api-version query parameter is required"}
+                    }
                 given = headers.get("api-key")
             else:
                 given = headers.get("authorization", "").removeprefix("Bearer ")
             if given != self.key:
-                return 401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                                       "code": "invalid_api_key"}}
+                return 401, {
+                    "error": {
+                        "message": "Incorrect API key provided.",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                }
             return handler(request)
 
         return checked
@@ -109,9 +128,16 @@ class FineTuneAPI:
         self.add_file(file_id, form.get("file_name", filename), form["purpose"], content, form)
         return 200, self._file_object(file_id)
 
-    def add_file(self, file_id: str, filename: str, purpose: str, content: bytes, form: dict[str, Any] | None = None) -> None:
-        self.files[file_id] = {"filename": filename, "purpose": purpose, "content": content, "form": form or {},
-                               "created_at": int(time.time())}
+    def add_file(
+        self, file_id: str, filename: str, purpose: str, content: bytes, form: dict[str, Any] | None = None
+    ) -> None:
+        self.files[file_id] = {
+            "filename": filename,
+            "purpose": purpose,
+            "content": content,
+            "form": form or {},
+            "created_at": int(time.time()),
+        }
 
     def list_files(self, request: Request) -> tuple[int, Any]:
         """Newest first (or `order=asc`), by `purpose`, in pages of `limit` after the id `after`."""
@@ -121,12 +147,23 @@ class FineTuneAPI:
         if "after" in query:
             ids = ids[ids.index(query["after"]) + 1 :]
         limit = int(query.get("limit", 10000))
-        return 200, {"object": "list", "data": [self._file_object(i) for i in ids[:limit]], "has_more": len(ids) > limit}
+        return 200, {
+            "object": "list",
+            "data": [self._file_object(i) for i in ids[:limit]],
+            "has_more": len(ids) > limit,
+        }
 
     def _file_object(self, file_id: str) -> dict[str, Any]:
         f = self.files[file_id]
-        return {"id": file_id, "object": "file", "bytes": len(f["content"]), "created_at": f["created_at"],
-                "filename": f["filename"], "purpose": f["purpose"], "status": "processed"}
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(f["content"]),
+            "created_at": f["created_at"],
+            "filename": f["filename"],
+            "purpose": f["purpose"],
+            "status": "processed",
+        }
 
     # --- jobs ---
 
@@ -136,18 +173,35 @@ class FineTuneAPI:
             if body.get(key) and body[key] not in self.files:
                 return 400, {"error": {"message": f"invalid {key}: {body[key]}", "code": "invalid_file", "param": key}}
         job_id = f"{'ft-' if self.together(request) else 'ftjob-'}{next(self._ids):04d}"
-        self.jobs[job_id] = {"id": job_id, "request": body, "polls": 0, "status": "validating_files", "events": [],
-                             "fine_tuned_model": None, "error": None, "trained_tokens": None}
+        self.jobs[job_id] = {
+            "id": job_id,
+            "request": body,
+            "polls": 0,
+            "status": "validating_files",
+            "events": [],
+            "fine_tuned_model": None,
+            "error": None,
+            "trained_tokens": None,
+        }
         self._event(job_id, f"Created fine-tuning job: {job_id}")
         self._event(job_id, f"Validating training file: {body['training_file']}")
         if self.lose_job_answers:
             self.lose_job_answers -= 1
-            return 500, {"error": {"message": "The server had an error while processing your request.", "type": "server_error"}}
+            return 500, {
+                "error": {"message": "The server had an error while processing your request.", "type": "server_error"}
+            }
         return 200, self._job_object(request, job_id)
 
     def _event(self, job_id: str, message: str, level: str = "info", data: dict[str, Any] | None = None) -> None:
-        self.jobs[job_id]["events"].append({"id": f"ftevent-{next(self._ids):04d}", "message": message, "level": level,
-                                            "data": data, "type": "metrics" if data else "message"})
+        self.jobs[job_id]["events"].append(
+            {
+                "id": f"ftevent-{next(self._ids):04d}",
+                "message": message,
+                "level": level,
+                "data": data,
+                "type": "metrics" if data else "message",
+            }
+        )
 
     def _advance(self, job_id: str) -> None:
         job = self.jobs[job_id]
@@ -163,11 +217,18 @@ class FineTuneAPI:
             self._event(job_id, "Fine-tuning job started")
         elif polls < 3 + steps:
             step = polls - 2
-            self._event(job_id, f"Step {step}/{steps}: training loss={2.0 / step:.4f}", data={"step": step, "train_loss": 2.0 / step})
+            self._event(
+                job_id,
+                f"Step {step}/{steps}: training loss={2.0 / step:.4f}",
+                data={"step": step, "train_loss": 2.0 / step},
+            )
         elif self.outcome == "succeeded":
             suffix = job["request"].get("suffix") or ""
-            job.update(status="succeeded", trained_tokens=len(self.files[job["request"]["training_file"]]["content"]) // 4,
-                       fine_tuned_model=f"ft:{job['request']['model']}:fake-org:{suffix}:{job_id[-4:]}")
+            job.update(
+                status="succeeded",
+                trained_tokens=len(self.files[job["request"]["training_file"]]["content"]) // 4,
+                fine_tuned_model=f"ft:{job['request']['model']}:fake-org:{suffix}:{job_id[-4:]}",
+            )
             self._event(job_id, f"New fine-tuned model created: {job['fine_tuned_model']}")
             self._event(job_id, "The job has successfully completed")
         elif self.outcome == "failed":
@@ -189,29 +250,61 @@ class FineTuneAPI:
         return 200, self._job_object(request, request.match["id"])
 
     def list_jobs(self, request: Request) -> tuple[int, Any]:
-        return 200, {"object": "list", "data": [self._job_object(request, i) for i in reversed(self.jobs)], "has_more": False}
+        return 200, {
+            "object": "list",
+            "data": [self._job_object(request, i) for i in reversed(self.jobs)],
+            "has_more": False,
+        }
 
     def _job_object(self, request: Request, job_id: str) -> dict[str, Any]:
         job, body = self.jobs[job_id], self.jobs[job_id]["request"]
         if self.together(request):
-            return {"id": job_id, "status": TOGETHER_STATUS[job["status"]], "model": body["model"],
-                    "training_file": body["training_file"], "model_output_name": job["fine_tuned_model"],
-                    "token_count": job["trained_tokens"], "created_at": "2026-01-01T00:00:00Z",
-                    "updated_at": "2026-01-01T00:00:00Z"}
+            return {
+                "id": job_id,
+                "status": TOGETHER_STATUS[job["status"]],
+                "model": body["model"],
+                "training_file": body["training_file"],
+                "model_output_name": job["fine_tuned_model"],
+                "token_count": job["trained_tokens"],
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+            }
         hyper = body.get("method", {}).get(body.get("method", {}).get("type", ""), {}).get("hyperparameters", {})
-        return {"id": job_id, "object": "fine_tuning.job", "created_at": 1767225600, "model": body["model"],
-                "status": job["status"], "training_file": body["training_file"],
-                "validation_file": body.get("validation_file"), "fine_tuned_model": job["fine_tuned_model"],
-                "error": job["error"], "hyperparameters": hyper, "method": body.get("method"),
-                "organization_id": "org-fake", "result_files": [], "seed": body.get("seed", 0),
-                "trained_tokens": job["trained_tokens"], "finished_at": None}
+        return {
+            "id": job_id,
+            "object": "fine_tuning.job",
+            "created_at": 1767225600,
+            "model": body["model"],
+            "status": job["status"],
+            "training_file": body["training_file"],
+            "validation_file": body.get("validation_file"),
+            "fine_tuned_model": job["fine_tuned_model"],
+            "error": job["error"],
+            "hyperparameters": hyper,
+            "method": body.get("method"),
+            "organization_id": "org-fake",
+            "result_files": [],
+            "seed": body.get("seed", 0),
+            "trained_tokens": job["trained_tokens"],
+            "finished_at": None,
+        }
 
     def list_events(self, request: Request) -> tuple[int, Any]:
         events = self.jobs[request.match["id"]]["events"]
         if self.together(request):
-            return 200, {"data": [{"object": "fine-tune-event", "created_at": "2026-01-01T00:00:00Z", "hash": e["id"],
-                                   "message": e["message"], "level": e["level"],
-                                   "type": "job_error" if e["level"] == "error" else "job_start"} for e in events]}
+            return 200, {
+                "data": [
+                    {
+                        "object": "fine-tune-event",
+                        "created_at": "2026-01-01T00:00:00Z",
+                        "hash": e["id"],
+                        "message": e["message"],
+                        "level": e["level"],
+                        "type": "job_error" if e["level"] == "error" else "job_start",
+                    }
+                    for e in events
+                ]
+            }
         limit = int(parse_qs(urlsplit(request.path).query).get("limit", ["20"])[0])
         data = [{"object": "fine_tuning.job.event", "created_at": 1767225600, **e} for e in reversed(events)][:limit]
         return 200, {"object": "list", "data": data, "has_more": len(events) > limit}
@@ -220,10 +313,18 @@ class FineTuneAPI:
         job = self.jobs[request.match["id"]]
         if job["status"] != "succeeded":
             return 200, {"object": "list", "data": [], "has_more": False}
-        data = [{"id": f"ftckpt-{step}", "object": "fine_tuning.job.checkpoint", "created_at": 1767225600,
-                 "fine_tuned_model_checkpoint": f"{job['fine_tuned_model']}:ckpt-step-{step}",
-                 "fine_tuning_job_id": job["id"], "step_number": step,
-                 "metrics": {"step": step, "train_loss": 2.0 / step}} for step in range(self.running_steps, 0, -1)]
+        data = [
+            {
+                "id": f"ftckpt-{step}",
+                "object": "fine_tuning.job.checkpoint",
+                "created_at": 1767225600,
+                "fine_tuned_model_checkpoint": f"{job['fine_tuned_model']}:ckpt-step-{step}",
+                "fine_tuning_job_id": job["id"],
+                "step_number": step,
+                "metrics": {"step": step, "train_loss": 2.0 / step},
+            }
+            for step in range(self.running_steps, 0, -1)
+        ]
         return 200, {"object": "list", "data": data, "has_more": False}
 
 

@@ -79,9 +79,13 @@ class FireworksAPI:
 
     def _dataset(self, request: Request, dataset_id: str) -> dict[str, Any]:
         d = self.datasets[dataset_id]
-        return {"name": f"accounts/{request.match['account']}/datasets/{dataset_id}", "state": d["state"],
-                "displayName": d["request"]["dataset"].get("displayName"),
-                "exampleCount": d["request"]["dataset"].get("exampleCount"), "status": {"code": "OK", "message": ""}}
+        return {
+            "name": f"accounts/{request.match['account']}/datasets/{dataset_id}",
+            "state": d["state"],
+            "displayName": d["request"]["dataset"].get("displayName"),
+            "exampleCount": d["request"]["dataset"].get("exampleCount"),
+            "status": {"code": "OK", "message": ""},
+        }
 
     def get_dataset(self, request: Request) -> tuple[int, Any]:
         d = self.datasets.get(request.match["id"])

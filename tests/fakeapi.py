@@ -133,7 +133,9 @@ class FakeAPI:
                     return self._send(200, b"{not json", {})
                 if fault and fault.status:
                     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                    return self._send(fault.status, {"error": {"message": f"injected {fault.status}", "type": "fault"}}, headers)
+                    return self._send(
+                        fault.status, {"error": {"message": f"injected {fault.status}", "type": "fault"}}, headers
+                    )
                 for method, pattern, handler in api.routes:
                     match = pattern.match(path)
                     if method == self.command and match:

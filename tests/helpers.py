@@ -6,7 +6,28 @@ import json
 import random
 from pathlib import Path
 
-WORDS = ["lamp", "mug", "chair", "desk", "kettle", "boots", "tent", "bottle", "lantern", "scarf", "pillow", "blender", "stool", "rack", "clock", "shelf", "basket", "grinder", "jacket", "candle"]
+WORDS = [
+    "lamp",
+    "mug",
+    "chair",
+    "desk",
+    "kettle",
+    "boots",
+    "tent",
+    "bottle",
+    "lantern",
+    "scarf",
+    "pillow",
+    "blender",
+    "stool",
+    "rack",
+    "clock",
+    "shelf",
+    "basket",
+    "grinder",
+    "jacket",
+    "candle",
+]
 
 
 def chat(user: str, assistant: str, system: str | None = "You write product descriptions.") -> dict:

@@ -64,12 +64,18 @@ def server_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def ftboot_labelstudio(command: str | list[str], env: dict[str, str], project: Path = REPO
-                       ) -> subprocess.CompletedProcess[str]:
+def ftboot_labelstudio(
+    command: str | list[str], env: dict[str, str], project: Path = REPO
+) -> subprocess.CompletedProcess[str]:
     """`ftboot labelstudio COMMAND [ARGS]` in a process of its own, as a user runs it."""
     words = [command] if isinstance(command, str) else command
-    return subprocess.run([sys.executable, "-m", "pipeline", "--project", str(project), "labelstudio", *words],
-                          env=env, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "--project", str(project), "labelstudio", *words],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 def server_lines(stdout: str) -> dict[str, str]:
@@ -79,7 +85,9 @@ def server_lines(stdout: str) -> dict[str, str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "labelstudio" in metafunc.fixturenames:
         module = metafunc.module.__name__.rsplit(".", 1)[-1]
-        databases = DATABASES if module in BOTH_DATABASES else DATABASES[1:] if module in POSTGRES_ONLY else DATABASES[:1]
+        databases = (
+            DATABASES if module in BOTH_DATABASES else DATABASES[1:] if module in POSTGRES_ONLY else DATABASES[:1]
+        )
         metafunc.parametrize("labelstudio", databases, indirect=True, scope="session")
 
 
@@ -107,7 +115,7 @@ def review_project(project: Path, labelstudio: LabelStudioServer, monkeypatch: p
     too, as when the project's own server runs: `review status` then reads its database)."""
     config = project / "ftboot.toml"
     title = f"test {uuid.uuid4().hex[:10]}"
-    text = re.sub(r'(?m)^project_title = .*$', f'project_title = "{title}"', config.read_text(encoding="utf-8"))
+    text = re.sub(r"(?m)^project_title = .*$", f'project_title = "{title}"', config.read_text(encoding="utf-8"))
     config.write_text(text, encoding="utf-8")
     monkeypatch.setenv("LABEL_STUDIO_URL", labelstudio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", labelstudio.api_key)
@@ -125,16 +133,27 @@ class Reviewer:
     def tasks(self) -> dict[str, dict[str, Any]]:
         """Candidate id → task (with its predictions)."""
         with self.server.http() as http:
-            rows = http.get("/api/tasks", params={"project": self.project_id, "page_size": 10000,
-                                                  "fields": "all"}).raise_for_status().json()["tasks"]
+            rows = (
+                http.get("/api/tasks", params={"project": self.project_id, "page_size": 10000, "fields": "all"})
+                .raise_for_status()
+                .json()["tasks"]
+            )
             out = {}
             for row in rows:
                 row["predictions"] = http.get("/api/predictions", params={"task": row["id"]}).raise_for_status().json()
                 out[row["data"]["candidate_id"]] = row
             return out
 
-    def submit(self, task: dict[str, Any], verdict: str | None, edits: dict[int, str] | None = None,
-               notes: str = "", by: str | None = None, lead_time: float = 12.5, cancelled: bool = False) -> int:
+    def submit(
+        self,
+        task: dict[str, Any],
+        verdict: str | None,
+        edits: dict[int, str] | None = None,
+        notes: str = "",
+        by: str | None = None,
+        lead_time: float = 12.5,
+        cancelled: bool = False,
+    ) -> int:
         """Submit an annotation; `edits` maps turn slot (1, 2, ...) to the new text (None removes the box's text)."""
         prediction = task["predictions"][0]
         result = []
@@ -147,21 +166,43 @@ class Reviewer:
                 item = {**item, "value": {"text": [edits[slot]]}, "origin": "prediction-changed"}
             result.append(item)
         if verdict:
-            result.append({"id": uuid.uuid4().hex[:10], "from_name": "verdict", "to_name": "dialogue_1",
-                           "type": "choices", "origin": "manual", "value": {"choices": [verdict]}})
+            result.append(
+                {
+                    "id": uuid.uuid4().hex[:10],
+                    "from_name": "verdict",
+                    "to_name": "dialogue_1",
+                    "type": "choices",
+                    "origin": "manual",
+                    "value": {"choices": [verdict]},
+                }
+            )
         if notes:
-            result.append({"id": uuid.uuid4().hex[:10], "from_name": "notes", "to_name": "dialogue_1",
-                           "type": "textarea", "origin": "manual", "value": {"text": [notes]}})
-        body: dict[str, Any] = {"result": [] if cancelled else result, "lead_time": lead_time,
-                                "was_cancelled": cancelled, "parent_prediction": prediction["id"],
-                                "project": self.project_id}
+            result.append(
+                {
+                    "id": uuid.uuid4().hex[:10],
+                    "from_name": "notes",
+                    "to_name": "dialogue_1",
+                    "type": "textarea",
+                    "origin": "manual",
+                    "value": {"text": [notes]},
+                }
+            )
+        body: dict[str, Any] = {
+            "result": [] if cancelled else result,
+            "lead_time": lead_time,
+            "was_cancelled": cancelled,
+            "parent_prediction": prediction["id"],
+            "project": self.project_id,
+        }
         if by:
             body["completed_by"] = self.server.user(by)
         with self.server.http() as http:
             answer = http.post(f"/api/tasks/{task['id']}/annotations", params={"project": self.project_id}, json=body)
             return answer.raise_for_status().json()["id"]
 
-    def update(self, annotation_id: int, task: dict[str, Any], verdict: str, edits: dict[int, str] | None = None) -> None:
+    def update(
+        self, annotation_id: int, task: dict[str, Any], verdict: str, edits: dict[int, str] | None = None
+    ) -> None:
         """Change a submitted annotation, as reopening and updating it in the editor does."""
         with self.server.http() as http:
             old = http.get(f"/api/annotations/{annotation_id}").raise_for_status().json()
@@ -171,16 +212,35 @@ class Reviewer:
             if edits and slot.isdigit() and int(slot) in edits:
                 item["value"] = {"text": [edits[int(slot)]]}
                 item["origin"] = "prediction-changed"
-        result.append({"id": uuid.uuid4().hex[:10], "from_name": "verdict", "to_name": "dialogue_1",
-                       "type": "choices", "origin": "manual", "value": {"choices": [verdict]}})
+        result.append(
+            {
+                "id": uuid.uuid4().hex[:10],
+                "from_name": "verdict",
+                "to_name": "dialogue_1",
+                "type": "choices",
+                "origin": "manual",
+                "value": {"choices": [verdict]},
+            }
+        )
         with self.server.http() as http:
             http.patch(f"/api/annotations/{annotation_id}", json={"result": result}).raise_for_status()
 
     def draft(self, task: dict[str, Any], verdict: str) -> None:
         with self.server.http() as http:
-            http.post(f"/api/tasks/{task['id']}/drafts", json={
-                "lead_time": 3.0, "result": [{"from_name": "verdict", "to_name": "dialogue_1", "type": "choices",
-                                              "value": {"choices": [verdict]}}]}).raise_for_status()
+            http.post(
+                f"/api/tasks/{task['id']}/drafts",
+                json={
+                    "lead_time": 3.0,
+                    "result": [
+                        {
+                            "from_name": "verdict",
+                            "to_name": "dialogue_1",
+                            "type": "choices",
+                            "value": {"choices": [verdict]},
+                        }
+                    ],
+                },
+            ).raise_for_status()
 
 
 def project_id(server: LabelStudioServer, title: str) -> int:

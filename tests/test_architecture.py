@@ -49,8 +49,11 @@ def test_stages_import_only_the_core_and_the_core_imports_no_stage() -> None:
 
 def test_only_the_command_line_imports_click() -> None:
     found = modules()
-    users = sorted(name for name, tree in found.items() if room(name) != "cli"
-                   and any(t == "click" or t.startswith("click.") for t in imported(tree)))
+    users = sorted(
+        name
+        for name, tree in found.items()
+        if room(name) != "cli" and any(t == "click" or t.startswith("click.") for t in imported(tree))
+    )
     assert users == []
 
 

@@ -14,7 +14,10 @@ BAD = Path(__file__).parent / "data" / "bad"
 
 SEED_CASES = [
     ("broken_json.jsonl", "seeds/broken_json.jsonl:2: invalid JSON"),
-    ("wrong_role.yaml", "seeds/wrong_role.yaml:7: messages[2].role: 'asistant' is not one of system, user, assistant, tool"),
+    (
+        "wrong_role.yaml",
+        "seeds/wrong_role.yaml:7: messages[2].role: 'asistant' is not one of system, user, assistant, tool",
+    ),
     ("no_assistant.jsonl", "seeds/no_assistant.jsonl:1: messages: no assistant message to learn from"),
     ("broken.yaml", "seeds/broken.yaml:4: invalid YAML: found unexpected document separator"),
     ("wrong_types.jsonl", "seeds/wrong_types.jsonl:1: messages[1].weight: must be an integer (got str)"),
@@ -145,26 +148,63 @@ def test_byte_order_mark_is_a_warning_not_an_error(project, run):
 RECORD = {"id": "abc", "example": {"messages": [{"role": "user", "content": "hi"}]}}
 AT = "2026-01-01T00:00:00+00:00"
 STAGE_CASES = [
-    ("candidates.jsonl", {"foo": 1}, ("generate", "--backend", "openai", "--dry-run"),
-     "outputs/candidates.jsonl:2: id: is required"),
-    ("candidates.jsonl", [1, 2], ("generate", "--backend", "openai", "--dry-run"),
-     "outputs/candidates.jsonl:2: must be a JSON object, not an array"),
-    ("reviewed.jsonl", {**RECORD, "example": "text"}, ("status",),
-     "outputs/reviewed.jsonl:2: example: must be a dictionary (got str)"),
-    ("batches.jsonl", {"event": "uploaded", "name": "ftboot-1", "at": AT, "file_id": 5}, ("status",),
-     "outputs/batches.jsonl:2: file_id: must be a string (got int)"),
-    ("batches.jsonl", {"event": "planned", "name": "ftboot-1", "at": AT, "plan": {"fingerprint": "f", "endpoint": "e"},
-                       "ranges": "1-9", "count": 9, "bytes": 9, "sha256": "0", "input": "x"}, ("status",),
-     "outputs/batches.jsonl:2: ranges: must be a list (got str)"),
-    ("uploads.jsonl", {"event": "job", "provider": "openai"}, ("upload", "--status"),
-     "outputs/uploads.jsonl:2: job_id: is required"),
+    (
+        "candidates.jsonl",
+        {"foo": 1},
+        ("generate", "--backend", "openai", "--dry-run"),
+        "outputs/candidates.jsonl:2: id: is required",
+    ),
+    (
+        "candidates.jsonl",
+        [1, 2],
+        ("generate", "--backend", "openai", "--dry-run"),
+        "outputs/candidates.jsonl:2: must be a JSON object, not an array",
+    ),
+    (
+        "reviewed.jsonl",
+        {**RECORD, "example": "text"},
+        ("status",),
+        "outputs/reviewed.jsonl:2: example: must be a dictionary (got str)",
+    ),
+    (
+        "batches.jsonl",
+        {"event": "uploaded", "name": "ftboot-1", "at": AT, "file_id": 5},
+        ("status",),
+        "outputs/batches.jsonl:2: file_id: must be a string (got int)",
+    ),
+    (
+        "batches.jsonl",
+        {
+            "event": "planned",
+            "name": "ftboot-1",
+            "at": AT,
+            "plan": {"fingerprint": "f", "endpoint": "e"},
+            "ranges": "1-9",
+            "count": 9,
+            "bytes": 9,
+            "sha256": "0",
+            "input": "x",
+        },
+        ("status",),
+        "outputs/batches.jsonl:2: ranges: must be a list (got str)",
+    ),
+    (
+        "uploads.jsonl",
+        {"event": "job", "provider": "openai"},
+        ("upload", "--status"),
+        "outputs/uploads.jsonl:2: job_id: is required",
+    ),
 ]
 
 
-@pytest.mark.parametrize("name, line, command, message", STAGE_CASES, ids=[f"{c[0]}-{c[3].split(': ', 1)[1][:20]}" for c in STAGE_CASES])
+@pytest.mark.parametrize(
+    "name, line, command, message", STAGE_CASES, ids=[f"{c[0]}-{c[3].split(': ', 1)[1][:20]}" for c in STAGE_CASES]
+)
 def test_stage_file_line_of_the_wrong_shape(project, run, name, line, command, message):
     """Valid JSON that is not what the file holds: one located line, exit 2, every output as it was."""
-    first = {"event": "abandoned", "name": "ftboot-0", "at": AT} if name in ("batches.jsonl", "uploads.jsonl") else RECORD
+    first = (
+        {"event": "abandoned", "name": "ftboot-0", "at": AT} if name in ("batches.jsonl", "uploads.jsonl") else RECORD
+    )
     (project / "outputs" / name).write_text(json.dumps(first) + "\n" + json.dumps(line) + "\n")
     outputs = lambda: {p.name: p.read_bytes() for p in (project / "outputs").iterdir() if p.name != ".lock"}  # noqa: E731
     before = outputs()  # the project lock a writing command takes is no output

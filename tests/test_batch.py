@@ -18,9 +18,16 @@ from tests.fake_chat import KEY, FakeChat, edit_config
 
 OPENAI = ("generate", "--backend", "openai", "--mode", "chat")
 SPELLINGS = {  # the batch commands, and the generate flags they replace
-    "commands": {"send": ("batch", "send", "--backend", "openai", "--mode", "chat"), "collect": ("batch", "collect"),
-                 "resubmit": ("batch", "resubmit")},
-    "flags": {"send": (*OPENAI, "--batch"), "collect": ("generate", "--collect"), "resubmit": ("generate", "--resubmit")},
+    "commands": {
+        "send": ("batch", "send", "--backend", "openai", "--mode", "chat"),
+        "collect": ("batch", "collect"),
+        "resubmit": ("batch", "resubmit"),
+    },
+    "flags": {
+        "send": (*OPENAI, "--batch"),
+        "collect": ("generate", "--collect"),
+        "resubmit": ("generate", "--resubmit"),
+    },
 }
 spelled = pytest.mark.parametrize("spell", list(SPELLINGS.values()), ids=list(SPELLINGS))
 
@@ -50,7 +57,10 @@ def collect_until_done(run, rounds: int = 4, collect: tuple[str, ...] = ("batch"
 
 
 def assert_no_duplicates(project: Path) -> list[dict]:
-    candidates, rejected = lines(project / "outputs" / "candidates.jsonl"), lines(project / "outputs" / "rejected.jsonl")
+    candidates, rejected = (
+        lines(project / "outputs" / "candidates.jsonl"),
+        lines(project / "outputs" / "rejected.jsonl"),
+    )
     assert len({c["id"] for c in candidates}) == len(candidates)
     items = [(r["provenance"]["request"], r["provenance"]["item"]) for r in candidates + rejected]
     assert len(items) == len(set(items))
@@ -68,7 +78,12 @@ def test_batch_is_the_online_plan_and_shares_the_cache(run, project: Path, batch
     sent = batches.input_lines(batch_id)
     for i, line in enumerate(sent):  # request i, byte for byte what the online client would send
         request = stage.planner.request(i)
-        assert line == {"custom_id": request.key, "method": "POST", "url": "/v1/chat/completions", "body": request.body()}
+        assert line == {
+            "custom_id": request.key,
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": request.body(),
+        }
     assert batches.batches[batch_id]["metadata"]["ftboot_batch"] == planned["files"][0]["name"]
     assert not list((project / "outputs" / "batches").glob("*.jsonl"))  # the provider has the input file now
 
@@ -79,7 +94,9 @@ def test_batch_is_the_online_plan_and_shares_the_cache(run, project: Path, batch
     taken = collect_until_done(run, collect=spell["collect"])
     assert [(b["batch_id"], b["answered"], b["failed"]) for b in taken] == [(batch_id, 10, {})]
     candidates = assert_no_duplicates(project)
-    assert len(candidates) == 20 and {c["provenance"]["request"] for c in candidates} == {line["custom_id"] for line in sent}
+    assert len(candidates) == 20 and {c["provenance"]["request"] for c in candidates} == {
+        line["custom_id"] for line in sent
+    }
     assert ok(run("status", "--json"))["open_batches"] == []
     assert ok(run(*spell["collect"], "--json"))["collected"]["notes"] == ["no open batches"]
 
@@ -87,13 +104,15 @@ def test_batch_is_the_online_plan_and_shares_the_cache(run, project: Path, batch
     online = ok(run(*OPENAI, "--n", "30", "--json"))
     assert online["requests"]["cached"] == 10 and online["requests"]["sent"] == 5
     assert not {json.dumps(b, sort_keys=True) for b in batches.chat.bodies()} & {
-        json.dumps(line["body"], sort_keys=True) for line in sent}
+        json.dumps(line["body"], sort_keys=True) for line in sent
+    }
     assert len(assert_no_duplicates(project)) == 30
 
 
 @spelled
-def test_failed_and_expired_requests_are_resubmitted_exactly(run, project: Path, batches: FakeBatches,
-                                                           monkeypatch: pytest.MonkeyPatch, spell: dict) -> None:
+def test_failed_and_expired_requests_are_resubmitted_exactly(
+    run, project: Path, batches: FakeBatches, monkeypatch: pytest.MonkeyPatch, spell: dict
+) -> None:
     monkeypatch.setattr(batch_files, "MAX_LINES", 4)
     batches.outcomes.extend([Outcome(fail={1}), Outcome(expire_after=1), Outcome()])
     planned = ok(run(*spell["send"], "--n", "16", "--json"))["planned"]
@@ -102,7 +121,10 @@ def test_failed_and_expired_requests_are_resubmitted_exactly(run, project: Path,
 
     taken = collect_until_done(run, collect=spell["collect"])
     assert sorted((b["status"], b["answered"], sum(b["failed"].values())) for b in taken) == [
-        ("completed", 2, 0), ("completed", 3, 1), ("expired", 1, 3)]
+        ("completed", 2, 0),
+        ("completed", 3, 1),
+        ("expired", 1, 3),
+    ]
     expected = {first[1]["custom_id"], *(line["custom_id"] for line in second[1:])}
 
     again = ok(run(*spell["resubmit"], "--json"))
@@ -116,7 +138,8 @@ def test_failed_and_expired_requests_are_resubmitted_exactly(run, project: Path,
     online = ok(run(*OPENAI, "--n", "14", "--json"))
     assert online["requests"]["sent"] == 1 and online["requests"]["cached"] == 6
     assert not {json.dumps(b, sort_keys=True) for b in batches.chat.bodies()} & {
-        json.dumps(line["body"], sort_keys=True) for line in resent}
+        json.dumps(line["body"], sort_keys=True) for line in resent
+    }
     collect_until_done(run, collect=spell["collect"])
     assert len(assert_no_duplicates(project)) == 14 + 8
     assert ok(run(*spell["resubmit"], "--json"))["planned"]["requests"] == 0
@@ -133,7 +156,8 @@ def test_a_cancelled_batch_is_resubmitted_whole(run, project: Path, batches: Fak
     assert (taken["status"], taken["answered"], taken["failed"]) == ("cancelled", 0, {"batch_cancelled": 5})
     again = ok(run("generate", "--resubmit", "--json"))["planned"]
     assert [line["custom_id"] for line in batches.input_lines(again["files"][0]["batch_id"])] == [
-        line["custom_id"] for line in batches.input_lines(batch_id)]
+        line["custom_id"] for line in batches.input_lines(batch_id)
+    ]
 
 
 def test_a_later_batch_tops_up_what_is_missing(run, project: Path, batches: FakeBatches, chat: FakeChat) -> None:
@@ -163,7 +187,10 @@ def test_batch_prices_and_the_saving(run, project: Path, batches: FakeBatches, s
     while (harvest := ok(run(*spell["collect"], "--json"))["collected"])["waiting"]:
         pass
     tokens, cost = harvest["tokens"], harvest["cost_usd"]
-    assert cost["batch"] == pytest.approx((tokens["prompt"] * 0.075 + tokens["completion"] * 0.3) / 1e6) and cost["batch"] > 0
+    assert (
+        cost["batch"] == pytest.approx((tokens["prompt"] * 0.075 + tokens["completion"] * 0.3) / 1e6)
+        and cost["batch"] > 0
+    )
     assert cost["online"] == pytest.approx(2 * cost["batch"]) and cost["saving"] == pytest.approx(cost["batch"])
     summary = run(*spell["send"], "--n", "12").output
     assert "at batch prices" in summary and "saved" in summary and "next: ftboot generate --collect" in summary
@@ -191,7 +218,8 @@ def test_resubmit_sends_each_plans_failures_once(run, project: Path, batches: Fa
     assert [f["requests"] for f in again["files"]] == [1, 1] and len(batches.batches) == 4
     resent = [batches.input_lines(f["batch_id"]) for f in again["files"]]
     assert sorted(line["custom_id"] for lines_ in resent for line in lines_) == sorted(
-        [first[0]["custom_id"], second[2]["custom_id"]])
+        [first[0]["custom_id"], second[2]["custom_id"]]
+    )
     assert {lines_[0]["url"] for lines_ in resent} == {"/v1/chat/completions", "/v1/completions"}
 
 

@@ -19,10 +19,14 @@ from tests.fakeapi import FakeAPI, Request
 
 COMPLETION = ("generate", "--backend", "openai", "--mode", "completion")
 SPELLINGS = {  # the batch commands, and the generate flags they replace
-    "commands": {"write": lambda path: ("batch", "write", path, *COMPLETION[1:]),
-                 "read": lambda path: ("batch", "read", path, *COMPLETION[1:])},
-    "flags": {"write": lambda path: (*COMPLETION, "--batch-file", path),
-              "read": lambda path: (*COMPLETION, "--collect-file", path)},
+    "commands": {
+        "write": lambda path: ("batch", "write", path, *COMPLETION[1:]),
+        "read": lambda path: ("batch", "read", path, *COMPLETION[1:]),
+    },
+    "flags": {
+        "write": lambda path: (*COMPLETION, "--batch-file", path),
+        "read": lambda path: (*COMPLETION, "--collect-file", path),
+    },
 }
 
 
@@ -43,21 +47,35 @@ def run_elsewhere(requests: Path, results: Path, fail: set[int] = frozenset()) -
         status, body = engine._completion(Request("POST", line["url"], {}, json.dumps(line["body"]).encode()))
         if number in fail:
             status, body = 400, {"error": {"message": "prompt too long", "type": "BadRequestError"}}
-        out.append({"id": f"vllm-{number}", "custom_id": line["custom_id"],
-                    "response": {"status_code": status, "request_id": f"vllm-batch-{number}", "body": body}, "error": None})
+        out.append(
+            {
+                "id": f"vllm-{number}",
+                "custom_id": line["custom_id"],
+                "response": {"status_code": status, "request_id": f"vllm-batch-{number}", "body": body},
+                "error": None,
+            }
+        )
     results.write_text("".join(json.dumps(row) + "\n" for row in out))
 
 
 @pytest.mark.parametrize("spell", list(SPELLINGS.values()), ids=list(SPELLINGS))
-def test_batch_file_then_collect_file(run, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      spell: dict) -> None:
+def test_batch_file_then_collect_file(
+    run, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spell: dict
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # writing a file needs no key
     requests = tmp_path / "requests.jsonl"
     written = ok(run(*spell["write"](str(requests)), "--n", "16", "--json"))["planned"]
     assert written["requests"] == 10 and [project / f["path"] for f in written["files"]] == [requests]
     stage = RunSettings(find_project(project), Options(backend="openai", mode="completion"))
-    assert lines(requests) == [{"custom_id": stage.planner.request(i).key, "method": "POST", "url": "/v1/completions",
-                                "body": stage.planner.request(i).body()} for i in range(10)]
+    assert lines(requests) == [
+        {
+            "custom_id": stage.planner.request(i).key,
+            "method": "POST",
+            "url": "/v1/completions",
+            "body": stage.planner.request(i).body(),
+        }
+        for i in range(10)
+    ]
     assert ok(run("status", "--json"))["open_batches"] == []  # a file is nobody's open batch
 
     results = tmp_path / "results.jsonl"
@@ -76,7 +94,10 @@ def test_batch_file_then_collect_file(run, project: Path, tmp_path: Path, monkey
     ok(run(*spell["write"](str(again)), "--n", "30", "--json"))  # 12 more at 0.8 x 2: 8 requests
     assert [line["custom_id"] for line in lines(again)] == [stage.planner.request(i).key for i in (3, *range(10, 17))]
     other_mode = ok(run("generate", "--backend", "openai", "--mode", "chat", "--collect-file", str(results), "--json"))
-    assert other_mode["collected"]["batches"][0]["unmatched"] == 10 and "were --model" in other_mode["collected"]["notes"][0]
+    assert (
+        other_mode["collected"]["batches"][0]["unmatched"] == 10
+        and "were --model" in other_mode["collected"]["notes"][0]
+    )
 
 
 def test_collect_file_reports_a_bad_line(run, project: Path, tmp_path: Path) -> None:
@@ -88,23 +109,33 @@ def test_collect_file_reports_a_bad_line(run, project: Path, tmp_path: Path) -> 
     assert not (project / "outputs" / "candidates.jsonl").exists()
 
 
-def test_parts_split_at_the_line_and_byte_limits(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parts_split_at_the_line_and_byte_limits(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stage = RunSettings(find_project(project), Options(backend="openai", mode="chat"))
     requests = [(i, stage.planner.request(i)) for i in (0, 1, 2, 5, 6, 9, 10)]
     size = max(len(batch_files.input_line(r)) for _, r in requests)
     monkeypatch.setattr(batch_files, "MAX_LINES", 3)
     monkeypatch.setattr(batch_files, "MAX_BYTES", 2 * size + 1)  # two lines fit, three do not
     parts = batch_files.write_parts(iter(requests), lambda n: tmp_path / "parts" / f"part-{n}.jsonl")
-    assert [(p.count, p.ranges) for p in parts] == [(2, [[0, 1]]), (2, [[2, 2], [5, 5]]), (2, [[6, 6], [9, 9]]), (1, [[10, 10]])]
+    assert [(p.count, p.ranges) for p in parts] == [
+        (2, [[0, 1]]),
+        (2, [[2, 2], [5, 5]]),
+        (2, [[6, 6], [9, 9]]),
+        (1, [[10, 10]]),
+    ]
     for part in parts:
         data = part.path.read_bytes()
         assert len(data) == part.bytes <= 2 * size + 1 and data.count(b"\n") == part.count
         assert batch_files.hashlib.sha256(data).hexdigest() == part.sha256
-    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == [f"part-{n}.jsonl" for n in range(4)]  # no temporaries
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == [
+        f"part-{n}.jsonl" for n in range(4)
+    ]  # no temporaries
 
 
-def test_worker_processes_write_what_one_process_writes(project: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_processes_write_what_one_process_writes(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
 
     from pipeline.cli import cli

@@ -27,8 +27,21 @@ def ok(result) -> dict:
 @pytest.mark.parametrize("held", ["/v1/files", "/v1/batches"])
 def test_killed_between_the_provider_and_the_ledger(run, project: Path, batches: FakeBatches, held: str) -> None:
     batches.chat.api.inject(Fault(path=held, after=20))  # the work is done, the answer waits
-    command = [sys.executable, "-m", "pipeline", "--project", str(project), "generate", "--backend", "openai",
-               "--mode", "chat", "--n", "16", "--batch"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "--project",
+        str(project),
+        "generate",
+        "--backend",
+        "openai",
+        "--mode",
+        "chat",
+        "--n",
+        "16",
+        "--batch",
+    ]
     process = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     done = (lambda: batches.uploads()) if held == "/v1/files" else (lambda: batches.batches)
     deadline = time.monotonic() + 30
@@ -48,12 +61,19 @@ def test_killed_between_the_provider_and_the_ledger(run, project: Path, batches:
     assert len(batches.uploads()) == 1 and len(batches.batches) == 1
     assert recovered["notes"] == [
         f"adopted batch {batch_id} ({rows[0]['name']}), created by a run that stopped before recording it"
-        if held == "/v1/batches" else f"sent batch {batch_id} ({rows[0]['name']}, 10 requests)"]
+        if held == "/v1/batches"
+        else f"sent batch {batch_id} ({rows[0]['name']}, 10 requests)"
+    ]
     assert [w["batch_id"] for w in recovered["waiting"]] == [batch_id]
     assert not (project / rows[0]["input"]).exists()
 
     # The recovered batch is the plan's: no new batch for the same --n, and collecting it works as usual.
-    assert ok(run("generate", "--backend", "openai", "--mode", "chat", "--n", "16", "--batch", "--json"))["planned"]["requests"] == 0
+    assert (
+        ok(run("generate", "--backend", "openai", "--mode", "chat", "--n", "16", "--batch", "--json"))["planned"][
+            "requests"
+        ]
+        == 0
+    )
     while ok(run("generate", "--collect", "--json"))["collected"]["waiting"]:
         pass
     assert len(batches.batches) == 1 and len((project / "outputs" / "candidates.jsonl").read_text().splitlines()) == 20

@@ -20,16 +20,24 @@ from tests.helpers import varied_examples
 from tests.labelstudio_fixtures import ADMIN, PASSWORD, project_id
 from tests.test_review import rows, title_of, write_candidates
 
-SYSTEM = ("You write product descriptions for an online shop. Given a feature list, write two or three sentences "
-          "of warm, concrete prose that lead with the buyer's benefit, keep every listed fact, add no new claims, "
-          "and stay under 90 words.")
-USER = ("Product: Alder insulated water bottle\n- 750 ml, double-wall steel\n- keeps drinks cold 24 h, hot 12 h\n"
-        "- leak-proof lid with <b>carry loop</b>\n- dishwasher safe")
-GENERATED = ("Cold water at the end of a long hike: the Alder keeps drinks cold for 24 hours and hot for 12. Its "
-             "750 ml double-wall steel body goes in the dishwasher, and the leak-proof lid has a carry loop. "
-             "Comes with a lifetime warranty.")
-CORRECTED = ("Cold water at the end of a long hike: the Alder keeps drinks cold for 24 hours and hot for 12. Its "
-             "750 ml double-wall steel body goes in the dishwasher, and the leak-proof lid has a carry loop.")
+SYSTEM = (
+    "You write product descriptions for an online shop. Given a feature list, write two or three sentences "
+    "of warm, concrete prose that lead with the buyer's benefit, keep every listed fact, add no new claims, "
+    "and stay under 90 words."
+)
+USER = (
+    "Product: Alder insulated water bottle\n- 750 ml, double-wall steel\n- keeps drinks cold 24 h, hot 12 h\n"
+    "- leak-proof lid with <b>carry loop</b>\n- dishwasher safe"
+)
+GENERATED = (
+    "Cold water at the end of a long hike: the Alder keeps drinks cold for 24 hours and hot for 12. Its "
+    "750 ml double-wall steel body goes in the dishwasher, and the leak-proof lid has a carry loop. "
+    "Comes with a lifetime warranty."
+)
+CORRECTED = (
+    "Cold water at the end of a long hike: the Alder keeps drinks cold for 24 hours and hot for 12. Its "
+    "750 ml double-wall steel body goes in the dishwasher, and the leak-proof lid has a carry loop."
+)
 
 
 def chromium() -> str:
@@ -42,8 +50,13 @@ def chromium() -> str:
 def test_reviewer_corrects_a_response_in_the_browser(review_project, run, labelstudio, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    example = {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER},
-                            {"role": "assistant", "content": GENERATED}]}
+    example = {
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": USER},
+            {"role": "assistant", "content": GENERATED},
+        ]
+    }
     candidate, *_ = write_candidates(review_project, [example, *varied_examples(3)])
     assert run("review", "push").exit_code == 0
     pid = project_id(labelstudio, title_of(review_project))
@@ -53,7 +66,8 @@ def test_reviewer_corrects_a_response_in_the_browser(review_project, run, labels
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{labelstudio.url}/user/login/")
         page.fill("input[name=email]", ADMIN)
@@ -73,7 +87,8 @@ def test_reviewer_corrects_a_response_in_the_browser(review_project, run, labels
 
         # the dialogue, with markup shown as text, and the generated response prefilled
         expect(page.locator(".lsf-paragraphs").get_by_text("leak-proof lid with <b>carry loop</b>")).to_be_visible(
-            timeout=60_000)
+            timeout=60_000
+        )
         assert page.locator(".lsf-paragraphs b").count() == 0
         expect(page.get_by_test_id("htx-textbox-content").first).to_have_text(GENERATED)
 

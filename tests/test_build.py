@@ -27,7 +27,8 @@ def test_build_from_input_writes_a_valid_openai_file(project, run):
     assert len(train) + len(val) == 25 and len(val) == 2
     assert not check_file(out / "train.jsonl")
     assert {json.dumps(e, sort_keys=True) for e in train + val} == {
-        json.dumps(e, sort_keys=True) for e in varied_examples(25)}
+        json.dumps(e, sort_keys=True) for e in varied_examples(25)
+    }
     report = (out / "report.md").read_text()
     assert "| inputs | 25 |" in report and "billed training tokens" in report
 
@@ -43,11 +44,16 @@ def test_fewer_than_ten_is_refused_and_nothing_written(project, run):
 REASONS = {
     "no-assistant": {"messages": [{"role": "user", "content": "hello there"}]},
     "empty-content": chat("Describe a lamp", "   "),
-    "unanswered-tool": {"messages": [
-        {"role": "user", "content": "weather?"},
-        {"role": "tool", "tool_call_id": "call_9", "content": "sunny"},
-        {"role": "assistant", "content": "It is sunny."}]},
-    "bad-weight": {"messages": [{"role": "user", "content": "hi", "weight": 1}, {"role": "assistant", "content": "yo"}]},
+    "unanswered-tool": {
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "tool", "tool_call_id": "call_9", "content": "sunny"},
+            {"role": "assistant", "content": "It is sunny."},
+        ]
+    },
+    "bad-weight": {
+        "messages": [{"role": "user", "content": "hi", "weight": 1}, {"role": "assistant", "content": "yo"}]
+    },
     "too-long": chat("Describe " + "very " * 17_000, "A lamp."),
 }
 

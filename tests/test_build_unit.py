@@ -46,8 +46,11 @@ cli(sys.argv[3:], prog_name="ftboot")
 
 def snapshot(outputs: Path) -> dict[str, bytes]:
     """Every file of the set, directories included, by path."""
-    return {p.relative_to(outputs).as_posix(): p.read_bytes() for p in sorted(outputs.rglob("*"))
-            if p.is_file() and p.name != "build.json" and not p.relative_to(outputs).as_posix().startswith(".")}
+    return {
+        p.relative_to(outputs).as_posix(): p.read_bytes()
+        for p in sorted(outputs.rglob("*"))
+        if p.is_file() and p.name != "build.json" and not p.relative_to(outputs).as_posix().startswith(".")
+    }
 
 
 def leftovers(outputs: Path) -> list[str]:
@@ -91,7 +94,9 @@ def test_a_failure_mid_swap_is_refused_then_repaired(project: Path, run, monkeyp
     def fail_fourth(src, dst):
         if Path(dst).parent == project / "outputs":
             swapped.append(dst)
-            if len(swapped) == 5:  # the manifest, build-rejected.jsonl, dataset/ and report-charts/ are in; report.md and the rest old
+            if (
+                len(swapped) == 5
+            ):  # the manifest, build-rejected.jsonl, dataset/ and report-charts/ are in; report.md and the rest old
                 raise OSError("disk full")
         real(src, dst)
 
@@ -105,7 +110,9 @@ def test_a_failure_mid_swap_is_refused_then_repaired(project: Path, run, monkeyp
         assert result.stderr.splitlines() == [
             f"error: outputs/report.md: differs from build {json.loads((project / 'outputs' / 'build.json').read_text())['build_id']}"
             " (outputs/build.json): these outputs are not one complete build; a build was cut short, or the file was "
-            "changed since", "hint: rerun `ftboot build`"]
+            "changed since",
+            "hint: rerun `ftboot build`",
+        ]
     assert run("build", "--input", str(new)).exit_code == 0
     assert run("status").exit_code == 0 and upload_plan(run)["files"][0]["examples"] == 27
 
@@ -117,8 +124,24 @@ def test_sigkill_at_each_step_of_the_swap(project: Path, run, renames: int) -> N
     (the mixed set of the issue); -1: all swapped, the staging directory not yet removed."""
     new, before = first_build(project, run)
     outputs = project / "outputs"
-    child = subprocess.run([sys.executable, "-c", KILLER, str(renames), str(outputs), "--project", str(project),
-                            "build", "--input", str(new)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLER,
+            str(renames),
+            str(outputs),
+            "--project",
+            str(project),
+            "build",
+            "--input",
+            str(new),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert child.returncode == -signal.SIGKILL, child.stderr
     left = leftovers(outputs)  # the staging directory a kill leaves, and at 0 the manifest's temporary
     assert [n[:7] for n in left if not n.endswith(".tmp")] == [".build-"] and len(left) == 1 + (renames == 0)

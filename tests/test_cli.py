@@ -36,17 +36,22 @@ def test_every_command_has_help_with_an_example(path):
 
 
 def test_help_does_not_import_heavy_libraries():
-    code = ("import sys; from click.testing import CliRunner; from pipeline.cli import cli; "
-            "CliRunner().invoke(cli, ['--help']); "
-            "print(sorted(m for m in ('datasets', 'openai', 'label_studio_sdk', 'rich', 'pydantic', 'datasketch') "
-            "if m in sys.modules))")
+    code = (
+        "import sys; from click.testing import CliRunner; from pipeline.cli import cli; "
+        "CliRunner().invoke(cli, ['--help']); "
+        "print(sorted(m for m in ('datasets', 'openai', 'label_studio_sdk', 'rich', 'pydantic', 'datasketch') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_python_dash_m(project):
-    out = subprocess.run([sys.executable, "-m", "pipeline", "--project", str(project), "status", "--json"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--project", str(project), "status", "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["counts"]["seeds"] == 10
 
@@ -136,19 +141,37 @@ def test_status_reports_the_eval_stage_and_when_to_run_it(project, run):
 
     evals = project / "outputs" / "eval"
     evals.mkdir()
-    (evals / "eval.md").write_text("# Eval\n\n## Verdict\n\nthe few-shot prompt is as good (within the intervals): keep prompting\n")
+    (evals / "eval.md").write_text(
+        "# Eval\n\n## Verdict\n\nthe few-shot prompt is as good (within the intervals): keep prompting\n"
+    )
     (evals / "eval.json").write_text(json.dumps({"systems": {"few-shot": {"model": "gpt-4.1-mini"}}}))
     text = run("status").stdout
-    assert "eval: outputs/eval/eval.md; verdict: the few-shot prompt is as good (within the intervals): keep prompting" in text
+    assert (
+        "eval: outputs/eval/eval.md; verdict: the few-shot prompt is as good (within the intervals): keep prompting"
+        in text
+    )
     assert "next: `ftboot upload --dry-run`" in text
 
     with open(project / "outputs" / "uploads.jsonl", "a") as handle:
-        handle.write(json.dumps({"event": "status", "provider": "openai", "job_id": "ftjob-1", "status": "succeeded",
-                                 "fine_tuned_model": "ft:gpt-4.1-mini:acme::x1"}) + "\n")
+        handle.write(
+            json.dumps(
+                {
+                    "event": "status",
+                    "provider": "openai",
+                    "job_id": "ftjob-1",
+                    "status": "succeeded",
+                    "fine_tuned_model": "ft:gpt-4.1-mini:acme::x1",
+                }
+            )
+            + "\n"
+        )
     data = json.loads(run("status", "--json").stdout)
     assert data["next"] == "`ftboot eval` to see whether the fine-tuned ft:gpt-4.1-mini:acme::x1 beats prompting"
-    (evals / "eval.json").write_text(json.dumps({"systems": {"few-shot": {"model": "gpt-4.1-mini"},
-                                                             "fine-tuned": {"model": "ft:gpt-4.1-mini:acme::x1"}}}))
+    (evals / "eval.json").write_text(
+        json.dumps(
+            {"systems": {"few-shot": {"model": "gpt-4.1-mini"}, "fine-tuned": {"model": "ft:gpt-4.1-mini:acme::x1"}}}
+        )
+    )
     data = json.loads(run("status", "--json").stdout)
     assert data["next"].startswith("read the verdict in outputs/eval/eval.md")
     assert data["eval"]["verdict"].endswith("keep prompting") and not data["eval"]["stale"]

@@ -48,8 +48,10 @@ def mentioned(path: tuple[str, ...], runs: list[list[str]]) -> bool:
     (`ftboot labelstudio start|stop|status`)."""
     *parents, last = path
     depth = len(parents)
-    return any(words[1:1 + depth] == parents and len(words) > 1 + depth and last in words[1 + depth].split("|")
-               for words in runs)
+    return any(
+        words[1 : 1 + depth] == parents and len(words) > 1 + depth and last in words[1 + depth].split("|")
+        for words in runs
+    )
 
 
 def documented_runs(text: str) -> list[list[str]]:
@@ -63,10 +65,24 @@ def documented_runs(text: str) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
-                           str(REPO / "mkdocs.yml"), "--site-dir", str(out)],
-                          capture_output=True, text=True, cwd=REPO, timeout=300,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(REPO / "mkdocs.yml"),
+            "--site-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "WARNING" not in done.stderr, done.stderr
     return out

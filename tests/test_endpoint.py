@@ -50,8 +50,12 @@ def test_generate_batch_and_upload_resolve_one_endpoint(tmp_path, monkeypatch):
     assert OpenAIProvider(project).endpoint == "https://gateway.example:8443/v1"
 
 
-SECTIONS = {"openai": ("openai", "base_url"), "together": ("upload.together", "base_url"),
-            "azure": ("upload.azure", "endpoint"), "fireworks": ("upload.fireworks", "base_url")}
+SECTIONS = {
+    "openai": ("openai", "base_url"),
+    "together": ("upload.together", "base_url"),
+    "azure": ("upload.azure", "endpoint"),
+    "fireworks": ("upload.fireworks", "base_url"),
+}
 
 
 @pytest.mark.parametrize("service", sorted(SECTIONS))

@@ -13,8 +13,10 @@ SYSTEMS = {"oracle": "oracle", "paraphrase": "paraphrase", "noise": "noise"}
 
 
 def configure(project: Path, systems: dict[str, str], shots: dict[str, int] | None = None, extra: str = "") -> None:
-    text = "".join(f'\n[eval.systems.{name}]\nmodel = "{model}"\nshots = {(shots or {}).get(name, 0)}\n'
-                   for name, model in systems.items())
+    text = "".join(
+        f'\n[eval.systems.{name}]\nmodel = "{model}"\nshots = {(shots or {}).get(name, 0)}\n'
+        for name, model in systems.items()
+    )
     with open(project / "ftboot.toml", "a", encoding="utf-8") as handle:
         handle.write(text + extra)
 
@@ -43,12 +45,18 @@ def test_reference_paraphrase_noise_ranked_with_separate_intervals(project, run,
         assert systems["oracle"][score]["ci"][0] > systems["paraphrase"][score]["ci"][1]
         assert systems["paraphrase"][score]["ci"][0] > systems["noise"][score]["ci"][1]
     # references have about 20 words, paraphrases about 14, noise as many as the reference
-    assert (systems["oracle"]["checks_pass"], systems["paraphrase"]["checks_pass"], systems["noise"]["checks_pass"]) == (0, 1, 0)
+    assert (
+        systems["oracle"]["checks_pass"],
+        systems["paraphrase"]["checks_pass"],
+        systems["noise"]["checks_pass"],
+    ) == (0, 1, 0)
     judged = result["pairwise"]["oracle vs noise"]["judge"]
     assert judged["wins"] == 40 and judged["score"]["ci"][0] > 0.5
     assert "oracle is better on quality than paraphrase" in result["verdict"]
     out = project / "outputs" / "eval"
-    assert {"eval.md", "scores.png", "cost-quality.png", "answers.jsonl", "eval.json"} <= {p.name for p in out.iterdir()}
+    assert {"eval.md", "scores.png", "cost-quality.png", "answers.jsonl", "eval.json"} <= {
+        p.name for p in out.iterdir()
+    }
     assert result["verdict"] in (out / "eval.md").read_text()
     rows = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
     assert len(rows) == 120
@@ -111,9 +119,16 @@ def test_max_cost_spans_models_each_at_its_own_price(project, run, evalapi):
 
 def test_auto_finds_the_fine_tuned_model_and_shots_are_never_test_examples(project, run, evalapi):
     examples = write_test_set(project, evalapi, 30)
-    ledger = [{"event": "job", "provider": "openai", "endpoint": evalapi.api.url, "job_id": "ftjob-1", "status": "running"},
-              {"event": "status", "provider": "openai", "job_id": "ftjob-1", "status": "succeeded",
-               "fine_tuned_model": "ft:gpt-4o-mini:acme::abc123"}]
+    ledger = [
+        {"event": "job", "provider": "openai", "endpoint": evalapi.api.url, "job_id": "ftjob-1", "status": "running"},
+        {
+            "event": "status",
+            "provider": "openai",
+            "job_id": "ftjob-1",
+            "status": "succeeded",
+            "fine_tuned_model": "ft:gpt-4o-mini:acme::abc123",
+        },
+    ]
     write_jsonl(project / "outputs" / "uploads.jsonl", ledger)
     configure(project, {"few-shot": "paraphrase", "fine-tuned": "auto"}, {"few-shot": 3})
     result = evaluate(run, {"few-shot": "", "fine-tuned": ""})
@@ -185,7 +200,11 @@ def test_blind_human_pairwise_in_label_studio(review_project, run, evalapi, labe
     assert json.loads(run("eval", "push", "--pair", "oracle,noise", "--json").stdout)["pushed"] == 0
     with labelstudio.http() as http:
         title = http.get(f"/api/projects/{pushed['project_id']}").raise_for_status().json()["title"]
-        tasks = http.get("/api/tasks", params={"project": pushed["project_id"], "fields": "all"}).raise_for_status().json()["tasks"]
+        tasks = (
+            http.get("/api/tasks", params={"project": pushed["project_id"], "fields": "all"})
+            .raise_for_status()
+            .json()["tasks"]
+        )
     assert len(tasks) == 6
     for text in ("oracle", "noise"):  # blind: no system named anywhere a reviewer can look
         assert text not in title and not any(text in json.dumps(t["data"]) for t in tasks)
@@ -194,8 +213,19 @@ def test_blind_human_pairwise_in_label_studio(review_project, run, evalapi, labe
     assert any(firsts) and not all(firsts)  # the order is drawn per item
     for number, task in enumerate(tasks):
         choice = "Tie" if number == 0 else "Answer 1" if task["data"]["answer_1"] in references else "Answer 2"
-        body = {"result": [{"id": uuid.uuid4().hex[:10], "from_name": "preference", "to_name": "prompt", "type": "choices",
-                            "origin": "manual", "value": {"choices": [choice]}}], "lead_time": 3.0}
+        body = {
+            "result": [
+                {
+                    "id": uuid.uuid4().hex[:10],
+                    "from_name": "preference",
+                    "to_name": "prompt",
+                    "type": "choices",
+                    "origin": "manual",
+                    "value": {"choices": [choice]},
+                }
+            ],
+            "lead_time": 3.0,
+        }
         with labelstudio.http() as http:
             http.post(f"/api/tasks/{task['id']}/annotations", json=body).raise_for_status()
     human = json.loads(run("eval", "pull", "--json").stdout)["oracle vs noise"]

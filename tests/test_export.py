@@ -13,10 +13,16 @@ import yaml
 
 from tests.helpers import chat, varied_examples, write_jsonl
 
-PREFERENCES = [{"input": {"messages": [{"role": "system", "content": "Be brief."},
-                                       {"role": "user", "content": f"Describe lamp {i}"}]},
-                "preferred_output": [{"role": "assistant", "content": f"A warm lamp, number {i}."}],
-                "non_preferred_output": [{"role": "assistant", "content": "Lamp."}]} for i in range(12)]
+PREFERENCES = [
+    {
+        "input": {
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Describe lamp {i}"}]
+        },
+        "preferred_output": [{"role": "assistant", "content": f"A warm lamp, number {i}."}],
+        "non_preferred_output": [{"role": "assistant", "content": "Lamp."}],
+    }
+    for i in range(12)
+]
 
 
 @pytest.fixture
@@ -39,8 +45,11 @@ def load(path: Path, tmp_path: Path):
 
 def script_files(source: str) -> set[str]:
     """The .jsonl names a training script's code mentions (string constants in its syntax tree)."""
-    return {node.value for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".jsonl")}
+    return {
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".jsonl")
+    }
 
 
 @pytest.mark.parametrize("to", ["trl", "unsloth"])
@@ -53,23 +62,33 @@ def test_trl_and_unsloth_scripts_parse_and_their_data_loads(run, built, tmp_path
     named = script_files(source)
     assert named == ({"train.jsonl", "val.jsonl"} if fmt == "chat" else {"train-dpo.jsonl", "val-dpo.jsonl"})
     assert all((out / name).exists() for name in named)
-    assert ("DPOTrainer" if fmt == "dpo" else "SFTTrainer") in source and (to != "unsloth" or "FastLanguageModel" in source)
+    assert ("DPOTrainer" if fmt == "dpo" else "SFTTrainer") in source and (
+        to != "unsloth" or "FastLanguageModel" in source
+    )
     train = load(out / next(n for n in named if n.startswith("train")), tmp_path)
     if fmt == "chat":
         first = json.loads((built / "train.jsonl").read_text().splitlines()[0])
         assert train.num_rows == 12 and train.column_names == ["messages"]
-        assert [(m["role"], m["content"]) for m in train[0]["messages"]] == [(m["role"], m["content"]) for m in first["messages"]]
+        assert [(m["role"], m["content"]) for m in train[0]["messages"]] == [
+            (m["role"], m["content"]) for m in first["messages"]
+        ]
         assert "weight" not in json.loads((out / "train.jsonl").read_text().splitlines()[0])["messages"][2]
     else:
         assert train.num_rows == 10 and set(train.column_names) == {"prompt", "chosen", "rejected"}
-        assert train[3]["prompt"][1]["content"] == "Describe lamp 3" and train[3]["chosen"][0]["content"] == "A warm lamp, number 3."
+        assert (
+            train[3]["prompt"][1]["content"] == "Describe lamp 3"
+            and train[3]["chosen"][0]["content"] == "A warm lamp, number 3."
+        )
     assert "python train.py" in (out / "README.md").read_text()
 
 
 @pytest.mark.parametrize("fmt", ["chat", "dpo"])
 def test_axolotl_config_parses_and_names_its_files(run, built, tmp_path, fmt):
     out = tmp_path / "axolotl"
-    assert run("export", "--to", "axolotl", "--format", fmt, "--model", "Qwen/Qwen2.5-1.5B-Instruct", str(out)).exit_code == 0
+    assert (
+        run("export", "--to", "axolotl", "--format", fmt, "--model", "Qwen/Qwen2.5-1.5B-Instruct", str(out)).exit_code
+        == 0
+    )
     config = yaml.safe_load((out / "config.yml").read_text())
     assert config["base_model"] == "Qwen/Qwen2.5-1.5B-Instruct" and config["chat_template"] == "tokenizer_default"
     datasets = config["datasets"] + config["test_datasets"]
@@ -80,7 +99,10 @@ def test_axolotl_config_parses_and_names_its_files(run, built, tmp_path, fmt):
         assert train.num_rows == 12 and train[0]["messages"][-1]["role"] == "assistant"
     else:
         assert config["rl"] == "dpo" and {d["type"] for d in datasets} == {"chat_template.default"}
-        assert (config["datasets"][0]["field_chosen"], config["datasets"][0]["field_rejected"]) == ("chosen", "rejected")
+        assert (config["datasets"][0]["field_chosen"], config["datasets"][0]["field_rejected"]) == (
+            "chosen",
+            "rejected",
+        )
         assert train.num_rows == 10 and train[0]["chosen"] == {"role": "assistant", "content": "A warm lamp, number 0."}
         assert train[0]["messages"][-1] == {"role": "user", "content": "Describe lamp 0"}
     assert "axolotl train config.yml" in (out / "README.md").read_text()
@@ -93,19 +115,29 @@ def test_vertex_lines_have_a_system_instruction_and_user_model_contents(run, bui
     job = json.loads((out / "tuning-job.json").read_text())
     spec = job["supervisedTuningSpec"]
     assert job["baseModel"] == "gemini-2.5-flash"
-    assert all((out / uri.rsplit("/", 1)[-1]).exists() for uri in (spec["trainingDatasetUri"], spec["validationDatasetUri"]))
+    assert all(
+        (out / uri.rsplit("/", 1)[-1]).exists() for uri in (spec["trainingDatasetUri"], spec["validationDatasetUri"])
+    )
     train = load(out / "train.jsonl", tmp_path)
     first = json.loads((built / "train.jsonl").read_text().splitlines()[0])["messages"]
     assert train.num_rows == 12
     assert train[0]["systemInstruction"] == {"role": "system", "parts": [{"text": first[0]["content"]}]}
-    assert train[0]["contents"] == [{"role": "user", "parts": [{"text": first[1]["content"]}]},
-                                    {"role": "model", "parts": [{"text": first[2]["content"]}]}]
+    assert train[0]["contents"] == [
+        {"role": "user", "parts": [{"text": first[1]["content"]}]},
+        {"role": "model", "parts": [{"text": first[2]["content"]}]},
+    ]
     assert "gcloud storage cp train.jsonl val.jsonl" in (out / "README.md").read_text()
 
 
 def test_vertex_refuses_what_its_format_cannot_hold_before_writing(run, built, tmp_path):
     rows = varied_examples(12)
-    rows[4] = {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": "assistant", "content": "c"}]}
+    rows[4] = {
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": "b"},
+            {"role": "assistant", "content": "c"},
+        ]
+    }
     write_jsonl(built / "train.jsonl", rows)
     out = tmp_path / "vertex"
     result = run("export", "--to", "vertex", str(out))
@@ -125,7 +157,9 @@ def test_vertex_refuses_weights(run, built, tmp_path):
 
 
 def test_build_export_is_the_same_export(run, project):
-    source = write_jsonl(project / "in.jsonl", [chat(f"Describe product {i} {'x' * i}", f"Product {i} is fine.") for i in range(14)])
+    source = write_jsonl(
+        project / "in.jsonl", [chat(f"Describe product {i} {'x' * i}", f"Product {i} is fine.") for i in range(14)]
+    )
     result = run("build", "--input", str(source), "--export", "vertex")
     assert result.exit_code == 0, result.output
     out = project / "outputs" / "export-vertex"

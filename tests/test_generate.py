@@ -109,20 +109,35 @@ def test_missing_key_names_the_variable(run, project: Path, chat: FakeChat, monk
 
 def test_faults_are_retried_and_bad_replies_accounted_for(run, project: Path, chat: FakeChat) -> None:
     edit_config(project, "generate", timeout=0.5)
-    chat.api.inject(Fault(status=429, retry_after=0.2), Fault(status=500), Fault(hang=1.0), Fault(drop=True),
-                    Fault(malformed=True))
-    good = json.dumps({"messages": [{"role": "user", "content": "Product: Orbit desk fan, three speeds, USB powered"},
-                                    {"role": "assistant", "content": "Keep cool at your desk with three quiet speeds."}]})
-    chat.queue(Canned(refusal="I can't help with that."),
-               Canned('{"examples": [' + good + ', {"messages": [{"role": "user", "content": "cut off', "length"),
-               Canned("Here is one:\n```json\n" + good.replace("Orbit", "Comet") + ",\n```"),
-               Canned(""), Canned("I am not able to produce JSON today."))
+    chat.api.inject(
+        Fault(status=429, retry_after=0.2), Fault(status=500), Fault(hang=1.0), Fault(drop=True), Fault(malformed=True)
+    )
+    good = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "Product: Orbit desk fan, three speeds, USB powered"},
+                {"role": "assistant", "content": "Keep cool at your desk with three quiet speeds."},
+            ]
+        }
+    )
+    chat.queue(
+        Canned(refusal="I can't help with that."),
+        Canned('{"examples": [' + good + ', {"messages": [{"role": "user", "content": "cut off', "length"),
+        Canned("Here is one:\n```json\n" + good.replace("Orbit", "Comet") + ",\n```"),
+        Canned(""),
+        Canned("I am not able to produce JSON today."),
+    )
     result = summary(run(*OPENAI, "--mode", "chat", "--n", "12", "--concurrency", "1", "--json"))
     candidates, rejected = outputs(project)
     assert result["candidates"] == len(candidates) >= 12  # a request may already be out when the 12th passes
     assert result["requests"]["errors"] == {"429": 1, "500": 1, "timeout": 1, "connection": 1, "malformed": 1}
     assert result["requests"]["retries"] == 5 and len(chat.bodies()) == result["requests"]["sent"] + 5
-    assert Counter(r["reason"]["code"] for r in rejected) == {"refusal": 1, "truncated": 1, "empty": 1, "unparseable": 1}
+    assert Counter(r["reason"]["code"] for r in rejected) == {
+        "refusal": 1,
+        "truncated": 1,
+        "empty": 1,
+        "unparseable": 1,
+    }
     assert result["rejected_by_reason"] == {"refusal": 1, "truncated": 1, "empty": 1, "unparseable": 1}
     texts = [c["example"]["messages"][1]["content"] for c in candidates]
     assert any("Orbit" in t for t in texts) and any("Comet" in t for t in texts)

@@ -40,8 +40,9 @@ def test_completion_requests_to_a_chat_model_stop_early(run, project: Path, chat
     assert result.exit_code == 1
     message = [line for line in result.output.splitlines() if "could not be parsed" in line]
     assert len(message) == 1 and message[0].endswith(
-        'of the first 10 replies could not be parsed: completion mode against a chat model (gpt-4o-mini)? '
-        'set mode = "chat" under [openai] or [generate], or pass --mode chat')
+        "of the first 10 replies could not be parsed: completion mode against a chat model (gpt-4o-mini)? "
+        'set mode = "chat" under [openai] or [generate], or pass --mode chat'
+    )
     # The ten watched, and at most the one the worker had sent before the tenth was handled: not the 400 the
     # default cap allows. Every one paid for is cached and written.
     sent = len(chat.bodies())
@@ -70,7 +71,7 @@ def test_chat_requests_to_a_base_model_stop_early(run, chat: FakeChat) -> None:
     chat.queue(*["The the the examples examples of a product and and then"] * 10)
     result = run(*OPENAI, "--n", "200", "--concurrency", "1")
     assert result.exit_code == 1 and "chat mode against a base model (gpt-4o-mini)?" in result.output
-    assert '--mode completion' in result.output
+    assert "--mode completion" in result.output
 
 
 @pytest.mark.parametrize("bad, stops", [(7, False), (8, True)])

@@ -32,7 +32,9 @@ def test_prose_and_a_code_fence_around_the_json() -> None:
 
 def test_trailing_commas_are_forgiven() -> None:
     text = '[{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},]},]'
-    assert values(parse_json_reply(text)) == [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}]
+    assert values(parse_json_reply(text)) == [
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    ]
 
 
 def test_several_objects_one_after_another() -> None:
@@ -71,18 +73,27 @@ def test_json_that_is_not_an_example() -> None:
 
 
 def test_numbered_blocks_with_multiline_content_and_junk_after_the_end() -> None:
-    text = ("USER: Product: kettle\n- 1.7 l\n- auto off\nASSISTANT: Boil fast.\nSafe, too.\n### END\n\n"
-            "### Example 5\nUSER: Product: lamp\nASSISTANT: Light up.\n### END\n\nThanks for reading! USER: junk")
+    text = (
+        "USER: Product: kettle\n- 1.7 l\n- auto off\nASSISTANT: Boil fast.\nSafe, too.\n### END\n\n"
+        "### Example 5\nUSER: Product: lamp\nASSISTANT: Light up.\n### END\n\nThanks for reading! USER: junk"
+    )
     items = parse_numbered(text, 4, 2)
     assert values(items) == [
-        {"messages": [{"role": "user", "content": "Product: kettle\n- 1.7 l\n- auto off"},
-                      {"role": "assistant", "content": "Boil fast.\nSafe, too."}]},
-        {"messages": [{"role": "user", "content": "Product: lamp"}, {"role": "assistant", "content": "Light up."}]}]
+        {
+            "messages": [
+                {"role": "user", "content": "Product: kettle\n- 1.7 l\n- auto off"},
+                {"role": "assistant", "content": "Boil fast.\nSafe, too."},
+            ]
+        },
+        {"messages": [{"role": "user", "content": "Product: lamp"}, {"role": "assistant", "content": "Light up."}]},
+    ]
 
 
 def test_numbered_cut_off_last_block_and_numbers_not_asked_for() -> None:
-    text = ("USER: a\nASSISTANT: b\n### END\n\n### Example 2\nUSER: repeated shot\nASSISTANT: x\n### END\n"
-            "### Example 5\nUSER: c\nASSISTANT: d is cut")
+    text = (
+        "USER: a\nASSISTANT: b\n### END\n\n### Example 2\nUSER: repeated shot\nASSISTANT: x\n### END\n"
+        "### Example 5\nUSER: c\nASSISTANT: d is cut"
+    )
     items = parse_numbered(text, 4, 2, "length")
     assert values(items) == [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}]
     assert problems(items) == ["truncated"]

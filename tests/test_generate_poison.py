@@ -38,8 +38,10 @@ def ok(result) -> dict:
 
 def body(content: Any = None, message: Any = None, usage: Any = None, **choice: Any) -> dict[str, Any]:
     message = message if message is not None else {"role": "assistant", "content": content}
-    return {"choices": [{"index": 0, "message": message, "finish_reason": "stop", **choice}],
-            "usage": usage if usage is not None else {"prompt_tokens": 10, "completion_tokens": 10}}
+    return {
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop", **choice}],
+        "usage": usage if usage is not None else {"prompt_tokens": 10, "completion_tokens": 10},
+    }
 
 
 def examples(*messages: dict[str, Any]) -> str:
@@ -51,7 +53,9 @@ POISON = {
     "content nested 3,000 deep": (body(DEEP), "unparseable", "nested too deeply"),
     "a lone surrogate escaped in an example": (
         body(examples(GOOD, {"role": "assistant", "content": "Soft warm light \ud800 for late evenings at the desk."})),
-        "unparseable", "lone UTF-16 surrogate"),
+        "unparseable",
+        "lone UTF-16 surrogate",
+    ),
     "a lone surrogate in the body": (body("\ud800 and no JSON"), "unparseable", "no example found"),
     "content a number": (body(5), "unparseable", "choices[0].message.content is a JSON number"),
     "message a string": (body(message="hello"), "unparseable", "choices[0].message is a JSON string"),
@@ -59,9 +63,24 @@ POISON = {
     "choices missing": ({"usage": {}}, "unparseable", "choices is missing"),
     "choices a string": ({"choices": "many"}, "unparseable", "choices is a JSON string"),
     "body a list": ([1, 2], "unparseable", "the body is a JSON array"),
-    "a number of 5,000 digits": (body('{"examples": [{"n": ' + "7" * 5000 + "}]}"), "unparseable", "Python cannot read"),
-    "tool-call arguments nested 3,000 deep": (body(examples(GOOD, {"role": "assistant", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": DEEP}}]})), "schema", "nested too deep"),
+    "a number of 5,000 digits": (
+        body('{"examples": [{"n": ' + "7" * 5000 + "}]}"),
+        "unparseable",
+        "Python cannot read",
+    ),
+    "tool-call arguments nested 3,000 deep": (
+        body(
+            examples(
+                GOOD,
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": DEEP}}],
+                },
+            )
+        ),
+        "schema",
+        "nested too deep",
+    ),
 }
 
 
@@ -71,7 +90,9 @@ def test_a_poisoned_reply_is_a_reject_now_and_in_every_rerun(run, project: Path,
     chat.queue_body(sent)
     first = ok(run(*CHAT, "--n", "4", "--json"))
     rejected = lines(project / "outputs" / "rejected.jsonl")
-    assert first["candidates"] >= 4 and [(r["reason"]["code"], r["provenance"]["item"]) for r in rejected] == [(code, 0)]
+    assert first["candidates"] >= 4 and [(r["reason"]["code"], r["provenance"]["item"]) for r in rejected] == [
+        (code, 0)
+    ]
     assert detail in rejected[0]["reason"]["detail"]
     # The poisoned reply is cached: a run that starts over replays it from there and pays for nothing.
     for name in ("candidates.jsonl", "rejected.jsonl"):
@@ -105,15 +126,22 @@ def test_replies_without_usage_are_settled_at_their_worst_case(run, project: Pat
     assert result["cost_usd"] == pytest.approx(2 * worst, rel=0.05) and "--max-cost" in result["stopped"]
 
 
-@pytest.mark.parametrize("fault", [Fault(after=1.0), Fault(malformed=True)], ids=["timeout after the work", "unreadable 200"])
-def test_attempts_that_may_have_been_billed_count_against_the_budget(run, project: Path, chat: FakeChat, fault: Fault) -> None:
+@pytest.mark.parametrize(
+    "fault", [Fault(after=1.0), Fault(malformed=True)], ids=["timeout after the work", "unreadable 200"]
+)
+def test_attempts_that_may_have_been_billed_count_against_the_budget(
+    run, project: Path, chat: FakeChat, fault: Fault
+) -> None:
     # A short timeout only where the fault needs one: on a loaded machine it would also cut off honest answers.
     edit_config(project, "generate", timeout=0.3 if fault.after else 10)
     chat.api.inject(*[fault] * 10)
     result = ok(run(*CHAT, "--n", "100", "--max-requests", "3", "--json"))
     assert len(chat.bodies()) == 3 and result["requests"]["billed_unusable"] == 3
     assert result["stopped"].startswith("stopped: --max-requests 3 reached")
-    assert result["tokens"]["completion"] == 3 * RunSettings(find_project(project), Options(backend="openai")).planner.request(0).params["max_tokens"]
+    assert (
+        result["tokens"]["completion"]
+        == 3 * RunSettings(find_project(project), Options(backend="openai")).planner.request(0).params["max_tokens"]
+    )
     chat.api.faults.clear()
     shown = run(*CHAT, "--n", "100", "--max-requests", "1")
     assert "possibly billed" not in shown.output  # the 4th request is answered

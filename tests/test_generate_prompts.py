@@ -25,8 +25,9 @@ SYSTEM = "You write product descriptions."
 
 
 def config(**generate) -> Config:
-    return Config.model_validate({"task": {"description": "Describe products.", "system_prompt": SYSTEM},
-                                  "generate": generate})
+    return Config.model_validate(
+        {"task": {"description": "Describe products.", "system_prompt": SYSTEM}, "generate": generate}
+    )
 
 
 def records(n: int, seed: int = 0):
@@ -34,8 +35,16 @@ def records(n: int, seed: int = 0):
 
 
 def planner(cfg: Config, mode: str = "chat", reviewed=(), response_format: str = "json_schema", seeds=None) -> Planner:
-    return Planner(cfg, mode=mode, model="m", scope="host", response_format=response_format,
-                   seeds=seeds or records(10), reviewed=list(reviewed), round_=1)
+    return Planner(
+        cfg,
+        mode=mode,
+        model="m",
+        scope="host",
+        response_format=response_format,
+        seeds=seeds or records(10),
+        reviewed=list(reviewed),
+        round_=1,
+    )
 
 
 def test_completion_prompt_lays_out_numbered_shots_and_ends_at_the_next_number() -> None:
@@ -48,8 +57,9 @@ def test_completion_prompt_lays_out_numbered_shots_and_ends_at_the_next_number()
     assert f"SYSTEM: {SYSTEM}" not in prompt  # the project's system prompt is added back, not shown per shot
     # What the model continues the pattern with parses back into the same shape.
     items = parse_numbered("USER: Feature list C\nASSISTANT: Description C.\n### END\n", 3, 3)
-    assert items[0].value == {"messages": [{"role": "user", "content": "Feature list C"},
-                                           {"role": "assistant", "content": "Description C."}]}
+    assert items[0].value == {
+        "messages": [{"role": "user", "content": "Feature list C"}, {"role": "assistant", "content": "Description C."}]
+    }
 
 
 def test_completion_prompt_keeps_a_shot_specific_system_prompt() -> None:
@@ -102,8 +112,16 @@ def test_plan_is_the_same_on_every_run_and_every_draw_is_distinct() -> None:
     assert len({first.request(i).params["seed"] for i in range(30)}) == 30
     changed = planner(cfg, seeds=records(10, seed=1))
     assert changed.request(0).key != first.request(0).key
-    other_round = Planner(cfg, mode="chat", model="m", scope="host", response_format="json_schema",
-                          seeds=first.seeds, reviewed=[], round_=2)
+    other_round = Planner(
+        cfg,
+        mode="chat",
+        model="m",
+        scope="host",
+        response_format="json_schema",
+        seeds=first.seeds,
+        reviewed=[],
+        round_=2,
+    )
     assert other_round.request(0).key != first.request(0).key
 
 

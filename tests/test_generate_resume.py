@@ -19,8 +19,23 @@ CONCURRENCY = 4
 
 def generate(project: Path, chat: FakeChat) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OPENAI_BASE_URL": chat.api.url, "OPENAI_API_KEY": KEY}
-    command = [sys.executable, "-m", "pipeline", "--project", str(project), "generate", "--backend", "openai",
-               "--mode", "chat", "--n", "200", "--concurrency", str(CONCURRENCY), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "--project",
+        str(project),
+        "generate",
+        "--backend",
+        "openai",
+        "--mode",
+        "chat",
+        "--n",
+        "200",
+        "--concurrency",
+        str(CONCURRENCY),
+        "--json",
+    ]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -27,10 +27,22 @@ def project(tmp_path: Path) -> Path:
 
 def call(name: str, **arguments: object) -> dict:
     user = {"role": "user", "content": f"A question for {name} about {sorted(arguments)}?"}
-    calling = {"role": "assistant", "content": None,
-               "tool_calls": [{"id": "call_a", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]}
+    calling = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+        ],
+    }
     answer = {"role": "tool", "tool_call_id": "call_a", "content": '{"sky": "sun"}'}
-    return {"messages": [user, calling, answer, {"role": "assistant", "content": f"The {name} tool says: sunny, {arguments}."}]}
+    return {
+        "messages": [
+            user,
+            calling,
+            answer,
+            {"role": "assistant", "content": f"The {name} tool says: sunny, {arguments}."},
+        ]
+    }
 
 
 def lines(path: Path) -> list[dict]:
@@ -38,28 +50,45 @@ def lines(path: Path) -> list[dict]:
 
 
 def test_calls_are_checked_against_the_declared_tools(run, project: Path, chat: FakeChat) -> None:
-    chat.queue(json.dumps({"examples": [
-        call("get_weather", city="Lima", unit="celsius"),
-        call("get_forecast", city="Quito", days=3),
-        call("get_stock_price", ticker="ACME"),
-        call("get_forecast", city="Cusco", days=9),
-        call("get_weather", city="Lima", unit="kelvin"),
-        call("get_weather", unit="celsius"),
-    ]}))
+    chat.queue(
+        json.dumps(
+            {
+                "examples": [
+                    call("get_weather", city="Lima", unit="celsius"),
+                    call("get_forecast", city="Quito", days=3),
+                    call("get_stock_price", ticker="ACME"),
+                    call("get_forecast", city="Cusco", days=9),
+                    call("get_weather", city="Lima", unit="kelvin"),
+                    call("get_weather", unit="celsius"),
+                ]
+            }
+        )
+    )
     result = run(*RUN)
     assert result.exit_code == 0, result.output
-    candidates, rejected = lines(project / "outputs" / "candidates.jsonl"), lines(project / "outputs" / "rejected.jsonl")
-    assert [c["example"]["messages"][2]["tool_calls"][0]["function"]["name"] for c in candidates] == ["get_weather", "get_forecast"]
+    candidates, rejected = (
+        lines(project / "outputs" / "candidates.jsonl"),
+        lines(project / "outputs" / "rejected.jsonl"),
+    )
+    assert [c["example"]["messages"][2]["tool_calls"][0]["function"]["name"] for c in candidates] == [
+        "get_weather",
+        "get_forecast",
+    ]
     for candidate in candidates:  # the config's tool first, then the seeds'
         assert [t["function"]["name"] for t in candidate["example"]["tools"]] == ["get_forecast", "get_weather"]
         assert candidate["example"]["messages"][0]["role"] == "system"
     assert [r["reason"]["code"] for r in rejected] == ["tool-call"] * 4
     details = [r["reason"]["detail"] for r in rejected]
-    assert details[0] == "messages[2].tool_calls[0]: 'get_stock_price' is not a declared function (get_forecast, get_weather)"
+    assert (
+        details[0]
+        == "messages[2].tool_calls[0]: 'get_stock_price' is not a declared function (get_forecast, get_weather)"
+    )
     assert details[1] == "messages[2].tool_calls[0]: get_forecast arguments.days: 9 is greater than the maximum of 7"
     assert details[2].startswith("messages[2].tool_calls[0]: get_weather arguments.unit: 'kelvin' is not one of")
     assert details[3] == "messages[2].tool_calls[0]: get_weather arguments: 'city' is a required property"
-    assert all(r["example"]["tools"] for r in rejected)  # a reviewer of rejects sees what the calls were checked against
+    assert all(
+        r["example"]["tools"] for r in rejected
+    )  # a reviewer of rejects sees what the calls were checked against
 
 
 def test_the_request_shows_the_tools_and_admits_tool_calls(run, chat: FakeChat) -> None:
@@ -67,7 +96,11 @@ def test_the_request_shows_the_tools_and_admits_tool_calls(run, chat: FakeChat) 
     body = chat.bodies()[0]
     prompt = body["messages"][-1]["content"]
     assert '"name": "get_forecast"' in prompt and '"name": "get_weather"' in prompt and "tool_calls" in prompt
-    assert '"tool_call_id": "call_1"' in prompt or '"tool_call_id": "call_2"' in prompt or '"tool_call_id": "call_3"' in prompt
+    assert (
+        '"tool_call_id": "call_1"' in prompt
+        or '"tool_call_id": "call_2"' in prompt
+        or '"tool_call_id": "call_3"' in prompt
+    )
     assert body["response_format"]["json_schema"]["schema"] == TOOL_EXAMPLES_SCHEMA
 
 
@@ -93,7 +126,10 @@ def test_an_invalid_parameters_schema_in_a_seed_is_located(run, project: Path, c
     path.write_text("\n".join(rows) + "\n")
     result = run(*RUN)
     assert result.exit_code == 2 and not chat.bodies()
-    assert "seeds/weather.jsonl:2: tools[0].function.parameters.properties.city.type: not a valid JSON Schema" in result.output
+    assert (
+        "seeds/weather.jsonl:2: tools[0].function.parameters.properties.city.type: not a valid JSON Schema"
+        in result.output
+    )
 
 
 def test_an_invalid_parameters_schema_in_the_config_is_located(run, project: Path, chat: FakeChat) -> None:
@@ -101,7 +137,10 @@ def test_an_invalid_parameters_schema_in_the_config_is_located(run, project: Pat
     path.write_text(path.read_text().replace("minimum = 1", 'minimum = "one"'))
     result = run(*RUN)
     assert result.exit_code == 2 and not chat.bodies()
-    assert "ftboot.toml: generate.tools[0].function.parameters.properties.days.minimum: not a valid JSON Schema" in result.output
+    assert (
+        "ftboot.toml: generate.tools[0].function.parameters.properties.days.minimum: not a valid JSON Schema"
+        in result.output
+    )
 
 
 def test_tools_need_chat_mode(run, project: Path, chat: FakeChat) -> None:
@@ -112,9 +151,20 @@ def test_tools_need_chat_mode(run, project: Path, chat: FakeChat) -> None:
 def test_a_project_without_tools_keeps_its_prompt_and_candidates(run, project: Path, chat: FakeChat) -> None:
     for seed in (project / "seeds").iterdir():
         seed.unlink()
-    (project / "seeds" / "plain.jsonl").write_text("".join(json.dumps({"messages": [
-        {"role": "user", "content": f"Question number {i} about the weather?"},
-        {"role": "assistant", "content": f"Answer number {i}: it is sunny."}]}) + "\n" for i in range(3)))
+    (project / "seeds" / "plain.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"Question number {i} about the weather?"},
+                        {"role": "assistant", "content": f"Answer number {i}: it is sunny."},
+                    ]
+                }
+            )
+            + "\n"
+            for i in range(3)
+        )
+    )
     edit_config(project, "task", description="Answer weather questions.")
     path = project / "ftboot.toml"
     path.write_text(path.read_text().split("[[generate.tools]]")[0])

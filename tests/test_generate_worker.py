@@ -21,12 +21,22 @@ REPO = Path(__file__).resolve().parent.parent
 def _queue_mixed(chat: FakeChat) -> None:
     """Ten good replies (the mode check's), then rejects of every kind, duplicates of earlier replies among them."""
     good = [json.dumps({"examples": [chat.example(), chat.example()]}) for _ in range(12)]
-    chat.queue(*good[:10], Canned(refusal="I can't help with that."), good[3], Canned(""), "No JSON today, sorry.",
-               Canned(good[11][:60], "length"), good[10], good[10], '{"examples": [{"messages": []}, 7]}')
+    chat.queue(
+        *good[:10],
+        Canned(refusal="I can't help with that."),
+        good[3],
+        Canned(""),
+        "No JSON today, sorry.",
+        Canned(good[11][:60], "length"),
+        good[10],
+        good[10],
+        '{"examples": [{"messages": []}, 7]}',
+    )
 
 
-def test_worker_screened_replies_are_the_records_screened_here(run, project: Path, chat: FakeChat,
-                                                              monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_worker_screened_replies_are_the_records_screened_here(
+    run, project: Path, chat: FakeChat, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     where = tmp_path / "screened-by"
 
     def recording(request, reply, screen, skip=()):
@@ -40,8 +50,8 @@ def test_worker_screened_replies_are_the_records_screened_here(run, project: Pat
     assert first.exit_code == 0, first.output
     pids = where.read_text().split()
     sent = len(chat.bodies())
-    assert pids[:modes.FIRST] == [str(os.getpid())] * modes.FIRST  # the mode check's replies: screened here
-    assert len(pids) == sent and set(pids[modes.FIRST:]) - {str(os.getpid())}  # the rest: by another process
+    assert pids[: modes.FIRST] == [str(os.getpid())] * modes.FIRST  # the mode check's replies: screened here
+    assert len(pids) == sent and set(pids[modes.FIRST :]) - {str(os.getpid())}  # the rest: by another process
     outputs = project / "outputs"
     written = {name: (outputs / name).read_text() for name in ("candidates.jsonl", "rejected.jsonl")}
     codes = {json.loads(line)["reason"]["code"] for line in written["rejected.jsonl"].splitlines()}
@@ -63,15 +73,26 @@ def test_worker_screened_replies_are_the_records_screened_here(run, project: Pat
 
 def test_a_script_without_a_main_guard_can_call_generate(project: Path, chat: FakeChat) -> None:
     script = project / "no_guard.py"
-    script.write_text("import sys\nfrom pathlib import Path\n"
-                      "from pipeline.config import find_project\nfrom pipeline.generation.online import generate\n"
-                      "from pipeline.generation.run import Options\n"
-                      "summary = generate(find_project(Path(sys.argv[1])), Options(backend='openai', mode='chat', n=60, concurrency=4))\n"
-                      "print('candidates', summary.total)\n")
-    done = subprocess.run([sys.executable, str(script), str(project)], capture_output=True, text=True, timeout=120,
-                          cwd=project, env={**os.environ, "PYTHONPATH": str(REPO)})
+    script.write_text(
+        "import sys\nfrom pathlib import Path\n"
+        "from pipeline.config import find_project\nfrom pipeline.generation.online import generate\n"
+        "from pipeline.generation.run import Options\n"
+        "summary = generate(find_project(Path(sys.argv[1])), Options(backend='openai', mode='chat', n=60, concurrency=4))\n"
+        "print('candidates', summary.total)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["candidates", str(len((project / "outputs" / "candidates.jsonl").read_text().splitlines()))]
+    assert done.stdout.split() == [
+        "candidates",
+        str(len((project / "outputs" / "candidates.jsonl").read_text().splitlines())),
+    ]
     assert len(chat.bodies()) > modes.FIRST  # replies past the mode check's went to the worker
 
 
@@ -80,9 +101,25 @@ def test_a_killed_run_leaves_no_worker_holding_the_project_lock(run, project: Pa
     import time
 
     chat.delay = 0.05
-    command = [sys.executable, "-m", "pipeline", "--project", str(project), *OPENAI, "--n", "100000", "--concurrency", "4"]
-    proc = subprocess.Popen(command, cwd=project, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "--project",
+        str(project),
+        *OPENAI,
+        "--n",
+        "100000",
+        "--concurrency",
+        "4",
+    ]
+    proc = subprocess.Popen(
+        command,
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     candidates = project / "outputs" / "candidates.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not candidates.exists() or len(candidates.read_text().splitlines()) < 40):

@@ -17,7 +17,9 @@ def ids(path: Path) -> list[str]:
 
 
 def write_reviewed(project: Path, examples: list[dict], verdict: str = "accepted") -> None:
-    rows = [make_record(e, {"source": "review", "round": 1}, review={"verdict": verdict}).model_dump() for e in examples]
+    rows = [
+        make_record(e, {"source": "review", "round": 1}, review={"verdict": verdict}).model_dump() for e in examples
+    ]
     write_jsonl(project / "outputs" / "reviewed.jsonl", rows)
 
 
@@ -75,7 +77,10 @@ def test_generate_never_shows_a_test_example_as_a_shot(project, run, chat):
     held = set(ids(project / "outputs" / "test.jsonl"))
     result = run("generate", "--pool", "reviewed", "--n", "40")
     assert result.exit_code == 0, result.output
-    shown = [json.loads(line)["provenance"]["shots"] for line in (project / "outputs" / "candidates.jsonl").read_text().splitlines()]
+    shown = [
+        json.loads(line)["provenance"]["shots"]
+        for line in (project / "outputs" / "candidates.jsonl").read_text().splitlines()
+    ]
     assert shown
     from pipeline.config import find_project
     from pipeline.generation.run import load_reviewed
@@ -89,6 +94,8 @@ def test_generate_never_shows_a_test_example_as_a_shot(project, run, chat):
 
 
 def test_input_file_builds_write_no_test_set(project, run):
-    source = write_jsonl(project / "in.jsonl", [chat_example(f"q{i} " * 5, f"a{i} " * 9) for i in range(3)] + varied_examples(20))
+    source = write_jsonl(
+        project / "in.jsonl", [chat_example(f"q{i} " * 5, f"a{i} " * 9) for i in range(3)] + varied_examples(20)
+    )
     assert run("build", "--input", str(source)).exit_code == 0
     assert not (project / "outputs" / "test.jsonl").exists()

@@ -67,13 +67,16 @@ def test_scores_travel_in_the_provenance_and_a_rerun_sends_nothing(run, project:
     assert task["data"]["judge"] == candidates[0]["provenance"]["judge_score"]
     # the candidates as they were before the judge: judging them again is answered by the cache
     scored = (project / "outputs" / "candidates.jsonl").read_text()
-    unscored = [{**c, "provenance": {k: v for k, v in c["provenance"].items() if not k.startswith("judge_")}}
-                for c in candidates]
+    unscored = [
+        {**c, "provenance": {k: v for k, v in c["provenance"].items() if not k.startswith("judge_")}}
+        for c in candidates
+    ]
     (project / "outputs" / "candidates.jsonl").write_text("".join(json.dumps(c) + "\n" for c in unscored))
     again = ok(run("judge", "--json"))
     assert again["requests"] == {"sent": 0, "cached": 6} and len(judge_requests(chat)) == 6
-    assert [c["provenance"]["judge_score"] for c in lines(project / "outputs" / "candidates.jsonl")] == \
-        [json.loads(line)["provenance"]["judge_score"] for line in scored.splitlines()]
+    assert [c["provenance"]["judge_score"] for c in lines(project / "outputs" / "candidates.jsonl")] == [
+        json.loads(line)["provenance"]["judge_score"] for line in scored.splitlines()
+    ]
     assert ok(run("judge", "--json"))["requests"] == {"sent": 0, "cached": 0}  # all scored: nothing to ask
 
 
@@ -86,8 +89,10 @@ def test_judge_requests_count_against_the_run_budget(run, project: Path, chat: F
     assert "ftboot judge" in summary["stopped"]
     candidates = lines(project / "outputs" / "candidates.jsonl")
     assert sum("judge_score" in c["provenance"] for c in candidates) == 2 and len(candidates) == 6
-    edit_config(project, "prices.\"gpt-4o-mini\"", input=1.0, output=2.0)
-    rest = ok(run("judge", "--backend", "openai", "--max-cost", "1", "--json"))  # priced: --max-cost applies to the judge alone too
+    edit_config(project, 'prices."gpt-4o-mini"', input=1.0, output=2.0)
+    rest = ok(
+        run("judge", "--backend", "openai", "--max-cost", "1", "--json")
+    )  # priced: --max-cost applies to the judge alone too
     assert rest["judged"] == 4 and rest["requests"]["sent"] == 4
 
 
@@ -95,7 +100,10 @@ def test_min_score_turns_low_scores_into_rejects(run, project: Path, chat: FakeC
     chat.judge = scorer
     edit_config(project, "judge", backend="openai")
     summary = ok(run(*GENERATE, "--n", "10", "--judge", "--min-score", "3"))
-    candidates, rejected = lines(project / "outputs" / "candidates.jsonl"), lines(project / "outputs" / "rejected.jsonl")
+    candidates, rejected = (
+        lines(project / "outputs" / "candidates.jsonl"),
+        lines(project / "outputs" / "rejected.jsonl"),
+    )
     low = [r for r in rejected if r["reason"]["code"] == "low-score"]
     scores = sorted(score_of(b) for b in judge_requests(chat))
     assert len(low) == sum(s < 3 for s in scores) > 0 and all(c["provenance"]["judge_score"] >= 3 for c in candidates)
@@ -147,27 +155,63 @@ def test_review_pull_says_how_well_the_scores_predicted_the_verdicts(run, projec
     tasks = []
     for number, (example, score, verdict) in enumerate(zip(examples, scores, verdicts, strict=True), start=1):
         task = lsa.make_task(make_record(example, {"round": 1, "shots": [], "judge_score": score}), 1, {})
-        result = [{"id": "a", "from_name": "reply_1", "to_name": "dialogue_1", "type": "textarea",
-                   "value": {"text": [example["messages"][-1]["content"]]}},
-                  {"id": "b", "from_name": "verdict", "to_name": "dialogue_1", "type": "choices",
-                   "value": {"choices": [verdict]}}]
-        tasks.append({"id": number, "project": 3, "data": task["data"], "predictions": [],
-                      "annotations": [{"id": number, "completed_by": 1, "was_cancelled": False, "lead_time": 2.0,
-                                       "updated_at": "2026-12-01T10:00:00Z", "result": result}]})
+        result = [
+            {
+                "id": "a",
+                "from_name": "reply_1",
+                "to_name": "dialogue_1",
+                "type": "textarea",
+                "value": {"text": [example["messages"][-1]["content"]]},
+            },
+            {
+                "id": "b",
+                "from_name": "verdict",
+                "to_name": "dialogue_1",
+                "type": "choices",
+                "value": {"choices": [verdict]},
+            },
+        ]
+        tasks.append(
+            {
+                "id": number,
+                "project": 3,
+                "data": task["data"],
+                "predictions": [],
+                "annotations": [
+                    {
+                        "id": number,
+                        "completed_by": 1,
+                        "was_cancelled": False,
+                        "lead_time": 2.0,
+                        "updated_at": "2026-12-01T10:00:00Z",
+                        "result": result,
+                    }
+                ],
+            }
+        )
     (project / "export.json").write_text(json.dumps(tasks))
     pulled = ok(run("review", "pull", "--from-file", str(project / "export.json"), "--json"))
-    assert pulled["judge"] == {"scored": 7, "roc_auc": 0.875, "per_score": {
-        "1": {"reviewed": 1, "acceptance_rate": 0.0}, "2": {"reviewed": 2, "acceptance_rate": 0.5},
-        "3": {"reviewed": 1, "acceptance_rate": 0.0}, "4": {"reviewed": 2, "acceptance_rate": 1.0},
-        "5": {"reviewed": 1, "acceptance_rate": 1.0}}}
+    assert pulled["judge"] == {
+        "scored": 7,
+        "roc_auc": 0.875,
+        "per_score": {
+            "1": {"reviewed": 1, "acceptance_rate": 0.0},
+            "2": {"reviewed": 2, "acceptance_rate": 0.5},
+            "3": {"reviewed": 1, "acceptance_rate": 0.0},
+            "4": {"reviewed": 2, "acceptance_rate": 1.0},
+            "5": {"reviewed": 1, "acceptance_rate": 1.0},
+        },
+    }
     text = run("review", "pull", "--from-file", str(project / "export.json"))
     assert "ROC AUC 0.88" in text.output and "4: 100% of 2" in text.output
 
 
 def test_agreement_reads_scores_given_after_the_push() -> None:
-    rows = [{"review": {"verdict": "accepted", "generated_id": "a"}, "provenance": {}},
-            {"review": {"verdict": "rejected", "generated_id": "b"}, "provenance": {}},
-            {"review": {"verdict": "rejected", "generated_id": "c"}, "provenance": {}}]  # never scored
+    rows = [
+        {"review": {"verdict": "accepted", "generated_id": "a"}, "provenance": {}},
+        {"review": {"verdict": "rejected", "generated_id": "b"}, "provenance": {}},
+        {"review": {"verdict": "rejected", "generated_id": "c"}, "provenance": {}},
+    ]  # never scored
     assert agreement(rows, {"a": 2, "b": 4})["roc_auc"] == 0.0
     assert agreement(rows, {}) is None
 

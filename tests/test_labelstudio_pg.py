@@ -35,8 +35,9 @@ def test_a_local_cluster_stops_with_label_studio_and_starts_again_with_its_data(
     try:
         first = server_lines(started.stdout)
         headers = {"Authorization": f"Token {first['LABEL_STUDIO_API_KEY']}"}
-        httpx.post(f"{first['LABEL_STUDIO_URL']}/api/projects", headers=headers,
-                   json={"title": "kept across restarts"}).raise_for_status()
+        httpx.post(
+            f"{first['LABEL_STUDIO_URL']}/api/projects", headers=headers, json={"title": "kept across restarts"}
+        ).raise_for_status()
         assert ftboot_labelstudio("stop", env, project).returncode == 0
         assert not labelstudio_pg.running(where)
         assert ftboot_labelstudio("status", env, project).returncode == 3
@@ -58,8 +59,9 @@ def test_a_dsn_server_is_used_as_given_never_shown_and_left_running(project, lab
     team = labelstudio_pg.database(labelstudio.state)
     password = "team-secret-4711"  # the socket trusts its owner; a team's server would check it
     dsn = f"postgresql://{team.user}:{password}@/{team.dbname}?host={team.host}"
-    env = server_env(LABEL_STUDIO_USERNAME="lead@example.com", LABEL_STUDIO_PASSWORD="lead-password-1",
-                     FTBOOT_LABELSTUDIO_DSN=dsn)
+    env = server_env(
+        LABEL_STUDIO_USERNAME="lead@example.com", LABEL_STUDIO_PASSWORD="lead-password-1", FTBOOT_LABELSTUDIO_DSN=dsn
+    )
     started = ftboot_labelstudio(["start", "--database", "postgres"], env, project)
     try:
         assert started.returncode == 0, started.stderr
@@ -68,15 +70,26 @@ def test_a_dsn_server_is_used_as_given_never_shown_and_left_running(project, lab
         state = project / ".labelstudio"
         assert not (state / "postgres").exists() and oct(os.stat(state / "database").st_mode)[-3:] == "600"
         pid = (state / "server.pid").read_text().strip()
-        shown = started.stdout + started.stderr + (state / "server.log").read_text(encoding="utf-8") + subprocess.run(
-            ["ps", "-ww", "-o", "args=", "-p", pid], capture_output=True, text=True).stdout
+        shown = (
+            started.stdout
+            + started.stderr
+            + (state / "server.log").read_text(encoding="utf-8")
+            + subprocess.run(["ps", "-ww", "-o", "args=", "-p", pid], capture_output=True, text=True).stdout
+        )
         assert password not in shown
         headers = {"Authorization": f"Token {lines['LABEL_STUDIO_API_KEY']}"}
-        httpx.post(f"{lines['LABEL_STUDIO_URL']}/api/projects", headers=headers,
-                   json={"title": "made through the team's server"}).raise_for_status()
+        httpx.post(
+            f"{lines['LABEL_STUDIO_URL']}/api/projects",
+            headers=headers,
+            json={"title": "made through the team's server"},
+        ).raise_for_status()
         with team.connect() as db:
-            assert db.execute("SELECT count(*) FROM project WHERE title = %s",
-                              ("made through the team's server",)).fetchone()[0] == 1
+            assert (
+                db.execute(
+                    "SELECT count(*) FROM project WHERE title = %s", ("made through the team's server",)
+                ).fetchone()[0]
+                == 1
+            )
     finally:
         assert ftboot_labelstudio("stop", env, project).returncode == 0
     assert labelstudio_pg.running(Path(team.host))  # not ours to stop

@@ -16,8 +16,11 @@ def logs_in(url: str, email: str, password: str) -> bool:
     with httpx.Client(base_url=url, timeout=30) as http:
         form = http.get("/user/login/").raise_for_status()
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
-        answer = http.post("/user/login/", data={"csrfmiddlewaretoken": token, "email": email, "password": password},
-                           headers={"Referer": f"{url}/user/login/"})
+        answer = http.post(
+            "/user/login/",
+            data={"csrfmiddlewaretoken": token, "email": email, "password": password},
+            headers={"Referer": f"{url}/user/login/"},
+        )
         return answer.status_code == 302 and "/user/login" not in answer.headers.get("location", "")
 
 
@@ -45,8 +48,11 @@ def test_a_second_project_has_its_own_server_and_changed_credentials_reach_the_a
         assert httpx.get(f"{url}/api/current-user/whoami", headers=headers).json()["email"] == "ben@example.com"
 
         # an email that is another account's is not taken over: one line says so, the saved login still works
-        httpx.post(f"{url}/api/users/", headers=headers, json={"email": "cy@example.com", "username": "cy",
-                                                               "password": "cy-password-1"}).raise_for_status()
+        httpx.post(
+            f"{url}/api/users/",
+            headers=headers,
+            json={"email": "cy@example.com", "username": "cy", "password": "cy-password-1"},
+        ).raise_for_status()
         refused = ftboot_labelstudio("start", server_env(LABEL_STUDIO_USERNAME="cy@example.com"), project)
         assert refused.returncode == 0
         [line] = [text for text in refused.stderr.splitlines() if "not applied" in text]

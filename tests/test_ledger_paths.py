@@ -22,8 +22,9 @@ def planned_but_not_sent(run, project: Path, batches: FakeBatches) -> list[dict]
 
 
 @pytest.mark.parametrize("where", ["absolute", "dotdot", "symlink"])
-def test_a_batch_input_outside_outputs_is_refused_and_kept(run, project: Path, batches: FakeBatches,
-                                                           tmp_path_factory, where: str) -> None:
+def test_a_batch_input_outside_outputs_is_refused_and_kept(
+    run, project: Path, batches: FakeBatches, tmp_path_factory, where: str
+) -> None:
     rows = planned_but_not_sent(run, project, batches)
     outside = (project if where == "dotdot" else tmp_path_factory.mktemp("elsewhere")) / "precious.jsonl"
     (project / rows[0]["input"]).rename(outside)  # a valid input file, so only the path can stop it
@@ -41,18 +42,37 @@ def test_a_batch_input_outside_outputs_is_refused_and_kept(run, project: Path, b
         assert result.exit_code == 2
         assert result.stderr.splitlines()[0] == (
             f"error: outputs/batches.jsonl:1: input: {rows[0]['input']!r} is not a path inside outputs/, "
-            "where ftboot reads and deletes only its own files")
+            "where ftboot reads and deletes only its own files"
+        )
     assert outside.exists() and batches.uploads() == []
 
 
 def test_an_upload_ledger_path_outside_outputs_is_refused(run, project: Path) -> None:
-    rows = [{"event": "file", "provider": "openai", "endpoint": "https://api.openai.com/v1", "role": "train",
-             "path": "outputs/train.jsonl", "sha256": "0" * 64, "file_id": "file-1"},
-            {"event": "file", "provider": "openai", "endpoint": "https://api.openai.com/v1", "role": "train",
-             "path": "/etc/passwd", "sha256": "1" * 64, "file_id": "file-2"},
-            {"event": "job", "provider": "openai", "endpoint": "https://api.openai.com/v1", "job_id": "ftjob-1"}]
+    rows = [
+        {
+            "event": "file",
+            "provider": "openai",
+            "endpoint": "https://api.openai.com/v1",
+            "role": "train",
+            "path": "outputs/train.jsonl",
+            "sha256": "0" * 64,
+            "file_id": "file-1",
+        },
+        {
+            "event": "file",
+            "provider": "openai",
+            "endpoint": "https://api.openai.com/v1",
+            "role": "train",
+            "path": "/etc/passwd",
+            "sha256": "1" * 64,
+            "file_id": "file-2",
+        },
+        {"event": "job", "provider": "openai", "endpoint": "https://api.openai.com/v1", "job_id": "ftjob-1"},
+    ]
     (project / "outputs" / "uploads.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = run("upload", "--status")
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[0] == ("error: outputs/uploads.jsonl:2: path: '/etc/passwd' is not a path inside "
-                                             "outputs/, where ftboot reads and deletes only its own files")
+    assert result.stderr.splitlines()[0] == (
+        "error: outputs/uploads.jsonl:2: path: '/etc/passwd' is not a path inside "
+        "outputs/, where ftboot reads and deletes only its own files"
+    )

@@ -9,8 +9,10 @@ from pipeline.llm.cache import ReplyCache
 
 
 def reply(i: int) -> dict:
-    return {"choices": [{"text": f"reply {i} " + "x" * 500, "finish_reason": "stop", "refusal": None}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": i}}
+    return {
+        "choices": [{"text": f"reply {i} " + "x" * 500, "finish_reason": "stop", "refusal": None}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": i},
+    }
 
 
 def test_put_get_and_reopen(tmp_path: Path) -> None:

@@ -26,8 +26,14 @@ def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def planned(i: int, max_tokens: int = 50) -> PlannedRequest:
-    return PlannedRequest(CHAT, "m", {"messages": [{"role": "user", "content": f"question {i}"}]},
-                          {"max_tokens": max_tokens}, str(i), "test")
+    return PlannedRequest(
+        CHAT,
+        "m",
+        {"messages": [{"role": "user", "content": f"question {i}"}]},
+        {"max_tokens": max_tokens},
+        str(i),
+        "test",
+    )
 
 
 def make_client(chat: FakeChat, tmp_path: Path, budget: Budget | None = None, **kwargs) -> Client:
@@ -38,8 +44,13 @@ def make_client(chat: FakeChat, tmp_path: Path, budget: Budget | None = None, **
 def run_all(client: Client, n: int, **plan) -> list[tuple[str, bool]]:
     """Run n planned requests; returns (key, cached) for each answer handled."""
     answers: list[tuple[str, bool]] = []
-    asyncio.run(client.run(iter(planned(i, **plan) for i in range(n)), lambda in_flight: True,
-                           lambda request, reply, cached: answers.append((request.key, cached))))
+    asyncio.run(
+        client.run(
+            iter(planned(i, **plan) for i in range(n)),
+            lambda in_flight: True,
+            lambda request, reply, cached: answers.append((request.key, cached)),
+        )
+    )
     client.cache.close()
     return answers
 
@@ -95,8 +106,14 @@ def test_a_refused_request_stops_with_the_servers_words(chat: FakeChat, tmp_path
     client = make_client(chat, tmp_path)
 
     async def go():
-        request = PlannedRequest(CHAT, "m", {"messages": [{"role": "user", "content": "q"}]},
-                                 {"response_format": {"type": "json_object"}}, "0", "test")
+        request = PlannedRequest(
+            CHAT,
+            "m",
+            {"messages": [{"role": "user", "content": "q"}]},
+            {"response_format": {"type": "json_object"}},
+            "0",
+            "test",
+        )
         try:
             await client.send(request)
         finally:
@@ -168,8 +185,9 @@ def test_only_attempts_that_may_have_been_billed_count_against_the_budget(chat: 
     assert len(run_all(client, 1)) == 1 and budget.requests == 1 and client.stats.billed_unusable == 0
     # A refused connection never left: it costs nothing either, however often it is retried.
     budget = Budget(max_requests=1, max_tokens=100)
-    closed = Client(Endpoint("http://127.0.0.1:9/v1", KEY, "m", "closed"), ReplyCache(tmp_path / "other.jsonl"), budget,
-                    retries=2)
+    closed = Client(
+        Endpoint("http://127.0.0.1:9/v1", KEY, "m", "closed"), ReplyCache(tmp_path / "other.jsonl"), budget, retries=2
+    )
     run_all(closed, 1, max_tokens=50)
     assert closed.error is not None and closed.stats.errors == {"connection": 3} and closed.stats.billed_unusable == 0
     assert (budget.requests, budget.tokens) == (1, 0)

@@ -38,8 +38,12 @@ def test_local_model_end_to_end(run, project: Path) -> None:
     assert 1 <= summary["requests"]["sent"] <= 2 and summary["tokens"]["completion"] > 0
     assert summary["model"] == "gemma-3-270m-q4_k_m.gguf" and summary["endpoint"] == "local"
     outputs = project / "outputs"
-    rows = [json.loads(line) for name in ("candidates.jsonl", "rejected.jsonl") if (outputs / name).exists()
-            for line in (outputs / name).read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for name in ("candidates.jsonl", "rejected.jsonl")
+        if (outputs / name).exists()
+        for line in (outputs / name).read_text().splitlines()
+    ]
     assert len({r["provenance"]["request"] for r in rows}) == summary["requests"]["sent"]
     assert len(rows) == summary["accepted"] + summary["rejected"] >= summary["requests"]["sent"]
     assert all(r["provenance"]["model"] == "gemma-3-270m-q4_k_m.gguf" for r in rows)

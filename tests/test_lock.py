@@ -22,8 +22,24 @@ from tests.fake_chat import KEY, FakeChat
 
 def generate(project: Path, chat: FakeChat, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OPENAI_BASE_URL": chat.api.url, "OPENAI_API_KEY": KEY}
-    command = [sys.executable, "-m", "pipeline", "--project", str(project), "generate", "--backend", "openai",
-               "--mode", "chat", "--n", "40", "--concurrency", "2", "--json", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "--project",
+        str(project),
+        "generate",
+        "--backend",
+        "openai",
+        "--mode",
+        "chat",
+        "--n",
+        "40",
+        "--concurrency",
+        "2",
+        "--json",
+        *extra,
+    ]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -37,8 +53,9 @@ def started(process: subprocess.Popen[str], chat: FakeChat) -> None:
 
 def waiting_for_lock(pid: int) -> bool:
     """Whether the process is blocked on a file lock (a `->` line of /proc/locks names the waiters)."""
-    return any(line.split()[1] == "->" and line.split()[5] == str(pid)
-               for line in Path("/proc/locks").read_text().splitlines())
+    return any(
+        line.split()[1] == "->" and line.split()[5] == str(pid) for line in Path("/proc/locks").read_text().splitlines()
+    )
 
 
 def test_second_generate_stops_naming_the_first(project: Path, chat: FakeChat) -> None:
@@ -50,8 +67,10 @@ def test_second_generate_stops_naming_the_first(project: Path, chat: FakeChat) -
     chat.delay = 0.0
     assert second.returncode == 1, err
     lines = err.splitlines()
-    assert lines[0] == (f"error: `ftboot generate` (pid {first.pid}, since {lines[0].split('since ')[1][:8]}) is writing "
-                        "this project's outputs; ftboot generate did not start")
+    assert lines[0] == (
+        f"error: `ftboot generate` (pid {first.pid}, since {lines[0].split('since ')[1][:8]}) is writing "
+        "this project's outputs; ftboot generate did not start"
+    )
     assert lines[1] == "hint: wait for it to finish, or rerun with --wait-lock to wait for it" and len(lines) == 2
     summary = json.loads(first.communicate(timeout=60)[0])
     assert first.returncode == 0
@@ -92,8 +111,15 @@ def test_a_killed_holder_leaves_no_lock(project: Path, chat: FakeChat) -> None:
     assert json.loads(out)["candidates"] >= 40
 
 
-WRITING = [("generate",), ("review", "push"), ("review", "pull"), ("build",), ("upload",), ("judge",),
-           *(("batch", name) for name in ("send", "collect", "resubmit", "write", "read"))]
+WRITING = [
+    ("generate",),
+    ("review", "push"),
+    ("review", "pull"),
+    ("build",),
+    ("upload",),
+    ("judge",),
+    *(("batch", name) for name in ("send", "collect", "resubmit", "write", "read")),
+]
 READING = [("status",), ("seeds", "check"), ("init",)]
 
 
@@ -109,9 +135,19 @@ def test_writing_commands_are_wrapped_and_reading_ones_are_not() -> None:
     assert not any(isinstance(command(p), Writes) for p in READING)
 
 
-@pytest.mark.parametrize("args", [("build",), ("review", "push"), ("review", "pull"), ("upload",),
-                                  ("generate", "--collect"), ("generate", "--batch-file", "x.jsonl"),
-                                  ("batch", "collect"), ("batch", "write", "x.jsonl")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("build",),
+        ("review", "push"),
+        ("review", "pull"),
+        ("upload",),
+        ("generate", "--collect"),
+        ("generate", "--batch-file", "x.jsonl"),
+        ("batch", "collect"),
+        ("batch", "write", "x.jsonl"),
+    ],
+)
 def test_a_held_lock_stops_each_writing_command(project: Path, run, args: tuple[str, ...]) -> None:
     # A second open of the lock file conflicts with this one, as another process's would.
     with project_lock(project / "outputs", "ftboot test"):
@@ -120,8 +156,17 @@ def test_a_held_lock_stops_each_writing_command(project: Path, run, args: tuple[
     assert result.stderr.startswith(f"error: `ftboot test` (pid {os.getpid()}, since ")
 
 
-@pytest.mark.parametrize("args", [("status",), ("seeds", "check"), ("upload", "--dry-run"), ("generate", "--dry-run"),
-                                  ("generate", "--batch", "--dry-run"), ("batch", "send", "--dry-run")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status",),
+        ("seeds", "check"),
+        ("upload", "--dry-run"),
+        ("generate", "--dry-run"),
+        ("generate", "--batch", "--dry-run"),
+        ("batch", "send", "--dry-run"),
+    ],
+)
 def test_read_only_commands_take_no_lock(project: Path, run, args: tuple[str, ...]) -> None:
     with project_lock(project / "outputs", "ftboot test"):
         result = run(*args)

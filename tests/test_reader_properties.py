@@ -20,15 +20,44 @@ from pipeline.schema import read_records
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # JSON values, with the keys and strings seeds and records use, so that some lines get past the parser.
-KEYS = st.sampled_from(["messages", "role", "content", "input", "output", "system", "id", "example", "kind",
-                        "provenance", "event", "name", "at", "plan", "ranges", "file_id", "job_id", "tools", "x"])
-SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20) | \
-    st.sampled_from(["user", "assistant", "system", "chat", "planned", "uploaded", "job", "file",
-                     "2026-01-01T00:00:00+00:00"])
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
-                      max_leaves=25)
+KEYS = st.sampled_from(
+    [
+        "messages",
+        "role",
+        "content",
+        "input",
+        "output",
+        "system",
+        "id",
+        "example",
+        "kind",
+        "provenance",
+        "event",
+        "name",
+        "at",
+        "plan",
+        "ranges",
+        "file_id",
+        "job_id",
+        "tools",
+        "x",
+    ]
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.sampled_from(
+        ["user", "assistant", "system", "chat", "planned", "uploaded", "job", "file", "2026-01-01T00:00:00+00:00"]
+    )
+)
+VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5), max_leaves=25
+)
 # Text made of JSON's and YAML's own punctuation: broken nesting, stray escapes, anchors, aliases, tags.
-PUNCTUATION = st.text(alphabet='{}[]",:\\ud800bx9 \n\t-&*!?|>#%@\'', max_size=300)
+PUNCTUATION = st.text(alphabet="{}[]\",:\\ud800bx9 \n\t-&*!?|>#%@'", max_size=300)
 
 
 def _json_line(value: object, ascii_only: bool) -> str:
@@ -36,10 +65,17 @@ def _json_line(value: object, ascii_only: bool) -> str:
 
 
 JSON_LINES = st.lists(st.builds(_json_line, VALUES, st.booleans()) | PUNCTUATION, max_size=6).map("\n".join)
-SURROGATE_LINES = st.builds(lambda key, escape: f'{{"{key}": "a{escape}b"}}', KEYS,
-                            st.sampled_from(["\\ud800", "\\udfff", "\\ud83d", "\\ude00", "\\ud83d\\ude00"]))
-FILE_BYTES = st.binary(max_size=400) | JSON_LINES.map(str.encode) | SURROGATE_LINES.map(str.encode) | \
-    st.builds(lambda depth: ("[" * depth + "]" * depth).encode(), st.integers(0, 3000))
+SURROGATE_LINES = st.builds(
+    lambda key, escape: f'{{"{key}": "a{escape}b"}}',
+    KEYS,
+    st.sampled_from(["\\ud800", "\\udfff", "\\ud83d", "\\ude00", "\\ud83d\\ude00"]),
+)
+FILE_BYTES = (
+    st.binary(max_size=400)
+    | JSON_LINES.map(str.encode)
+    | SURROGATE_LINES.map(str.encode)
+    | st.builds(lambda depth: ("[" * depth + "]" * depth).encode(), st.integers(0, 3000))
+)
 
 
 def _located(error: InputError, shown: str) -> None:
@@ -100,12 +136,23 @@ def test_seed_readers_yield_records_or_located_errors(seeds_project, data: bytes
         path.unlink()
 
 
-YAML_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
-                           max_leaves=15)
-YAML_TEXT = st.builds(lambda v: json.dumps(v), YAML_VALUES) | PUNCTUATION | \
-    st.builds(lambda n, m: "a: &a [x]\n" + "".join(f"a{i + 1}: &a{i + 1} [" + ",".join([f"*a{i}" if i else "*a"] * m) + "]\n"
-                                                for i in range(n)), st.integers(0, 12), st.integers(1, 12))
+YAML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=15,
+)
+YAML_TEXT = (
+    st.builds(lambda v: json.dumps(v), YAML_VALUES)
+    | PUNCTUATION
+    | st.builds(
+        lambda n, m: (
+            "a: &a [x]\n"
+            + "".join(f"a{i + 1}: &a{i + 1} [" + ",".join([f"*a{i}" if i else "*a"] * m) + "]\n" for i in range(n))
+        ),
+        st.integers(0, 12),
+        st.integers(1, 12),
+    )
+)
 
 
 @SETTINGS
@@ -126,15 +173,34 @@ def test_yaml_seed_text_yields_records_or_located_errors(seeds_project, text: st
 
 
 LEDGER_EVENTS = st.fixed_dictionaries(
-    {"event": st.sampled_from(["planned", "file", "uploaded", "submitted", "status", "collected", "abandoned", "job"]),
-     "name": st.text(max_size=5) | st.integers(), "at": st.sampled_from(["2026-01-01T00:00:00+00:00", "yesterday", 5])},
-    optional={"plan": VALUES | st.fixed_dictionaries({"fingerprint": st.text(max_size=3), "endpoint": st.text(max_size=3)}),
-              "ranges": VALUES | st.lists(st.lists(st.integers(0, 5), max_size=3), max_size=3),
-              "count": VALUES, "bytes": VALUES, "sha256": VALUES, "input": VALUES, "file_id": VALUES,
-              "job_id": VALUES, "status": VALUES, "counts": VALUES, "failed": VALUES, "batch_id": VALUES,
-              "provider": VALUES, "endpoint": VALUES, "fingerprint": VALUES})
-STAGE_LINES = st.lists(LEDGER_EVENTS.map(json.dumps) | st.builds(_json_line, VALUES, st.just(True)) | PUNCTUATION,
-                       max_size=5).map(lambda lines: "\n".join(lines) + "\n")
+    {
+        "event": st.sampled_from(
+            ["planned", "file", "uploaded", "submitted", "status", "collected", "abandoned", "job"]
+        ),
+        "name": st.text(max_size=5) | st.integers(),
+        "at": st.sampled_from(["2026-01-01T00:00:00+00:00", "yesterday", 5]),
+    },
+    optional={
+        "plan": VALUES | st.fixed_dictionaries({"fingerprint": st.text(max_size=3), "endpoint": st.text(max_size=3)}),
+        "ranges": VALUES | st.lists(st.lists(st.integers(0, 5), max_size=3), max_size=3),
+        "count": VALUES,
+        "bytes": VALUES,
+        "sha256": VALUES,
+        "input": VALUES,
+        "file_id": VALUES,
+        "job_id": VALUES,
+        "status": VALUES,
+        "counts": VALUES,
+        "failed": VALUES,
+        "batch_id": VALUES,
+        "provider": VALUES,
+        "endpoint": VALUES,
+        "fingerprint": VALUES,
+    },
+)
+STAGE_LINES = st.lists(
+    LEDGER_EVENTS.map(json.dumps) | st.builds(_json_line, VALUES, st.just(True)) | PUNCTUATION, max_size=5
+).map(lambda lines: "\n".join(lines) + "\n")
 
 
 @SETTINGS
@@ -145,9 +211,11 @@ def test_stage_file_readers_yield_rows_or_located_errors(seeds_project, text: st
     from pipeline.ledgers.uploads import Ledger as UploadLedger
 
     outputs = seeds_project.root / "outputs"
-    for name, read in (("candidates.jsonl", lambda p: read_records(p, "outputs/candidates.jsonl")),
-                       ("batches.jsonl", lambda p: BatchLedger(seeds_project).entries().values()),
-                       ("uploads.jsonl", lambda p: UploadLedger(seeds_project).rows())):
+    for name, read in (
+        ("candidates.jsonl", lambda p: read_records(p, "outputs/candidates.jsonl")),
+        ("batches.jsonl", lambda p: BatchLedger(seeds_project).entries().values()),
+        ("uploads.jsonl", lambda p: UploadLedger(seeds_project).rows()),
+    ):
         path = outputs / name
         path.write_text(text, encoding="utf-8")
         _read_all(partial(read, path), f"outputs/{name}")

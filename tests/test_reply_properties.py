@@ -29,13 +29,33 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 surrogates = st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3)
 strings = st.text(max_size=40) | st.builds(lambda a, s: a + s, st.text(max_size=10), surrogates)
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | strings
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(strings, inner, max_size=4),
-                           max_leaves=25)
-deep = st.integers(1, 5000).map(lambda n: "[" * n + "]" * n) | st.integers(1, 5000).map(lambda n: '{"a":' * n + "1" + "}" * n)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(strings, inner, max_size=4), max_leaves=25
+)
+deep = st.integers(1, 5000).map(lambda n: "[" * n + "]" * n) | st.integers(1, 5000).map(
+    lambda n: '{"a":' * n + "1" + "}" * n
+)
 roles = st.sampled_from(["system", "user", "assistant", "tool", "bot"])
-messages = st.lists(st.fixed_dictionaries({"role": roles, "content": strings | json_values}, optional={
-    "tool_calls": st.lists(st.fixed_dictionaries({"id": strings, "type": st.just("function"), "function": st.fixed_dictionaries(
-        {"name": strings, "arguments": strings | deep | json_values.map(json.dumps)})}), max_size=2)}), max_size=4)
+messages = st.lists(
+    st.fixed_dictionaries(
+        {"role": roles, "content": strings | json_values},
+        optional={
+            "tool_calls": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "id": strings,
+                        "type": st.just("function"),
+                        "function": st.fixed_dictionaries(
+                            {"name": strings, "arguments": strings | deep | json_values.map(json.dumps)}
+                        ),
+                    }
+                ),
+                max_size=2,
+            )
+        },
+    ),
+    max_size=4,
+)
 examples = st.fixed_dictionaries({"messages": messages})
 reply_texts = st.one_of(
     st.text(),
@@ -43,24 +63,44 @@ reply_texts = st.one_of(
     json_values.map(json.dumps),
     st.lists(examples, max_size=3).map(lambda e: json.dumps({"examples": e})),
     st.lists(examples, max_size=3).map(lambda e: "Here:\n```json\n" + json.dumps(e)[:-1] + ",]\n```"),
-    st.builds(lambda a, b: a + b, st.lists(examples, max_size=2).map(json.dumps), st.text(alphabet='[]{}",:\\ud80 ', max_size=60)),
+    st.builds(
+        lambda a, b: a + b,
+        st.lists(examples, max_size=2).map(json.dumps),
+        st.text(alphabet='[]{}",:\\ud80 ', max_size=60),
+    ),
     st.integers(4300, 6000).map(lambda n: '{"examples": [{"n": ' + "7" * n + "}]}"),
 )
-numbered = st.lists(st.one_of(
-    st.builds(lambda n, u, a: f"### Example {n}\nUSER: {u}\nASSISTANT: {a}\n### END",
-              st.integers(0, 10**6).map(str) | st.just("9" * 5000) | st.just("\u0663"), st.text(), st.text()),
-    st.text(), st.just("USER: hi"), st.just("### END")), max_size=6).map("\n".join)
+numbered = st.lists(
+    st.one_of(
+        st.builds(
+            lambda n, u, a: f"### Example {n}\nUSER: {u}\nASSISTANT: {a}\n### END",
+            st.integers(0, 10**6).map(str) | st.just("9" * 5000) | st.just("\u0663"),
+            st.text(),
+            st.text(),
+        ),
+        st.text(),
+        st.just("USER: hi"),
+        st.just("### END"),
+    ),
+    max_size=6,
+).map("\n".join)
 
 
 def chat_body(content: Any, finish: Any = "stop", usage: Any = None) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
-            "usage": usage}
+    return {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+        "usage": usage,
+    }
 
 
 bodies = st.one_of(
     json_values,
-    st.builds(chat_body, reply_texts | json_values, st.sampled_from(["stop", "length", "content_filter"]) | json_values,
-              json_values | st.fixed_dictionaries({"prompt_tokens": json_values, "completion_tokens": json_values})),
+    st.builds(
+        chat_body,
+        reply_texts | json_values,
+        st.sampled_from(["stop", "length", "content_filter"]) | json_values,
+        json_values | st.fixed_dictionaries({"prompt_tokens": json_values, "completion_tokens": json_values}),
+    ),
     st.builds(lambda choices: {"choices": choices}, json_values),
     st.builds(lambda message: {"choices": [{"message": message}]}, json_values),
 )
@@ -105,8 +145,19 @@ def test_any_bytes_are_a_reply_or_worth_another_try(raw: bytes) -> None:
 
 
 @PROPERTY
-@given(json_values | st.builds(lambda body, status, error: {"custom_id": "k", "response": {"status_code": status, "body": body},
-                                                             "error": error}, bodies, json_values, json_values))
+@given(
+    json_values
+    | st.builds(
+        lambda body, status, error: {
+            "custom_id": "k",
+            "response": {"status_code": status, "body": body},
+            "error": error,
+        },
+        bodies,
+        json_values,
+        json_values,
+    )
+)
 def test_any_batch_result_line_is_a_reply_or_a_failure(line: Any) -> None:
     result = outcome(line, CHAT)
     assert isinstance(result, Reply) or all(isinstance(part, str) for part in result)
@@ -126,8 +177,10 @@ def stages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Scr
 
 
 @PROPERTY
-@given(bodies | st.builds(lambda t: {"choices": [{"text": t, "finish_reason": "stop"}]}, numbered | reply_texts),
-       st.sampled_from(["chat", "completion"]))
+@given(
+    bodies | st.builds(lambda t: {"choices": [{"text": t, "finish_reason": "stop"}]}, numbered | reply_texts),
+    st.sampled_from(["chat", "completion"]),
+)
 def test_any_reply_becomes_records_that_read_back(stages: dict, body: Any, mode: str) -> None:
     request, screen = stages[mode]
     records = records_from_reply(request, reply_from_body(request.endpoint, body), screen, "test")

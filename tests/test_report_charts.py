@@ -44,14 +44,29 @@ def reviewed_project(project: Path) -> list[str]:
     for i, example in enumerate(varied_examples(30, seed=5)):
         round_ = 1 if i < 20 else 2
         verdict = "rejected" if i % 4 == 3 else ("edited" if i % 5 == 0 else "accepted")
-        provenance = {"source": "generated", "round": round_, "shots": seeds[i % 3: i % 3 + 3],
-                      "topic": ["kitchen", "audio"][i % 2], "nearest_seed": seeds[0],
-                      "nearest_seed_similarity": round(0.05 + i / 100, 3)}
-        rows.append(make_record(example, provenance, review={"verdict": verdict, "generated_id": f"g{i}",
-                                                             "task_id": i}).model_dump())
+        provenance = {
+            "source": "generated",
+            "round": round_,
+            "shots": seeds[i % 3 : i % 3 + 3],
+            "topic": ["kitchen", "audio"][i % 2],
+            "nearest_seed": seeds[0],
+            "nearest_seed_similarity": round(0.05 + i / 100, 3),
+        }
+        rows.append(
+            make_record(
+                example, provenance, review={"verdict": verdict, "generated_id": f"g{i}", "task_id": i}
+            ).model_dump()
+        )
     write_jsonl(project / "outputs" / "reviewed.jsonl", rows)
-    rejected = [{"id": f"r{i}", "example": {}, "provenance": {"source": "generated", "round": 1},
-                 "reason": {"code": code, "detail": "..."}} for i, code in enumerate(["too-short"] * 3 + ["refusal"])]
+    rejected = [
+        {
+            "id": f"r{i}",
+            "example": {},
+            "provenance": {"source": "generated", "round": 1},
+            "reason": {"code": code, "detail": "..."},
+        }
+        for i, code in enumerate(["too-short"] * 3 + ["refusal"])
+    ]
     write_jsonl(project / "outputs" / "rejected.jsonl", rejected)
     return seeds
 
@@ -76,10 +91,15 @@ def test_project_build_draws_every_chart_linked_from_the_report(project, run):
     assert list(rounds) == ["seeds", "round 1", "round 2"] and rounds["seeds"]["examples"] == 10
     assert rounds["round 1"]["examples"] + rounds["round 2"]["examples"] + summary["test"] == 23
     assert rounds["round 1"]["topic_coverage"] == pytest.approx(2 / 8)  # kitchen and audio of the demo's 8 topics
-    assert rounds["round 1"]["topics"]["kitchen"] + rounds["round 1"]["topics"]["audio"] == rounds["round 1"]["examples"]
+    assert (
+        rounds["round 1"]["topics"]["kitchen"] + rounds["round 1"]["topics"]["audio"] == rounds["round 1"]["examples"]
+    )
     assert rounds["seeds"]["topic_coverage"] is None
     report = (out / "report.md").read_text()
-    assert f"| round 1 | {rounds['round 1']['examples']} |" in report and "round 2 has no example about: outdoor gear, home office" in report
+    assert (
+        f"| round 1 | {rounds['round 1']['examples']} |" in report
+        and "round 2 has no example about: outdoor gear, home office" in report
+    )
 
 
 def test_input_build_replaces_the_charts_of_the_build_before(project, run):
@@ -146,11 +166,16 @@ def test_mean_pairwise_similarity_by_hand():
 
 def test_rounds_and_topic_coverage():
     assert [round_of(p) for p in ({"source": "seed"}, {"source": "generated", "round": 3}, {"source": "file"})] == [
-        "seeds", "round 3", "file"]
-    examples = [({"source": "generated", "round": 2, "topic": "audio"}, "a b c"),
-                ({"source": "generated", "round": 10, "topic": "audio"}, "d e f"),
-                ({"source": "generated", "round": 2, "topic": "garden"}, "g h i"),
-                ({"source": "seed"}, "j k l")]
+        "seeds",
+        "round 3",
+        "file",
+    ]
+    examples = [
+        ({"source": "generated", "round": 2, "topic": "audio"}, "a b c"),
+        ({"source": "generated", "round": 10, "topic": "audio"}, "d e f"),
+        ({"source": "generated", "round": 2, "topic": "garden"}, "g h i"),
+        ({"source": "seed"}, "j k l"),
+    ]
     figures = per_round(examples, ["audio", "garden", "travel", "kids"])
     assert [f.name for f in figures] == ["seeds", "round 2", "round 10"]
     assert [f.topic_coverage for f in figures] == [None, 0.5, 0.25]

@@ -28,9 +28,20 @@ def write_candidates(project: Path, examples: list[dict[str, Any]], append: bool
     from pipeline.seeds import load_seeds
 
     seeds = load_seeds(find_project(project))
-    records = [make_record(ex, {"source": "generated", "shots": [seeds[i % 3].id, seeds[5].id], "model": "test",
-                                "round": 1, "nearest_seed": seeds[i % 3].id, "nearest_seed_similarity": 0.31})
-               for i, ex in enumerate(examples)]
+    records = [
+        make_record(
+            ex,
+            {
+                "source": "generated",
+                "shots": [seeds[i % 3].id, seeds[5].id],
+                "model": "test",
+                "round": 1,
+                "nearest_seed": seeds[i % 3].id,
+                "nearest_seed_similarity": 0.31,
+            },
+        )
+        for i, ex in enumerate(examples)
+    ]
     with open(project / "outputs" / "candidates.jsonl", "a" if append else "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r.model_dump()) + "\n" for r in records)
     return [r.id for r in records]
@@ -76,7 +87,10 @@ def test_push_imports_each_candidate_once_prefilled_and_without_secrets(review_p
     assert sorted(tasks) == sorted(ids)
     for task in tasks.values():
         assert [p["model_version"] for p in task["predictions"]] == [lsa.MODEL_VERSION]
-        assert task["data"]["example"]["messages"][-1]["content"] == task["predictions"][0]["result"][0]["value"]["text"][0]
+        assert (
+            task["data"]["example"]["messages"][-1]["content"]
+            == task["predictions"][0]["result"][0]["value"]["text"][0]
+        )
     assert labelstudio.api_key not in json.dumps(list(tasks.values()))
 
 
@@ -129,7 +143,9 @@ def test_reviews_come_back_as_verdicts_corrections_and_preferences(review_projec
 
     [pref] = rows(out / "preferences.jsonl")
     assert pref["kind"] == "preference"
-    assert pref["example"]["preferred_output"] == [{"role": "assistant", "content": "A corrected description, checked by hand."}]
+    assert pref["example"]["preferred_output"] == [
+        {"role": "assistant", "content": "A corrected description, checked by hand."}
+    ]
     assert pref["example"]["non_preferred_output"][0]["content"] == examples[1]["messages"][-1]["content"]
     assert pref["example"]["input"]["messages"] == examples[1]["messages"][:-1]
 
@@ -189,12 +205,15 @@ def test_build_keeps_exactly_the_accepted_and_corrected_texts(review_project, ru
 
 
 def test_multi_turn_every_assistant_turn_can_be_corrected(review_project, run, labelstudio):
-    conversation = {"messages": [
-        {"role": "system", "content": "You write product descriptions."},
-        {"role": "user", "content": "A steel kettle, 1.7 litres."},
-        {"role": "assistant", "content": "A kettle that holds 1.7 litres."},
-        {"role": "user", "content": "Shorter, please."},
-        {"role": "assistant", "content": "Steel kettle, 1.7 L."}]}
+    conversation = {
+        "messages": [
+            {"role": "system", "content": "You write product descriptions."},
+            {"role": "user", "content": "A steel kettle, 1.7 litres."},
+            {"role": "assistant", "content": "A kettle that holds 1.7 litres."},
+            {"role": "user", "content": "Shorter, please."},
+            {"role": "assistant", "content": "Steel kettle, 1.7 L."},
+        ]
+    }
     single = chat("A wool scarf, 180 cm.", "A long wool scarf for cold days.")
     ids = write_candidates(review_project, [conversation, single])
     push(run)
@@ -209,7 +228,9 @@ def test_multi_turn_every_assistant_turn_can_be_corrected(review_project, run, l
     out = review_project / "outputs"
     [edited] = [r for r in rows(out / "reviewed.jsonl") if r["review"]["verdict"] == "edited"]
     assert [m["content"] for m in edited["example"]["messages"] if m["role"] == "assistant"] == [
-        "A 1.7-litre steel kettle.", "Steel kettle: 1.7 litres."]
+        "A 1.7-litre steel kettle.",
+        "Steel kettle: 1.7 litres.",
+    ]
     first, second = rows(out / "preferences.jsonl")
     assert first["example"]["input"]["messages"] == conversation["messages"][:2]
     assert second["example"]["input"]["messages"][2]["content"] == "A 1.7-litre steel kettle."
@@ -279,8 +300,12 @@ def test_server_trouble_is_one_line_exit_1_and_nothing_written(review_project, r
     result = run("review", "pull")
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    expected = {"unreachable": "cannot reach Label Studio", "refused": "refused the API key",
-                "unset": "LABEL_STUDIO_API_KEY is not set", "no-project": "no Label Studio project titled"}[case]
+    expected = {
+        "unreachable": "cannot reach Label Studio",
+        "refused": "refused the API key",
+        "unset": "LABEL_STUDIO_API_KEY is not set",
+        "no-project": "no Label Studio project titled",
+    }[case]
     assert len(errors) == 1 and expected in errors[0], result.output
     assert "Traceback" not in result.output
     assert not (review_project / "outputs" / "reviewed.jsonl").exists()

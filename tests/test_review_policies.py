@@ -12,8 +12,13 @@ from pipeline.labelstudio.adapter import Annotation
 from pipeline.review import sync as review
 from pipeline.schema import make_record
 
-EXAMPLE = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
-                        {"role": "assistant", "content": "The answer.\n"}]}
+EXAMPLE = {
+    "messages": [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "The answer.\n"},
+    ]
+}
 
 
 def ann(n: int, verdict: str, text: str | None = "The answer.") -> Annotation:
@@ -21,11 +26,20 @@ def ann(n: int, verdict: str, text: str | None = "The answer.") -> Annotation:
     return Annotation(n, f"r{n}@example.com", verdict, replies, "", 1.0, f"2026-01-0{n}T00:00:00Z")
 
 
-@pytest.mark.parametrize("votes, policy, expected", [
-    ("AAR", "latest", 3), ("ARA", "latest", 3),
-    ("AAR", "majority", 2), ("RRA", "majority", 2), ("AR", "majority", 2), ("RA", "majority", 2),
-    ("AAA", "unanimous", 3), ("ARA", "unanimous", 2), ("RAA", "unanimous", 1),
-])
+@pytest.mark.parametrize(
+    "votes, policy, expected",
+    [
+        ("AAR", "latest", 3),
+        ("ARA", "latest", 3),
+        ("AAR", "majority", 2),
+        ("RRA", "majority", 2),
+        ("AR", "majority", 2),
+        ("RA", "majority", 2),
+        ("AAA", "unanimous", 3),
+        ("ARA", "unanimous", 2),
+        ("RAA", "unanimous", 1),
+    ],
+)
 def test_policies_pick_the_annotation_the_outcome_follows(votes, policy, expected):
     annotations = [ann(i, "accept" if v == "A" else "reject") for i, v in enumerate(votes, start=1)]
     assert review.decide(annotations, policy).id == expected
@@ -47,8 +61,13 @@ def test_an_emptied_turn_breaks_the_example():
 
 
 def test_preference_pairs_need_a_prompt_before_the_corrected_turn():
-    opening = {"messages": [{"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "hi"},
-                            {"role": "assistant", "content": "Hi."}]}
+    opening = {
+        "messages": [
+            {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "Hi."},
+        ]
+    }
     record = make_record(opening, {"shots": []}, review={"generated_id": "g", "task_id": 1})
     pairs = review.preference_records(record, opening, [(0, "Hi there", "Hello!"), (2, "Hey.", "Hi.")])
     assert len(pairs) == 1 and pairs[0].kind == "preference"
@@ -61,8 +80,19 @@ def test_rates_and_per_seed_summary():
     for verdict, shots in [("accepted", ["a", "b"]), ("edited", ["a"]), ("rejected", ["b"]), ("skipped", [])]:
         result.count(verdict, shots)
     summary = result.summary()
-    assert (summary["reviewed"], summary["acceptance_rate"], summary["edit_rate"], summary["pending"]) == (3, 0.667, 0.5, 2)
-    assert summary["per_seed"]["a"] == {"reviewed": 2, "acceptance_rate": 1.0, "edit_rate": 0.5, "accepted": 1, "edited": 1}
+    assert (summary["reviewed"], summary["acceptance_rate"], summary["edit_rate"], summary["pending"]) == (
+        3,
+        0.667,
+        0.5,
+        2,
+    )
+    assert summary["per_seed"]["a"] == {
+        "reviewed": 2,
+        "acceptance_rate": 1.0,
+        "edit_rate": 0.5,
+        "accepted": 1,
+        "edited": 1,
+    }
     assert summary["per_seed"]["b"]["acceptance_rate"] == 0.5
     text = pull_text(result)
     assert "3 reviewed of 6 tasks" in text and text.index("  b ") < text.index("  a ")  # lowest acceptance first

@@ -24,7 +24,10 @@ def test_cohen_and_fleiss_kappa_on_known_tables():
     assert kappa(pairs, cohen=True)["kappa"] == pytest.approx(HAND_KAPPA, abs=1e-3)
     # Fleiss on three raters: complete agreement everywhere is 1
     assert kappa([["accept"] * 3, ["reject"] * 3, ["accept"] * 3], cohen=False) == {
-        "method": "Fleiss'", "kappa": 1.0, "tasks": 3}
+        "method": "Fleiss'",
+        "kappa": 1.0,
+        "tasks": 3,
+    }
     assert kappa([["accept"], ["reject"]], cohen=False) is None
 
 
@@ -37,7 +40,7 @@ def test_two_reviewers_with_overlap_two(review_project, run, labelstudio):
     assert labelstudio.client().projects.get(reviewer.project_id).maximum_annotations == 2
     tasks = reviewer.tasks()
     verdict = {"A": "accept", "R": "reject"}
-    for number, (pair, candidate) in enumerate(zip(PAIRS, ids[:len(PAIRS)], strict=True)):  # the last 3: below
+    for number, (pair, candidate) in enumerate(zip(PAIRS, ids[: len(PAIRS)], strict=True)):  # the last 3: below
         edits = {1: "A corrected description, checked by hand."} if number == 0 else None
         reviewer.submit(tasks[candidate], verdict[pair[0]], edits=edits, by="ana@example.com", lead_time=10)
         reviewer.submit(tasks[candidate], verdict[pair[1]], by="ben@example.com", lead_time=20)
@@ -47,11 +50,25 @@ def test_two_reviewers_with_overlap_two(review_project, run, labelstudio):
     result = run("review", "status", "--json")
     assert result.exit_code == 0, result.output
     status = json.loads(result.stdout)
-    assert (status["tasks"], status["done"], status["pending"], status["skipped"], status["overlap"]) == (13, 10, 2, 1, 2)
-    assert status["reviewers"]["ana@example.com"] == {"tasks": 11, "median_seconds": 10.0, "acceptance_rate": 0.727,
-                                                      "edit_rate": 0.125}
-    assert status["reviewers"]["ben@example.com"] == {"tasks": 10, "median_seconds": 20.0, "acceptance_rate": 0.6,
-                                                      "edit_rate": 0.0}
+    assert (status["tasks"], status["done"], status["pending"], status["skipped"], status["overlap"]) == (
+        13,
+        10,
+        2,
+        1,
+        2,
+    )
+    assert status["reviewers"]["ana@example.com"] == {
+        "tasks": 11,
+        "median_seconds": 10.0,
+        "acceptance_rate": 0.727,
+        "edit_rate": 0.125,
+    }
+    assert status["reviewers"]["ben@example.com"] == {
+        "tasks": 10,
+        "median_seconds": 20.0,
+        "acceptance_rate": 0.6,
+        "edit_rate": 0.0,
+    }
     assert status["agreement"]["method"] == "Cohen's" and status["agreement"]["tasks"] == 10
     assert status["agreement"]["kappa"] == pytest.approx(HAND_KAPPA, abs=1e-3)
     # three reviews still wanted (one for ids[10], two for ids[11]) × median 10 s ÷ two reviewers

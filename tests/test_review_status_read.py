@@ -12,8 +12,9 @@ from tests.helpers import varied_examples
 from tests.test_review import push, reviewer_for, write_candidates
 
 
-def test_the_database_read_and_the_export_give_the_same_figures(review_project, run, labelstudio, monkeypatch,
-                                                                 tmp_path):
+def test_the_database_read_and_the_export_give_the_same_figures(
+    review_project, run, labelstudio, monkeypatch, tmp_path
+):
     config = review_project / "ftboot.toml"
     config.write_text(config.read_text(encoding="utf-8").replace("[labelstudio]", "[labelstudio]\noverlap = 2"))
     ids = write_candidates(review_project, varied_examples(6, seed=5))
@@ -39,5 +40,9 @@ def test_the_database_read_and_the_export_give_the_same_figures(review_project, 
     assert from_database == from_export
     assert (from_database["done"], from_database["pending"], from_database["skipped"]) == (2, 3, 1)
     assert from_database["reviewers"]["ana@example.com"] == {
-        "tasks": 2, "median_seconds": pytest.approx(8.0), "acceptance_rate": 0.5, "edit_rate": 1.0}
+        "tasks": 2,
+        "median_seconds": pytest.approx(8.0),
+        "acceptance_rate": 0.5,
+        "edit_rate": 1.0,
+    }
     assert from_database["reviewers"]["ben@example.com"]["edit_rate"] == pytest.approx(1 / 3, abs=1e-3)

@@ -34,7 +34,8 @@ def test_short_form_own_system(project):
 
 def test_yaml_error_points_at_the_field_line(project, run):
     (project / "seeds" / "x.yaml").write_text(
-        "input: one\noutput: two\n---\nmessages:\n  - role: user\n    content: hi\n  - role: assistant\n    content: 42\n")
+        "input: one\noutput: two\n---\nmessages:\n  - role: user\n    content: hi\n  - role: assistant\n    content: 42\n"
+    )
     result = run("seeds", "check")
     assert "error: seeds/x.yaml:8: messages[1].content: must be a string or list (got int)" in result.stderr
 
@@ -43,8 +44,12 @@ def test_warnings(project, run):
     seeds = project / "seeds"
     for path in seeds.iterdir():
         path.unlink()
-    row = {"messages": [{"role": "user", "content": "Describe the blue lamp with a brass base and a linen shade"},
-                        {"role": "assistant", "content": "A blue lamp on a brass base, softened by a linen shade."}]}
+    row = {
+        "messages": [
+            {"role": "user", "content": "Describe the blue lamp with a brass base and a linen shade"},
+            {"role": "assistant", "content": "A blue lamp on a brass base, softened by a linen shade."},
+        ]
+    }
     near = json.loads(json.dumps(row))
     near["messages"][1]["content"] += " Lovely."
     (seeds / "s.jsonl").write_text("\n".join(json.dumps(r) for r in (row, row, near)) + "\n")

@@ -8,20 +8,24 @@ from pipeline.similarity import SeedSimilarity
 
 SEEDS = {
     "chair": "Product: Tern folding camp chair\n- 1.1 kg, packs to 35 x 10 cm\n- aluminium frame, holds 120 kg\n"
-             "A real seat at the campfire for the weight of a water bottle. The Tern weighs 1.1 kg and folds into "
-             "its own carry bag, yet its aluminium frame holds 120 kg.",
+    "A real seat at the campfire for the weight of a water bottle. The Tern weighs 1.1 kg and folds into "
+    "its own carry bag, yet its aluminium frame holds 120 kg.",
     "planter": "Product: Sprig self-watering herb planter\n- 3 pots, 1.5 litre reservoir\n- water level window\n"
-               "Fresh basil on the windowsill, even after a three-week holiday. The Sprig's reservoir feeds its "
-               "three pots, and a little window shows when it needs a top-up.",
+    "Fresh basil on the windowsill, even after a three-week holiday. The Sprig's reservoir feeds its "
+    "three pots, and a little window shows when it needs a top-up.",
     "rope": "Product: Pace jump rope\n- adjustable 3 m steel cable\n- ball-bearing handles\n"
-            "Ten minutes with the Pace is a full workout that fits in a pocket, and the handles count every jump.",
+    "Ten minutes with the Pace is a full workout that fits in a pocket, and the handles count every jump.",
 }
-PARAPHRASE = ("Product: Tern camp chair, folding\n- packs to 35 x 10 cm, 1.1 kg\n- holds 120 kg, aluminium frame\n"
-              "A proper seat by the campfire that weighs about what a water bottle does. Weighing 1.1 kg, the Tern "
-              "folds into its carry bag, and the aluminium frame still holds 120 kg.")
-NEW = ("Product: Lumen desk lamp\n- 5 brightness levels\n- USB-C charging port\n"
-       "Late reports read easier under the Lumen: five brightness levels let you set the light you need, and a "
-       "USB-C port in its base charges your phone while you work.")
+PARAPHRASE = (
+    "Product: Tern camp chair, folding\n- packs to 35 x 10 cm, 1.1 kg\n- holds 120 kg, aluminium frame\n"
+    "A proper seat by the campfire that weighs about what a water bottle does. Weighing 1.1 kg, the Tern "
+    "folds into its carry bag, and the aluminium frame still holds 120 kg."
+)
+NEW = (
+    "Product: Lumen desk lamp\n- 5 brightness levels\n- USB-C charging port\n"
+    "Late reports read easier under the Lumen: five brightness levels let you set the light you need, and a "
+    "USB-C port in its base charges your phone while you work."
+)
 
 
 def test_a_paraphrase_of_a_seed_scores_high_and_a_new_example_low():

@@ -38,38 +38,57 @@ def test_works_without_network(monkeypatch):
     assert tokens.count_text("hello world", "gpt-4o") == 2
 
 
-@pytest.mark.parametrize("model, text, ids", [
-    ("gpt-3.5-turbo", "hello world", [15339, 1917]),
-    ("gpt-4o", "hello world", [24912, 2375]),
-    ("gpt-4", "tiktoken is great!", [83, 1609, 5963, 374, 2294, 0]),
-])
+@pytest.mark.parametrize(
+    "model, text, ids",
+    [
+        ("gpt-3.5-turbo", "hello world", [15339, 1917]),
+        ("gpt-4o", "hello world", [24912, 2375]),
+        ("gpt-4", "tiktoken is great!", [83, 1609, 5963, 374, 2294, 0]),
+    ],
+)
 def test_known_encodings(model, text, ids):
     assert tokens.encoding_for(model).encode(text) == ids
 
 
-@pytest.mark.parametrize("model, encoding", [
-    ("gpt-4o-mini", "o200k_base"), ("gpt-4.1-nano", "o200k_base"), ("o3-mini", "o200k_base"),
-    ("ft:gpt-4.1-mini:acme::abc123", "o200k_base"), ("gpt-3.5-turbo-0125", "cl100k_base"),
-    ("llama-3-8b", "cl100k_base"),
-])
+@pytest.mark.parametrize(
+    "model, encoding",
+    [
+        ("gpt-4o-mini", "o200k_base"),
+        ("gpt-4.1-nano", "o200k_base"),
+        ("o3-mini", "o200k_base"),
+        ("ft:gpt-4.1-mini:acme::abc123", "o200k_base"),
+        ("gpt-3.5-turbo-0125", "cl100k_base"),
+        ("llama-3-8b", "cl100k_base"),
+    ],
+)
 def test_encoding_per_model(model, encoding):
     assert tokens.encoding_for(model).name == encoding
 
 
 def test_example_count_follows_the_cookbook():
-    example = {"messages": [{"role": "system", "content": "hello world"}, {"role": "user", "content": "hello world",
-                                                                           "name": "bob"}]}
+    example = {
+        "messages": [
+            {"role": "system", "content": "hello world"},
+            {"role": "user", "content": "hello world", "name": "bob"},
+        ]
+    }
     # 3 per example + (3 + 2) for each message + (1 + 1) for the name
     assert tokens.count_example_tokens(example, "gpt-4o") == 3 + 5 + 5 + 2
 
 
-
 def _chat(i: int, system: str) -> dict:
-    return {"messages": [{"role": "system", "content": system},
-                         {"role": "user", "content": f"question {i} " * (i % 7 + 1), "name": "ann" if i % 3 else None},
-                         {"role": "assistant", "content": [{"type": "text", "text": f"answer {i}"}],
-                          "tool_calls": [{"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}],
-            "tools": [{"type": "function", "function": {"name": "f"}}]}
+    return {
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": f"question {i} " * (i % 7 + 1), "name": "ann" if i % 3 else None},
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": f"answer {i}"}],
+                "tool_calls": [{"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+            },
+        ],
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+    }
 
 
 def _cookbook(example: dict, model: str) -> int:
@@ -104,8 +123,10 @@ def test_a_shared_system_prompt_is_encoded_once_and_counts_stay_the_same():
 
 
 def test_a_preference_line_counts_its_prompt_with_the_longer_answer():
-    example = {"input": {"messages": [{"role": "user", "content": "hello world"}]},
-               "preferred_output": [{"role": "assistant", "content": "hello"}],
-               "non_preferred_output": [{"role": "assistant", "content": "hello world hello world"}]}
+    example = {
+        "input": {"messages": [{"role": "user", "content": "hello world"}]},
+        "preferred_output": [{"role": "assistant", "content": "hello"}],
+        "non_preferred_output": [{"role": "assistant", "content": "hello world hello world"}],
+    }
     # 3 per example + (3 + 2) for the prompt + (3 + 4) for the longer answer
     assert tokens.count_example_tokens(example, "gpt-4o") == 3 + 5 + 7

@@ -31,8 +31,13 @@ def test_dry_run_plans_from_configured_prices_and_sends_nothing(tmp_path, finetu
     tokens = sum(count_example_tokens(e, "gpt-4o-mini-2024-07-18") for e in train)
     # OpenAI's auto epochs for 12 examples: raised until about 100 example-passes.
     assert plan["epochs"] == 100 // 12 and plan["hyperparameters"]["n_epochs"] == "auto"
-    assert plan["files"][0] == {"role": "train", "path": "outputs/train.jsonl",
-                                "bytes": (p.outputs / "train.jsonl").stat().st_size, "examples": 12, "tokens": tokens}
+    assert plan["files"][0] == {
+        "role": "train",
+        "path": "outputs/train.jsonl",
+        "bytes": (p.outputs / "train.jsonl").stat().st_size,
+        "examples": 12,
+        "tokens": tokens,
+    }
     assert plan["files"][1]["examples"] == 2
     assert plan["billed_tokens"] == tokens * 8
     assert plan["estimated_cost_usd"] == pytest.approx(tokens * 8 * 3.0 / 1e6)
@@ -70,7 +75,9 @@ def test_problems_of_a_long_file_are_listed_in_line_order(tmp_path):
     rows[599] = {"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}
     rows[1099] = {"messages": [{"role": "user", "content": "another question"}]}
     write_jsonl(tmp_path / "train.jsonl", rows)
-    count, tokens, problems = check_file(tmp_path / "train.jsonl", "train.jsonl", "chat", get_ruleset("openai"), "gpt-4o")
+    count, tokens, problems = check_file(
+        tmp_path / "train.jsonl", "train.jsonl", "chat", get_ruleset("openai"), "gpt-4o"
+    )
     assert count == 1200
     assert [p.where.line for p in problems] == [2, 600, 1100]
     assert tokens == sum(count_example_tokens(r, "gpt-4o") for i, r in enumerate(rows) if i != 599)
@@ -85,8 +92,10 @@ def test_upload_and_wait_follows_the_job_to_its_model(proj):
     assert files["train.jsonl"]["content"] == (proj.outputs / "train.jsonl").read_bytes()
     assert files["val.jsonl"]["content"] == (proj.outputs / "val.jsonl").read_bytes()
     assert {f["purpose"] for f in files.values()} == {"fine-tune"}
-    assert job_request["method"] == {"type": "supervised", "supervised": {"hyperparameters": {
-        "n_epochs": 2, "batch_size": 4, "learning_rate_multiplier": 0.5}}}
+    assert job_request["method"] == {
+        "type": "supervised",
+        "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 4, "learning_rate_multiplier": 0.5}},
+    }
     assert job_request["suffix"] == "shop-desc" and job_request["seed"] == 7
     assert job_request["validation_file"] != job_request["training_file"]
     for event in ft.jobs[next(iter(ft.jobs))]["events"]:  # every event shown, in order
@@ -113,9 +122,11 @@ def test_uploaded_file_reads_back_through_the_files_api(proj):
 
 
 def test_dpo_uploads_the_preference_set_with_its_method(proj):
-    pref = {"input": {"messages": [{"role": "user", "content": "Describe a lamp"}]},
-            "preferred_output": [{"role": "assistant", "content": "A warm lamp."}],
-            "non_preferred_output": [{"role": "assistant", "content": "Lamp."}]}
+    pref = {
+        "input": {"messages": [{"role": "user", "content": "Describe a lamp"}]},
+        "preferred_output": [{"role": "assistant", "content": "A warm lamp."}],
+        "non_preferred_output": [{"role": "assistant", "content": "Lamp."}],
+    }
     rows = [dict(pref, input={"messages": [{"role": "user", "content": f"Describe lamp {i}"}]}) for i in range(10)]
     write_jsonl(proj.outputs / "train-dpo.jsonl", rows)
     result = proj.run("--format", "dpo", "--model", "gpt-4.1-mini-2025-04-14")
@@ -138,7 +149,10 @@ def test_a_refused_key_is_one_line_that_never_shows_it(proj, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123")
     result = proj.run()
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[0] == "error: OpenAI refused the key in OPENAI_API_KEY (401) during the upload of train.jsonl"
+    assert (
+        result.stderr.splitlines()[0]
+        == "error: OpenAI refused the key in OPENAI_API_KEY (401) during the upload of train.jsonl"
+    )
     assert "sk-wrong-key-123" not in result.output and "Traceback" not in result.output
 
 
@@ -147,9 +161,11 @@ def posts(proj, path: str) -> int:
 
 
 def test_429_and_5xx_are_retried_with_backoff(proj):
-    proj.finetune.api.inject(Fault(status=429, retry_after=0.01, path="/files"),
-                             Fault(status=429, retry_after=0.01, path="/fine_tuning"),
-                             Fault(status=503, retry_after=0.01, path="/fine_tuning"))
+    proj.finetune.api.inject(
+        Fault(status=429, retry_after=0.01, path="/files"),
+        Fault(status=429, retry_after=0.01, path="/fine_tuning"),
+        Fault(status=503, retry_after=0.01, path="/fine_tuning"),
+    )
     result = proj.run()
     assert result.exit_code == 0, result.stderr
     assert posts(proj, "/v1/files") == 3 and posts(proj, "/fine_tuning/jobs") == 3
@@ -182,8 +198,10 @@ def test_a_rejected_file_shows_the_providers_message(proj):
     proj.finetune.reject_file = "Invalid file format for Fine-Tuning API. Must be .jsonl"
     result = proj.run()
     assert result.exit_code == 1
-    assert ("OpenAI rejected the upload of train.jsonl (400): Invalid file format for Fine-Tuning API. Must be .jsonl"
-            in result.stderr)
+    assert (
+        "OpenAI rejected the upload of train.jsonl (400): Invalid file format for Fine-Tuning API. Must be .jsonl"
+        in result.stderr
+    )
     assert proj.finetune.jobs == {}
 
 
@@ -192,8 +210,10 @@ def test_a_failed_job_shows_its_code_and_message_and_exits_1(proj):
     result = proj.run("--wait")
     assert result.exit_code == 1
     job_id = next(iter(proj.finetune.jobs))
-    assert (f"error: job {job_id} failed: invalid_training_file: The job failed due to an invalid training file."
-            in result.stderr)
+    assert (
+        f"error: job {job_id} failed: invalid_training_file: The job failed due to an invalid training file."
+        in result.stderr
+    )
     assert proj.ledger()[-1]["status"] == "failed" and proj.ledger()[-1]["error"].startswith("invalid_training_file")
 
 
@@ -324,7 +344,8 @@ def test_an_organisation_openai_refuses_is_told_where_to_go_instead(proj):
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(
-        "error: OpenAI does not let this organisation start fine-tuning jobs (403: injected 403); no job was started.")
+        "error: OpenAI does not let this organisation start fine-tuning jobs (403: injected 403); no job was started."
+    )
     assert "--provider fireworks" in lines[0] and "--provider bedrock" in lines[0]
     job_requests = proj.finetune.api.requests("/fine_tuning/jobs")
     assert [r.method for r in job_requests] == ["POST"]  # not retried, no job looked for

@@ -20,11 +20,16 @@ ROLE = "arn:aws:iam::123456789012:role/bedrock-ft"
 
 @pytest.fixture
 def bedrock(tmp_path, aws, finetune):
-    tables = f'[upload.bedrock]\nbucket = "{BUCKET}"\nprefix = "sets/shop"\nrole_arn = "{ROLE}"\nlearning_rate = 0.00001\n'
+    tables = (
+        f'[upload.bedrock]\nbucket = "{BUCKET}"\nprefix = "sets/shop"\nrole_arn = "{ROLE}"\nlearning_rate = 0.00001\n'
+    )
     p = make_project(tmp_path, finetune, upload='n_epochs = 2\nbatch_size = 4\nsuffix = "shop"\n', tables=tables)
     toml = p.root / "ftboot.toml"
-    toml.write_text(toml.read_text().replace('provider = "openai"', 'provider = "bedrock"')
-                    .replace('model = "gpt-4o-mini-2024-07-18"\n', ""))
+    toml.write_text(
+        toml.read_text()
+        .replace('provider = "openai"', 'provider = "bedrock"')
+        .replace('model = "gpt-4o-mini-2024-07-18"\n', "")
+    )
     return p
 
 
@@ -33,9 +38,13 @@ def expected_lines(path) -> bytes:
     out = []
     for line in path.read_text().splitlines():
         messages = json.loads(line)["messages"]
-        out.append({"schemaVersion": "bedrock-conversation-2024",
-                    "system": [{"text": messages[0]["content"]}],
-                    "messages": [{"role": m["role"], "content": [{"text": m["content"]}]} for m in messages[1:]]})
+        out.append(
+            {
+                "schemaVersion": "bedrock-conversation-2024",
+                "system": [{"text": messages[0]["content"]}],
+                "messages": [{"role": m["role"], "content": [{"text": m["content"]}]} for m in messages[1:]],
+            }
+        )
     return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in out).encode()
 
 
@@ -106,7 +115,10 @@ def test_bedrock_rules_and_settings_are_checked_before_sending(bedrock):
     write_jsonl(bedrock.outputs / "train.jsonl", rows)
     result = bedrock.run()
     assert result.exit_code == 2
-    assert "outputs/train.jsonl:6: bad-order: messages[3] is user; Bedrock wants the assistant's turn last" in result.stderr
+    assert (
+        "outputs/train.jsonl:6: bad-order: messages[3] is user; Bedrock wants the assistant's turn last"
+        in result.stderr
+    )
     assert objects() == {}
     dpo = bedrock.run("--format", "dpo")
     assert dpo.exit_code == 2 and "AWS Bedrock takes chat sets, not dpo" in dpo.stderr
@@ -133,8 +145,10 @@ def test_missing_role_is_an_input_error_and_missing_credentials_a_plain_line(bed
 def test_throttling_and_5xx_on_the_job_request_are_retried_with_the_same_token(bedrock, fakeapi, monkeypatch):
     """moto cannot answer 429 or 5xx, so Bedrock's job endpoints are served here by the local test server (its
     documented REST paths), S3 stays on moto."""
-    answers = [(429, {"__type": "ThrottlingException", "message": "Rate exceeded"}),
-               (503, {"__type": "ServiceUnavailableException", "message": "try again"})]
+    answers = [
+        (429, {"__type": "ThrottlingException", "message": "Rate exceeded"}),
+        (503, {"__type": "ServiceUnavailableException", "message": "try again"}),
+    ]
     created: dict[str, dict] = {}
 
     @fakeapi.route("POST", "/model-customization-jobs")
@@ -148,8 +162,12 @@ def test_throttling_and_5xx_on_the_job_request_are_retried_with_the_same_token(b
     @fakeapi.route("GET", "/model-customization-jobs/(?P<name>[^/]+)")
     def get(request):
         body = created[request.match["name"]]
-        return 200, {**body, "jobArn": f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{body['jobName']}",
-                     "status": "InProgress", "creationTime": "2026-12-01T00:00:00Z"}
+        return 200, {
+            **body,
+            "jobArn": f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{body['jobName']}",
+            "status": "InProgress",
+            "creationTime": "2026-12-01T00:00:00Z",
+        }
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", fakeapi.url.removesuffix("/v1"))
     result = bedrock.run()

@@ -19,12 +19,17 @@ MODEL = "accounts/fireworks/models/llama-v3p1-8b-instruct"
 def fw(tmp_path, fireworks, monkeypatch):
     monkeypatch.setenv("FIREWORKS_API_KEY", fireworks.key)
     monkeypatch.delenv("FIREWORKS_ACCOUNT_ID", raising=False)
-    tables = (f'[upload.fireworks]\nbase_url = "{fireworks.base_url}"\naccount = "{fireworks.account}"\n'
-              "learning_rate = 0.0001\nlora_rank = 16\n")
+    tables = (
+        f'[upload.fireworks]\nbase_url = "{fireworks.base_url}"\naccount = "{fireworks.account}"\n'
+        "learning_rate = 0.0001\nlora_rank = 16\n"
+    )
     p = make_project(tmp_path, fireworks, upload='n_epochs = 2\nsuffix = "shop-desc"\n', tables=tables)
     toml = p.root / "ftboot.toml"
-    toml.write_text(toml.read_text().replace('provider = "openai"', 'provider = "fireworks"')
-                    .replace('model = "gpt-4o-mini-2024-07-18"\n', ""))
+    toml.write_text(
+        toml.read_text()
+        .replace('provider = "openai"', 'provider = "fireworks"')
+        .replace('model = "gpt-4o-mini-2024-07-18"\n', "")
+    )
     return p
 
 
@@ -35,7 +40,10 @@ def dataset_id(path) -> str:
 def test_dry_run_needs_no_key_or_account_and_shows_the_first_line(fw, monkeypatch):
     monkeypatch.delenv("FIREWORKS_API_KEY")
     toml = fw.root / "ftboot.toml"
-    toml.write_text(toml.read_text().replace('account = "my-team"\n', "") + '\n[prices."accounts/fireworks/models/llama-v3p1-8b"]\ntraining = 0.5\n')
+    toml.write_text(
+        toml.read_text().replace('account = "my-team"\n', "")
+        + '\n[prices."accounts/fireworks/models/llama-v3p1-8b"]\ntraining = 0.5\n'
+    )
     result = fw.run("--dry-run")
     assert result.exit_code == 0, result.stderr
     first = json.loads((fw.outputs / "train.jsonl").read_text().splitlines()[0])
@@ -56,13 +64,21 @@ def test_upload_and_wait_creates_ready_datasets_and_a_supervised_job(fw):
     assert api.datasets[val_id]["content"] == (fw.outputs / "val.jsonl").read_bytes()
     assert api.datasets[train_id]["request"]["dataset"]["exampleCount"] == "12"
     assert api.datasets[train_id]["via"] == "multipart" and api.datasets[train_id]["state"] == "READY"
-    (name, job), = api.jobs.items()
+    ((name, job),) = api.jobs.items()
     assert job["collection"] == "supervisedFineTuningJobs"
-    assert job["request"] == {"dataset": f"accounts/my-team/datasets/{train_id}", "displayName": "shop-desc",
-                              "baseModel": MODEL, "epochs": 2, "learningRate": 0.0001, "loraRank": 16,
-                              "evaluationDataset": f"accounts/my-team/datasets/{val_id}"}
+    assert job["request"] == {
+        "dataset": f"accounts/my-team/datasets/{train_id}",
+        "displayName": "shop-desc",
+        "baseModel": MODEL,
+        "epochs": 2,
+        "learningRate": 0.0001,
+        "loraRank": 16,
+        "evaluationDataset": f"accounts/my-team/datasets/{val_id}",
+    }
     assert "running: 50% done, epoch 1" in result.stdout
-    assert f"job {name} succeeded: fine-tuned model accounts/my-team/models/ft-{name.rsplit('/', 1)[-1]}" in result.stdout
+    assert (
+        f"job {name} succeeded: fine-tuned model accounts/my-team/models/ft-{name.rsplit('/', 1)[-1]}" in result.stdout
+    )
     ledger = fw.ledger()
     assert [r["event"] for r in ledger][:3] == ["file", "file", "job"] and ledger[2]["job_id"] == name
     assert ledger[0]["endpoint"] == f"{api.base_url}/v1/accounts/my-team" and ledger[-1]["status"] == "succeeded"
@@ -70,21 +86,27 @@ def test_upload_and_wait_creates_ready_datasets_and_a_supervised_job(fw):
 
 
 def test_dpo_goes_to_dpo_jobs_with_the_preference_file(fw):
-    pref = {"input": {"messages": [{"role": "user", "content": "Describe a lamp"}]},
-            "preferred_output": [{"role": "assistant", "content": "A warm lamp."}],
-            "non_preferred_output": [{"role": "assistant", "content": "Lamp."}]}
-    write_jsonl(fw.outputs / "train-dpo.jsonl",
-                [dict(pref, input={"messages": [{"role": "user", "content": f"Describe lamp {i}"}]}) for i in range(4)])
+    pref = {
+        "input": {"messages": [{"role": "user", "content": "Describe a lamp"}]},
+        "preferred_output": [{"role": "assistant", "content": "A warm lamp."}],
+        "non_preferred_output": [{"role": "assistant", "content": "Lamp."}],
+    }
+    write_jsonl(
+        fw.outputs / "train-dpo.jsonl",
+        [dict(pref, input={"messages": [{"role": "user", "content": f"Describe lamp {i}"}]}) for i in range(4)],
+    )
     toml = fw.root / "ftboot.toml"
     toml.write_text(toml.read_text().replace("n_epochs = 2", "n_epochs = 2\nbeta = 0.2"))
     result = fw.run("--format", "dpo", "--wait")
     assert result.exit_code == 0, result.stderr
-    (name, job), = fw.finetune.jobs.items()
+    ((name, job),) = fw.finetune.jobs.items()
     train_id = dataset_id(fw.outputs / "train-dpo.jsonl")
     assert name.startswith("accounts/my-team/dpoJobs/") and job["request"] == {
-        "dataset": f"accounts/my-team/datasets/{train_id}", "displayName": "shop-desc",
+        "dataset": f"accounts/my-team/datasets/{train_id}",
+        "displayName": "shop-desc",
         "trainingConfig": {"baseModel": MODEL, "epochs": 2, "learningRate": 0.0001, "loraRank": 16},
-        "lossConfig": {"method": "DPO", "klBeta": 0.2}}
+        "lossConfig": {"method": "DPO", "klBeta": 0.2},
+    }
     assert fw.finetune.datasets[train_id]["content"] == (fw.outputs / "train-dpo.jsonl").read_bytes()
 
 
@@ -100,8 +122,9 @@ def test_a_file_over_the_multipart_limit_goes_through_a_signed_url_without_the_k
 
 
 def test_429_and_5xx_are_retried_and_a_lost_job_answer_is_adopted(fw):
-    fw.finetune.api.inject(Fault(status=429, retry_after=0.01, path=":upload"),
-                           Fault(status=503, retry_after=0.01, path="/datasets/"))
+    fw.finetune.api.inject(
+        Fault(status=429, retry_after=0.01, path=":upload"), Fault(status=503, retry_after=0.01, path="/datasets/")
+    )
     fw.finetune.lose_job_answers = 1
     result = fw.run("--wait")
     assert result.exit_code == 0, result.stderr

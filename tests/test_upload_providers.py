@@ -39,7 +39,11 @@ def test_azure_goes_through_azure_style_urls_with_api_version_and_api_key(azure)
     train = next(f for f in azure.finetune.files.values() if f["filename"] == "train.jsonl")
     assert train["content"] == (azure.outputs / "train.jsonl").read_bytes()
     request = next(iter(azure.finetune.jobs.values()))["request"]
-    assert request["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2, "batch_size": 4, "learning_rate_multiplier": 0.5}
+    assert request["method"]["supervised"]["hyperparameters"] == {
+        "n_epochs": 2,
+        "batch_size": 4,
+        "learning_rate_multiplier": 0.5,
+    }
     assert "fine-tuned model ft:gpt-4o-mini-2024-07-18:fake-org:shop-desc:" in result.stdout
     assert azure.ledger()[-1]["provider"] == "azure" and azure.ledger()[-1]["status"] == "succeeded"
 
@@ -86,7 +90,12 @@ def test_together_uploads_and_follows_through_its_rest_api(together):
     job_id, job = next(iter(together.finetune.jobs.items()))
     request = job["request"]
     assert request["training_method"] == {"method": "sft", "train_on_inputs": "auto"}
-    assert (request["model"], request["n_epochs"], request["batch_size"], request["learning_rate"]) == (MODEL, 2, 4, 2e-5)
+    assert (request["model"], request["n_epochs"], request["batch_size"], request["learning_rate"]) == (
+        MODEL,
+        2,
+        4,
+        2e-5,
+    )
     assert "learning_rate_multiplier" not in request and request["suffix"] == "shop-desc"
     assert request["validation_file"] and request["n_evals"] == 2
     assert f"job {job_id} succeeded: fine-tuned model ft:{MODEL}:fake-org:shop-desc:" in result.stdout
@@ -104,8 +113,13 @@ def test_together_job_answered_with_500_is_found_in_its_job_list(together):
 
 def test_together_chat_rule_is_checked_before_sending(together):
     rows = varied_examples(12)
-    rows[1] = {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"},
-                            {"role": "assistant", "content": "c"}]}
+    rows[1] = {
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": "b"},
+            {"role": "assistant", "content": "c"},
+        ]
+    }
     write_jsonl(together.outputs / "train.jsonl", rows)
     assert together.run("--dry-run").exit_code == 0  # OpenAI accepts two user turns in a row
     result = together.run("--provider", "together", "--model", MODEL)
@@ -173,9 +187,12 @@ def test_hub_dataset_has_the_messages_column_and_the_same_rows(hub):
     plan = plan_upload(project, get_provider(project, "huggingface"))
     dataset = load_checked(project.output("dataset"), "outputs/dataset", plan)
     first = json.loads((hub / "outputs" / "train.jsonl").read_text().splitlines()[0])
-    assert dataset["train"].num_rows == plan.train.examples and dataset["validation"].num_rows == plan.validation.examples
+    assert (
+        dataset["train"].num_rows == plan.train.examples and dataset["validation"].num_rows == plan.validation.examples
+    )
     assert [(m["role"], m["content"]) for m in dataset["train"][0]["messages"]] == [
-        (m["role"], m["content"]) for m in first["messages"]]
+        (m["role"], m["content"]) for m in first["messages"]
+    ]
 
 
 def test_hub_refuses_a_dataset_older_than_the_files(hub, run):

@@ -81,7 +81,9 @@ def _figure(panels: int = 1) -> tuple[Any, list[Any]]:
     return figure, [figure.add_subplot(panels, 1, i + 1) for i in range(panels)]
 
 
-def _histogram(axes: Any, values: Sequence[float], bins: int, color: str, span: tuple[float, float] | None = None) -> None:
+def _histogram(
+    axes: Any, values: Sequence[float], bins: int, color: str, span: tuple[float, float] | None = None
+) -> None:
     import numpy as np
 
     # numpy bins and `stairs` draws one outline: far quicker than `hist`'s one rectangle per bin at this size
@@ -91,12 +93,16 @@ def _histogram(axes: Any, values: Sequence[float], bins: int, color: str, span: 
 
 def _tokens(axes: Any, data: ChartData) -> None:
     _histogram(axes, data.tokens, 40, "#4c72b0")
-    axes.set(xlabel="tokens per example", ylabel="examples", title=f"Tokens per example ({len(data.tokens):,} examples)")
+    axes.set(
+        xlabel="tokens per example", ylabel="examples", title=f"Tokens per example ({len(data.tokens):,} examples)"
+    )
 
 
 def _rejections(axes: Any, data: ChartData) -> None:
-    reasons = sorted(set(data.generation_rejects) | set(data.build_rejects),
-                     key=lambda r: data.generation_rejects[r] + data.build_rejects[r])
+    reasons = sorted(
+        set(data.generation_rejects) | set(data.build_rejects),
+        key=lambda r: data.generation_rejects[r] + data.build_rejects[r],
+    )
     rows = range(len(reasons))
     generation = [data.generation_rejects[r] for r in reasons]
     axes.barh(rows, generation, color="#dd8452", label="generation filters")
@@ -125,8 +131,11 @@ def _acceptance(figure_axes: list[Any], data: ChartData) -> None:
 
 def _similarity(axes: Any, data: ChartData) -> None:
     _histogram(axes, data.seed_similarity, 20, "#8172b3", (0.0, 1.0))
-    axes.set(xlabel="similarity to the nearest seed (word 3-gram Jaccard, MinHash estimate)", ylabel="examples",
-             title=f"Similarity to the nearest seed ({len(data.seed_similarity):,} generated examples)")
+    axes.set(
+        xlabel="similarity to the nearest seed (word 3-gram Jaccard, MinHash estimate)",
+        ylabel="examples",
+        title=f"Similarity to the nearest seed ({len(data.seed_similarity):,} generated examples)",
+    )
 
 
 def draw_charts(directory: Path, data: ChartData) -> Drawn:
@@ -135,12 +144,27 @@ def draw_charts(directory: Path, data: ChartData) -> Drawn:
     # (chart, panels, drawing, the figures it needs: nothing to draw when empty, why not)
     plans: list[tuple[Chart, int, Callable[[Any, ChartData], None], Collection[Any], str]] = [
         (Chart("tokens.png", "Tokens per example"), 1, _tokens, data.tokens, "no example was kept"),
-        (Chart("rejections.png", "Refused, by reason"), 1, _rejections, data.generation_rejects + data.build_rejects,
-         "nothing was refused"),
-        (Chart("acceptance.png", "Acceptance per round and per seed"), 2, _acceptance, data.review_by_round,
-         "no reviews in outputs/reviewed.jsonl for this build"),
-        (Chart("similarity.png", "Similarity to the nearest seed"), 1, _similarity, data.seed_similarity,
-         "no generated example in the set"),
+        (
+            Chart("rejections.png", "Refused, by reason"),
+            1,
+            _rejections,
+            data.generation_rejects + data.build_rejects,
+            "nothing was refused",
+        ),
+        (
+            Chart("acceptance.png", "Acceptance per round and per seed"),
+            2,
+            _acceptance,
+            data.review_by_round,
+            "no reviews in outputs/reviewed.jsonl for this build",
+        ),
+        (
+            Chart("similarity.png", "Similarity to the nearest seed"),
+            1,
+            _similarity,
+            data.seed_similarity,
+            "no generated example in the set",
+        ),
     ]
     directory.mkdir(parents=True, exist_ok=True)
     drawn = Drawn([], {})

@@ -18,16 +18,23 @@ from pipeline.schema import content_text
 
 def _message(message: dict[str, Any]) -> dict[str, Any]:
     calls = message.get("tool_calls")
-    return {"role": message["role"], "content": content_text(message.get("content")), "name": message.get("name"),
-            "tool_calls": json.dumps(calls) if calls else None, "tool_call_id": message.get("tool_call_id"),
-            "weight": message.get("weight")}
+    return {
+        "role": message["role"],
+        "content": content_text(message.get("content")),
+        "name": message.get("name"),
+        "tool_calls": json.dumps(calls) if calls else None,
+        "tool_call_id": message.get("tool_call_id"),
+        "weight": message.get("weight"),
+    }
 
 
 def _row(example: dict[str, Any]) -> dict[str, Any]:
     if "input" in example:
-        return {"prompt": [_message(m) for m in example["input"]["messages"]],
-                "chosen": [_message(m) for m in example["preferred_output"]],
-                "rejected": [_message(m) for m in example["non_preferred_output"]]}
+        return {
+            "prompt": [_message(m) for m in example["input"]["messages"]],
+            "chosen": [_message(m) for m in example["preferred_output"]],
+            "rejected": [_message(m) for m in example["non_preferred_output"]],
+        }
     tools = example.get("tools")
     return {"messages": [_message(m) for m in example["messages"]], "tools": json.dumps(tools) if tools else None}
 
@@ -35,8 +42,18 @@ def _row(example: dict[str, Any]) -> dict[str, Any]:
 def _schema(preference: bool):  # -> pyarrow.Schema
     import pyarrow as pa
 
-    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string()), ("name", pa.string()),
-                                  ("tool_calls", pa.string()), ("tool_call_id", pa.string()), ("weight", pa.int64())]))
+    message = pa.list_(
+        pa.struct(
+            [
+                ("role", pa.string()),
+                ("content", pa.string()),
+                ("name", pa.string()),
+                ("tool_calls", pa.string()),
+                ("tool_call_id", pa.string()),
+                ("weight", pa.int64()),
+            ]
+        )
+    )
     if preference:
         return pa.schema([("prompt", message), ("chosen", message), ("rejected", message)])
     return pa.schema([("messages", message), ("tools", pa.string())])
@@ -48,8 +65,10 @@ def _table(examples: list[dict[str, Any]], preference: bool, chunk: int = 10_000
 
     # Converted a chunk at a time, so the Python copies of all rows never exist at once.
     schema = _schema(preference)
-    parts = [pa.Table.from_pylist([_row(e) for e in examples[i : i + chunk]], schema=schema)
-             for i in range(0, len(examples), chunk)]
+    parts = [
+        pa.Table.from_pylist([_row(e) for e in examples[i : i + chunk]], schema=schema)
+        for i in range(0, len(examples), chunk)
+    ]
     return Dataset(pa.concat_tables(parts) if parts else schema.empty_table())
 
 

@@ -96,13 +96,20 @@ class RoundDiversity:
     topic_coverage: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"round": self.name, "examples": self.examples, "distinct_1": self.distinct_1,
-                "distinct_2": self.distinct_2, "pairwise_similarity": self.pairwise_similarity,
-                "topic_coverage": self.topic_coverage, "topics": self.topics}
+        return {
+            "round": self.name,
+            "examples": self.examples,
+            "distinct_1": self.distinct_1,
+            "distinct_2": self.distinct_2,
+            "pairwise_similarity": self.pairwise_similarity,
+            "topic_coverage": self.topic_coverage,
+            "topics": self.topics,
+        }
 
 
-def per_round(examples: Iterable[tuple[dict[str, Any], Any]], topics: Sequence[str],
-              text: Callable[[Any], str] = str) -> list[RoundDiversity]:
+def per_round(
+    examples: Iterable[tuple[dict[str, Any], Any]], topics: Sequence[str], text: Callable[[Any], str] = str
+) -> list[RoundDiversity]:
     """Diversity figures per round for (provenance, example) pairs; `text` gives an example's text, and is only
     called for the sampled ones. `topics` are the configured ones."""
     groups: dict[str, list[Any]] = {}
@@ -116,8 +123,13 @@ def per_round(examples: Iterable[tuple[dict[str, Any], Any]], topics: Sequence[s
     for name in sorted(groups, key=round_order):
         group = groups[name]
         tokenized = [words(text(example)) for example in sample(group, DISTINCT_SAMPLE)]
-        figures = RoundDiversity(name, len(group), _distinct(tokenized, 1), _distinct(tokenized, 2),
-                                 mean_pairwise_similarity([text(example) for example in sample(group, PAIR_SAMPLE)]))
+        figures = RoundDiversity(
+            name,
+            len(group),
+            _distinct(tokenized, 1),
+            _distinct(tokenized, 2),
+            mean_pairwise_similarity([text(example) for example in sample(group, PAIR_SAMPLE)]),
+        )
         if topics and name in asked:
             figures.topics = {topic: asked[name][topic] for topic in topics}
             figures.topic_coverage = sum(1 for n in figures.topics.values() if n) / len(topics)

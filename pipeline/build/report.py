@@ -28,9 +28,13 @@ if TYPE_CHECKING:
 def chart_data(project: Project, result: BuildResult) -> ChartData:
     """The figures of the charts: from the build's items, and from the stage files unless it read --input."""
     kept = result.train + result.val
-    data = ChartData(tokens=[item.tokens for item in kept], build_rejects=result.rejects.reasons.copy(),
-                     seed_similarity=[float(s) for item in kept
-                                      if (s := item.record.provenance.get("nearest_seed_similarity")) is not None])
+    data = ChartData(
+        tokens=[item.tokens for item in kept],
+        build_rejects=result.rejects.reasons.copy(),
+        seed_similarity=[
+            float(s) for item in kept if (s := item.record.provenance.get("nearest_seed_similarity")) is not None
+        ],
+    )
     if result.from_input:
         return data
     rejected = project.output("rejected.jsonl")
@@ -68,11 +72,16 @@ def _seed_labels(project: Project) -> dict[str, str]:
 
 
 def diversity(project: Project, result: BuildResult) -> list[RoundDiversity]:
-    return per_round(((item.record.provenance, item.record.example) for item in result.train + result.val),
-                     project.config.generate.topics, example_text)
+    return per_round(
+        ((item.record.provenance, item.record.example) for item in result.train + result.val),
+        project.config.generate.topics,
+        example_text,
+    )
 
 
-def write_report(project: Project, result: BuildResult, report: Path, charts: Path, painter: Painter) -> Callable[[], None]:
+def write_report(
+    project: Project, result: BuildResult, report: Path, charts: Path, painter: Painter
+) -> Callable[[], None]:
     """Start drawing the charts into the directory `charts`; the returned function waits for them and writes the
     report, which links them, to `report`. Both must be siblings in a place the caller swaps in as one."""
     drawing = painter.draw(charts, chart_data(project, result))
@@ -93,15 +102,25 @@ def _ratio(value: float | None) -> str:
 
 
 def _diversity_lines(rounds: list[dict[str, Any]]) -> list[str]:
-    lines = ["## Diversity, per round", "",
-             "| round | examples | distinct-1 | distinct-2 | mean pairwise similarity | topics covered |",
-             "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['round']} | {r['examples']:,} | {_ratio(r['distinct_1'])} | {_ratio(r['distinct_2'])} | "
-              f"{_ratio(r['pairwise_similarity'])} | {_percent(r['topic_coverage'])} |" for r in rounds]
-    lines += ["", f"distinct-n: distinct word n-grams over all of them, on a fixed sample of up to {DISTINCT_SAMPLE:,} "
-              "examples per round (higher is more varied). Mean pairwise similarity: word 3-gram Jaccard over every pair "
-              f"of a fixed sample of up to {PAIR_SAMPLE:,} (lower is more varied). Topics covered: the share of "
-              "`generate.topics` the round was asked about; – for seeds, files, and a config without topics.", ""]
+    lines = [
+        "## Diversity, per round",
+        "",
+        "| round | examples | distinct-1 | distinct-2 | mean pairwise similarity | topics covered |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['round']} | {r['examples']:,} | {_ratio(r['distinct_1'])} | {_ratio(r['distinct_2'])} | "
+        f"{_ratio(r['pairwise_similarity'])} | {_percent(r['topic_coverage'])} |"
+        for r in rounds
+    ]
+    lines += [
+        "",
+        f"distinct-n: distinct word n-grams over all of them, on a fixed sample of up to {DISTINCT_SAMPLE:,} "
+        "examples per round (higher is more varied). Mean pairwise similarity: word 3-gram Jaccard over every pair "
+        f"of a fixed sample of up to {PAIR_SAMPLE:,} (lower is more varied). Topics covered: the share of "
+        "`generate.topics` the round was asked about; – for seeds, files, and a config without topics.",
+        "",
+    ]
     for r in rounds:
         missing = [topic for topic, n in r["topics"].items() if not n]
         if missing:
@@ -139,21 +158,38 @@ def render_report(result: BuildResult, drawn: Drawn, charts_folder: str) -> str:
     if result.held is not None:
         near = result.rejects.reasons.get("near-test", 0)
         lines[-1:-1] = [f"| test (held out) | {len(result.held.test)} |"]
-        lines += ["## Held-out test set", "",
-                  f"`test.jsonl` holds {len(result.held.test)} human-reviewed examples for `ftboot eval`: "
-                  f"{result.held.kept} kept from the previous build, {result.held.added} drawn now. None of them is "
-                  f"in train or val, and {near} near duplicate{'s' if near != 1 else ''} of them "
-                  f"{'were' if near != 1 else 'was'} kept out too; `generate --pool reviewed` never shows them as shots.", ""]
+        lines += [
+            "## Held-out test set",
+            "",
+            f"`test.jsonl` holds {len(result.held.test)} human-reviewed examples for `ftboot eval`: "
+            f"{result.held.kept} kept from the previous build, {result.held.added} drawn now. None of them is "
+            f"in train or val, and {near} near duplicate{'s' if near != 1 else ''} of them "
+            f"{'were' if near != 1 else 'was'} kept out too; `generate --pool reviewed` never shows them as shots.",
+            "",
+        ]
     if refused:
         lines += ["## Refused, by reason", "", "| reason | examples |", "|---|---:|"]
         lines += [f"| {code} | {n} |" for code, n in result.rejects.reasons.most_common()]
-        lines += ["", f"Each refused example is in `{result.paths.get('build-rejected', 'build-rejected.jsonl')}` with its reason.", ""]
+        lines += [
+            "",
+            f"Each refused example is in `{result.paths.get('build-rejected', 'build-rejected.jsonl')}` with its reason.",
+            "",
+        ]
     stats = result.token_stats()
     if stats:
-        lines += ["## Tokens per example", "", "| min | median | p90 | max | total |", "|---:|---:|---:|---:|---:|",
-                  f"| {stats['min']} | {stats['median']} | {stats['p90']} | {stats['max']} | {stats['total']:,} |", ""]
-    cost = (f"${result.cost:,.2f} at ${result.price}/M training tokens (from ftboot.toml)" if result.cost is not None
-            else f"not shown: set `[prices.\"{result.model}\"] training = …` in ftboot.toml")
+        lines += [
+            "## Tokens per example",
+            "",
+            "| min | median | p90 | max | total |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {stats['min']} | {stats['median']} | {stats['p90']} | {stats['max']} | {stats['total']:,} |",
+            "",
+        ]
+    cost = (
+        f"${result.cost:,.2f} at ${result.price}/M training tokens (from ftboot.toml)"
+        if result.cost is not None
+        else f'not shown: set `[prices."{result.model}"] training = …` in ftboot.toml'
+    )
     lines += [
         "## Training",
         "",

@@ -119,8 +119,13 @@ class Dedup:
             elif duplicate.exact:
                 rejects.add(item, "duplicate", f"same text as {duplicate.key}", neighbour=duplicate.key)
             else:
-                rejects.add(item, "near-duplicate", f"similarity {duplicate.similarity:.2f} to {duplicate.key}",
-                            neighbour=duplicate.key, similarity=duplicate.similarity)
+                rejects.add(
+                    item,
+                    "near-duplicate",
+                    f"similarity {duplicate.similarity:.2f} to {duplicate.key}",
+                    neighbour=duplicate.key,
+                    similarity=duplicate.similarity,
+                )
         return kept
 
 
@@ -153,7 +158,9 @@ def _records_from(path: Path, shown: str, kind: Kind, raw: bool) -> list[Record]
         try:
             if raw:
                 example = parse_example(value, kind)
-                records.append(make_record(dump_example(example), {"source": "file", "file": shown, "line": line}, kind))
+                records.append(
+                    make_record(dump_example(example), {"source": "file", "file": shown, "line": line}, kind)
+                )
             else:
                 records.append(Record.model_validate(value))
         except ValidationError as exc:
@@ -172,15 +179,18 @@ def load_inputs(project: Project, input_path: Path | None, kind: Kind) -> list[R
     if kind == "preference":
         path = project.output("preferences.jsonl")
         if not path.exists():
-            raise InputError("no outputs/preferences.jsonl yet", hint="`ftboot review pull` writes it from reviewers' edits")
+            raise InputError(
+                "no outputs/preferences.jsonl yet", hint="`ftboot review pull` writes it from reviewers' edits"
+            )
         return _records_from(path, project.show(path), kind, raw=False)
     from pipeline.seeds import load_seeds
 
     records = load_seeds(project)
     reviewed = project.output("reviewed.jsonl")
     if reviewed.exists():
-        records += [r for r in _records_from(reviewed, project.show(reviewed), kind, raw=False)
-                    if is_accepted(r.model_dump())]
+        records += [
+            r for r in _records_from(reviewed, project.show(reviewed), kind, raw=False) if is_accepted(r.model_dump())
+        ]
     return records
 
 
@@ -218,18 +228,40 @@ class BuildResult:
         counts = sorted(item.tokens for item in self.train + self.val)
         if not counts:
             return {}
-        return {"min": counts[0], "median": int(statistics.median(counts)), "p90": counts[int(0.9 * (len(counts) - 1))],
-                "max": counts[-1], "total": sum(counts)}
+        return {
+            "min": counts[0],
+            "median": int(statistics.median(counts)),
+            "p90": counts[int(0.9 * (len(counts) - 1))],
+            "max": counts[-1],
+            "total": sum(counts),
+        }
 
     def summary(self) -> dict[str, Any]:
-        return {"target": self.target, "model": self.model, "inputs": self.inputs, "train": len(self.train),
-                "val": len(self.val), "test": len(self.held.test) if self.held else None, "rejected": dict(self.rejects.reasons), "tokens": self.token_stats(),
-                "epochs": self.epochs, "billed_tokens": self.billed_tokens, "cost_usd": self.cost, "diversity": self.diversity,
-                "outputs": self.paths}
+        return {
+            "target": self.target,
+            "model": self.model,
+            "inputs": self.inputs,
+            "train": len(self.train),
+            "val": len(self.val),
+            "test": len(self.held.test) if self.held else None,
+            "rejected": dict(self.rejects.reasons),
+            "tokens": self.token_stats(),
+            "epochs": self.epochs,
+            "billed_tokens": self.billed_tokens,
+            "cost_usd": self.cost,
+            "diversity": self.diversity,
+            "outputs": self.paths,
+        }
 
 
-def build(project: Project, input_path: Path | None = None, fmt: str = "chat", target: str | None = None,
-          model: str | None = None, progress: Progress | None = None) -> BuildResult:
+def build(
+    project: Project,
+    input_path: Path | None = None,
+    fmt: str = "chat",
+    target: str | None = None,
+    model: str | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
     cfg = project.config.build
     kind: Kind = "preference" if fmt == "dpo" else "chat"
     rules = get_ruleset(target or cfg.target)
@@ -239,12 +271,21 @@ def build(project: Project, input_path: Path | None = None, fmt: str = "chat", t
     return result
 
 
-def _build(project: Project, input_path: Path | None, kind: Kind, rules: Ruleset, model: str,
-           progress: Progress | None, painter: Painter) -> BuildResult:
+def _build(
+    project: Project,
+    input_path: Path | None,
+    kind: Kind,
+    rules: Ruleset,
+    model: str,
+    progress: Progress | None,
+    painter: Painter,
+) -> BuildResult:
     cfg = project.config.build
     records = load_inputs(project, input_path, kind)
     rejects = Rejects()
-    items = Validate(rules, model, kind).run(_counted((Item(r) for r in records), "validate", len(records), progress), rejects)
+    items = Validate(rules, model, kind).run(
+        _counted((Item(r) for r in records), "validate", len(records), progress), rejects
+    )
     items = Dedup(cfg.near_duplicate_threshold).run(_counted(items, "dedup", len(items), progress), rejects)
     held = None
     if kind == "chat" and input_path is None:
@@ -254,11 +295,24 @@ def _build(project: Project, input_path: Path | None, kind: Kind, rules: Ruleset
     problems = rules.check_set(len(train), sum(len(line.encode()) for line in train_lines))
     if problems:
         detail = "; ".join(p.detail for p in problems)
-        raise InputError(f"cannot build a {rules.name} set: {detail}",
-                         hint=f"{sum(rejects.reasons.values())} examples were refused; nothing was written")
+        raise InputError(
+            f"cannot build a {rules.name} set: {detail}",
+            hint=f"{sum(rejects.reasons.values())} examples were refused; nothing was written",
+        )
     price = project.config.prices.get(model)
-    result = BuildResult(len(records), train, val, rejects, rules.default_epochs(len(train)),
-                         price.training if price else None, {}, model, rules.name, held, from_input=input_path is not None)
+    result = BuildResult(
+        len(records),
+        train,
+        val,
+        rejects,
+        rules.default_epochs(len(train)),
+        price.training if price else None,
+        {},
+        model,
+        rules.name,
+        held,
+        from_input=input_path is not None,
+    )
     _write(project, result, train_lines, "-dpo" if kind == "preference" else "", painter)
     return result
 
@@ -270,8 +324,16 @@ def _write(project: Project, result: BuildResult, train_lines: list[str], suffix
     from pipeline.build.report import write_report
     from pipeline.buildset import manifest_name, staged
 
-    names = {name: f"{name}{suffix}{ext}" for name, ext in
-             (("train", ".jsonl"), ("val", ".jsonl"), ("build-rejected", ".jsonl"), ("report", ".md"), ("dataset", ""))}
+    names = {
+        name: f"{name}{suffix}{ext}"
+        for name, ext in (
+            ("train", ".jsonl"),
+            ("val", ".jsonl"),
+            ("build-rejected", ".jsonl"),
+            ("report", ".md"),
+            ("dataset", ""),
+        )
+    }
     if result.held is not None:
         names["test"] = "test.jsonl"
     names["report-charts"] = f"report{suffix}-charts"
@@ -297,6 +359,11 @@ def _hold_out(project: Project, items: list[Item], rejects: Rejects) -> tuple[Dr
     hits = overlap(held.test, [item.record for item in items], project.config.build.near_duplicate_threshold)
     for position, duplicate in hits.items():
         if duplicate is not None:
-            rejects.add(items[position], "near-test", f"similarity {duplicate.similarity:.2f} to test example "
-                        f"{duplicate.key}", neighbour=duplicate.key, similarity=duplicate.similarity)
+            rejects.add(
+                items[position],
+                "near-test",
+                f"similarity {duplicate.similarity:.2f} to test example {duplicate.key}",
+                neighbour=duplicate.key,
+                similarity=duplicate.similarity,
+            )
     return held, [item for position, item in enumerate(items) if position not in hits]

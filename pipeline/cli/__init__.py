@@ -23,8 +23,17 @@ from pipeline.cli import eval as eval_
 from pipeline.cli.common import EXPORT_TARGETS, Writes, echo_json, print_warnings, progress_bar, project_of
 from pipeline.errors import FtbootError, InputWarning
 
-__all__ = ["EXPORT_TARGETS", "FtbootGroup", "Writes", "cli", "echo_json", "main", "print_warnings", "progress_bar",
-           "project_of"]
+__all__ = [
+    "EXPORT_TARGETS",
+    "FtbootGroup",
+    "Writes",
+    "cli",
+    "echo_json",
+    "main",
+    "print_warnings",
+    "progress_bar",
+    "project_of",
+]
 
 
 class FtbootGroup(click.Group):

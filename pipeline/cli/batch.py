@@ -33,8 +33,12 @@ def run_batch(project: Any, options: Any, action: str, path: Path | None, dry_ru
         else:
             harvest, sent = None, send.plan_batch(project, options, path, dry_run, progress)
     if as_json:
-        echo_json({**({"collected": harvest.as_dict()} if harvest else {}),
-                   **({"dry_run": dry_run, "planned": sent.as_dict()} if sent else {})})
+        echo_json(
+            {
+                **({"collected": harvest.as_dict()} if harvest else {}),
+                **({"dry_run": dry_run, "planned": sent.as_dict()} if sent else {}),
+            }
+        )
         return
     for line in harvest_lines(harvest) if harvest else []:
         click.echo(line)
@@ -45,10 +49,14 @@ def run_batch(project: Any, options: Any, action: str, path: Path | None, dry_ru
     if dry_run:
         click.echo("dry run: nothing written or sent")
     elif action == "write" and sent.files:
-        click.echo(f"next: run it elsewhere (e.g. vllm run-batch -i {sent.files[0]['path']} -o results.jsonl --model {sent.model}), "
-                   "then `ftboot generate --collect-file results.jsonl` with the same --model, --mode and --pool")
+        click.echo(
+            f"next: run it elsewhere (e.g. vllm run-batch -i {sent.files[0]['path']} -o results.jsonl --model {sent.model}), "
+            "then `ftboot generate --collect-file results.jsonl` with the same --model, --mode and --pool"
+        )
     elif sent.files:
-        click.echo("next: ftboot generate --collect  (a batch finishes within 24 h; `ftboot status` shows open batches)")
+        click.echo(
+            "next: ftboot generate --collect  (a batch finishes within 24 h; `ftboot status` shows open batches)"
+        )
 
 
 def price_text(costs: dict[str, float | None], model: str) -> str:
@@ -67,15 +75,19 @@ def sent_lines(sent: Any) -> list[str]:  # sent: pipeline.generation.batch.send.
 
     out = [*sent.notes]
     if sent.target is not None:
-        out.append(f"round {sent.round}: {sent.existing} of {sent.target} candidates, {sent.outstanding} requests in "
-                   f"open batches; acceptance {sent.rate:.2f} ({sent.rate_from})")
+        out.append(
+            f"round {sent.round}: {sent.existing} of {sent.target} candidates, {sent.outstanding} requests in "
+            f"open batches; acceptance {sent.rate:.2f} ({sent.rate_from})"
+        )
     out.append(f"{requests(sent.requests)} planned" + (f" ({sent.stopped})" if sent.stopped else ""))
     for f in sent.files:
         where = f"batch {f['batch_id']} ({f['status']})" if f.get("batch_id") else f["path"]
         out.append(f"  {f['name']}: {requests(f['requests'])}, {f['bytes'] / 1e6:.2f} MB -> {where}")
     if sent.requests:
-        out.append(f"worst case {sent.prompt_tokens:,} prompt + {sent.output_tokens:,} output tokens: "
-                   + price_text(sent.costs, sent.model))
+        out.append(
+            f"worst case {sent.prompt_tokens:,} prompt + {sent.output_tokens:,} output tokens: "
+            + price_text(sent.costs, sent.model)
+        )
     return out
 
 
@@ -87,17 +99,26 @@ def harvest_lines(harvest: Any) -> list[str]:  # harvest: pipeline.generation.ba
     for b in harvest.batches:
         failures = ", ".join(f"{code} {n}" for code, n in b.failed.most_common())
         what = f"batch {b.batch_id} ({b.name})" if b.batch_id else b.name
-        out.append(f"{what}: {b.status}, {requests(b.requests)}, {b.answered:,} answered, {sum(b.failed.values()):,} failed"
-                   + (f" ({failures})" if failures else "") + (f", {b.unmatched} unmatched" if b.unmatched else ""))
+        out.append(
+            f"{what}: {b.status}, {requests(b.requests)}, {b.answered:,} answered, {sum(b.failed.values()):,} failed"
+            + (f" ({failures})" if failures else "")
+            + (f", {b.unmatched} unmatched" if b.unmatched else "")
+        )
         out += [f"  {error}" for error in b.errors]
     if harvest.batches:
         reasons = ", ".join(f"{code} {n}" for code, n in harvest.reasons.most_common())
-        out.append(f"candidates: +{sum(b.accepted for b in harvest.batches)}, rejected {sum(b.rejected for b in harvest.batches)}"
-                   + (f" ({reasons})" if reasons else ""))
-        out.append(f"tokens: {harvest.prompt_tokens:,} prompt, {harvest.completion_tokens:,} output; "
-                   + price_text(harvest.costs, harvest.model))
-    out += [f"still open: batch {w['batch_id']} ({w['name']}) {w['status']}, {w['completed']} of {w['requests']} done"
-            for w in harvest.waiting]
+        out.append(
+            f"candidates: +{sum(b.accepted for b in harvest.batches)}, rejected {sum(b.rejected for b in harvest.batches)}"
+            + (f" ({reasons})" if reasons else "")
+        )
+        out.append(
+            f"tokens: {harvest.prompt_tokens:,} prompt, {harvest.completion_tokens:,} output; "
+            + price_text(harvest.costs, harvest.model)
+        )
+    out += [
+        f"still open: batch {w['batch_id']} ({w['name']}) {w['status']}, {w['completed']} of {w['requests']} done"
+        for w in harvest.waiting
+    ]
     if harvest.failed and any(b.batch_id for b in harvest.batches):
         out.append(f"next: ftboot generate --resubmit  ({harvest.failed:,} failed)")
     elif harvest.failed:

@@ -15,19 +15,41 @@ from pipeline.cli.common import EXPORT_TARGETS, Writes, echo_json, progress_bar,
 
 
 @click.command(cls=Writes)
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Build from this chat JSONL instead of seeds + accepted reviews.")
-@click.option("--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True,
-              help="chat: supervised set; dpo: preference set from reviewers' edits.")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Build from this chat JSONL instead of seeds + accepted reviews.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["chat", "dpo"]),
+    default="chat",
+    show_default=True,
+    help="chat: supervised set; dpo: preference set from reviewers' edits.",
+)
 @click.option("--target", help="Ruleset to validate against (default from ftboot.toml: openai).")
 @click.option("--model", help="Target model, for its token limit (default from ftboot.toml).")
 @click.option("--push-to-hub", "push_to_hub", metavar="REPO", help="Also push the DatasetDict to this Hub repo.")
-@click.option("--export", "export_to", type=click.Choice(EXPORT_TARGETS),
-              help="Then export the set to outputs/export-TARGET/ (as `ftboot export --to TARGET`).")
+@click.option(
+    "--export",
+    "export_to",
+    type=click.Choice(EXPORT_TARGETS),
+    help="Then export the set to outputs/export-TARGET/ (as `ftboot export --to TARGET`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def build(ctx: click.Context, input_path: Path | None, fmt: str, target: str | None, model: str | None,
-          push_to_hub: str | None, export_to: str | None, as_json: bool) -> None:
+def build(
+    ctx: click.Context,
+    input_path: Path | None,
+    fmt: str,
+    target: str | None,
+    model: str | None,
+    push_to_hub: str | None,
+    export_to: str | None,
+    as_json: bool,
+) -> None:
     """Validate, deduplicate and split into outputs/train.jsonl and val.jsonl, with report.md and dataset/.
 
     \b
@@ -51,27 +73,41 @@ def build(ctx: click.Context, input_path: Path | None, fmt: str, target: str | N
     else:
         click.echo(build_text(result))
     if export_to:
-        ctx.invoke(export, to=export_to, directory=project.output(f"export-{export_to}"), fmt=fmt, model=None,
-                   as_json=as_json)
+        ctx.invoke(
+            export, to=export_to, directory=project.output(f"export-{export_to}"), fmt=fmt, model=None, as_json=as_json
+        )
 
 
 def build_text(result: Any) -> str:  # result: pipeline.build.steps.BuildResult
     """What was built from how many inputs, why the others were rejected, the cost to train, and what to read next."""
     reasons = ", ".join(f"{n} {code}" for code, n in result.rejects.reasons.most_common()) or "none"
     cost = f"${result.cost:.2f}" if result.cost is not None else "no price set in ftboot.toml"
-    return (f"built {len(result.train)} train + {len(result.val)} val examples"
-            f"{f' (+ {len(result.held.test)} held out for test)' if result.held else ''} from {result.inputs} inputs "
-            f"(rejected: {reasons})\n"
-            f"{result.billed_tokens:,} billed training tokens ({result.epochs} epochs); cost: {cost}\n"
-            f"wrote {', '.join(result.paths.values())}\nnext: read {result.paths['report']}, then `ftboot upload --dry-run`")
+    return (
+        f"built {len(result.train)} train + {len(result.val)} val examples"
+        f"{f' (+ {len(result.held.test)} held out for test)' if result.held else ''} from {result.inputs} inputs "
+        f"(rejected: {reasons})\n"
+        f"{result.billed_tokens:,} billed training tokens ({result.epochs} epochs); cost: {cost}\n"
+        f"wrote {', '.join(result.paths.values())}\nnext: read {result.paths['report']}, then `ftboot upload --dry-run`"
+    )
 
 
 @click.command()
-@click.option("--to", "to", type=click.Choice(EXPORT_TARGETS), required=True,
-              help="trl, axolotl, unsloth (local trainers) or vertex (Vertex AI tuning).")
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(EXPORT_TARGETS),
+    required=True,
+    help="trl, axolotl, unsloth (local trainers) or vertex (Vertex AI tuning).",
+)
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True,
-              help="chat: train.jsonl and val.jsonl; dpo: the preference set from `build --format dpo`.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["chat", "dpo"]),
+    default="chat",
+    show_default=True,
+    help="chat: train.jsonl and val.jsonl; dpo: the preference set from `build --format dpo`.",
+)
 @click.option("--model", help="The base model the written config names (default: one suited to the target).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.pass_context

@@ -25,8 +25,11 @@ class Writes(click.Command):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.params.append(click.Option(["--wait-lock"], is_flag=True,
-                                        help="If another command is writing this project, wait for it to finish."))
+        self.params.append(
+            click.Option(
+                ["--wait-lock"], is_flag=True, help="If another command is writing this project, wait for it to finish."
+            )
+        )
 
     def invoke(self, ctx: click.Context) -> Any:
         from pipeline.lock import project_lock
@@ -86,20 +89,40 @@ def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
-n_option = click.option("--n", "n", type=click.IntRange(min=1),
-                        help="Accepted candidates to aim for in this round (default from ftboot.toml).")
+n_option = click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    help="Accepted candidates to aim for in this round (default from ftboot.toml).",
+)
 plan_options = _options(
-    click.option("--backend", type=click.Choice(["local", "openai"]),
-                 help="local: the bundled offline model; openai: any OpenAI-compatible endpoint."),
+    click.option(
+        "--backend",
+        type=click.Choice(["local", "openai"]),
+        help="local: the bundled offline model; openai: any OpenAI-compatible endpoint.",
+    ),
     click.option("--model", help="Model name for --backend openai; a GGUF file for --backend local."),
-    click.option("--mode", type=click.Choice(["chat", "completion"]),
-                 help="chat for instruction-tuned models, completion for base models."),
-    click.option("--pool", type=click.Choice(["seeds", "reviewed"]), default="seeds", show_default=True,
-                 help="reviewed: accepted reviews join the seeds as shots (a new round)."),
+    click.option(
+        "--mode",
+        type=click.Choice(["chat", "completion"]),
+        help="chat for instruction-tuned models, completion for base models.",
+    ),
+    click.option(
+        "--pool",
+        type=click.Choice(["seeds", "reviewed"]),
+        default="seeds",
+        show_default=True,
+        help="reviewed: accepted reviews join the seeds as shots (a new round).",
+    ),
 )
 limit_options = _options(
     click.option("--max-requests", type=click.IntRange(min=1), help="Stop before sending more requests than this."),
-    click.option("--max-tokens", type=click.IntRange(min=1), help="Stop before prompt + output tokens could pass this."),
-    click.option("--max-cost", type=click.FloatRange(min=0),
-                 help='Stop before the cost in USD could pass this (needs [prices."model"]).'),
+    click.option(
+        "--max-tokens", type=click.IntRange(min=1), help="Stop before prompt + output tokens could pass this."
+    ),
+    click.option(
+        "--max-cost",
+        type=click.FloatRange(min=0),
+        help='Stop before the cost in USD could pass this (needs [prices."model"]).',
+    ),
 )

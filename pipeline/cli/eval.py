@@ -15,17 +15,34 @@ from pipeline.cli.common import echo_json, progress_bar, project_of
 
 @click.group("eval", invoke_without_command=True)
 @click.option("--systems", help="Comma-separated names of [eval.systems] tables (default: all).")
-@click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Evaluate on this chat JSONL instead of outputs/test.jsonl.")
-@click.option("--judge", metavar="MODEL", help="Judge each pair of systems with this model ('local' for the bundled one).")
+@click.option(
+    "--test",
+    "test_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Evaluate on this chat JSONL instead of outputs/test.jsonl.",
+)
+@click.option(
+    "--judge", metavar="MODEL", help="Judge each pair of systems with this model ('local' for the bundled one)."
+)
 @click.option("--limit", type=int, help="Only the first N test items.")
 @click.option("--max-requests", type=click.IntRange(min=1), help="Stop before sending more requests than this.")
-@click.option("--max-cost", type=click.FloatRange(min=0),
-              help="Stop before spending more US dollars than this (every model priced).")
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    help="Stop before spending more US dollars than this (every model priced).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge: str | None, limit: int | None,
-          max_requests: int | None, max_cost: float | None, as_json: bool) -> None:
+def eval_(
+    ctx: click.Context,
+    systems: str | None,
+    test_path: Path | None,
+    judge: str | None,
+    limit: int | None,
+    max_requests: int | None,
+    max_cost: float | None,
+    as_json: bool,
+) -> None:
     """Ask every [eval.systems] table the held-out test prompts; score, compare, and say whether fine-tuning paid off.
 
     \b
@@ -48,11 +65,15 @@ def eval_(ctx: click.Context, systems: str | None, test_path: Path | None, judge
                     (pair.get(side) or {}).pop(detail, None)
         echo_json(result)
         return
-    click.echo(f"{result['test_items']} test items; {result['requests']['sent']} requests sent, "
-               f"{result['requests']['cached']} answered from the cache")
+    click.echo(
+        f"{result['test_items']} test items; {result['requests']['sent']} requests sent, "
+        f"{result['requests']['cached']} answered from the cache"
+    )
     for name, row in result["systems"].items():
-        click.echo(f"  {name:<16} chrF {row['chrf']['mean']:5.1f} {row['chrf']['ci']}  ROUGE-L {row['rougeL']['mean']:5.1f} "
-                   f"{row['rougeL']['ci']}  {row['tokens_per_answer']:.0f} tokens/answer  p50 {row['latency_p50_s']:.2f} s")
+        click.echo(
+            f"  {name:<16} chrF {row['chrf']['mean']:5.1f} {row['chrf']['ci']}  ROUGE-L {row['rougeL']['mean']:5.1f} "
+            f"{row['rougeL']['ci']}  {row['tokens_per_answer']:.0f} tokens/answer  p50 {row['latency_p50_s']:.2f} s"
+        )
     for pair, row in result["pairwise"].items():
         judged = row["judge"]
         click.echo(f"  {pair}: judge {judged['wins']} wins / {judged['ties']} ties / {judged['losses']} losses")
@@ -76,8 +97,10 @@ def eval_push(ctx: click.Context, pair: str, as_json: bool) -> None:
     if as_json:
         echo_json(summary)
         return
-    click.echo(f"{summary['pair']}: pushed {summary['pushed']} tasks ({summary['already']} were there); judge them at "
-               f"{summary['url']}\nthen: ftboot eval pull")
+    click.echo(
+        f"{summary['pair']}: pushed {summary['pushed']} tasks ({summary['already']} were there); judge them at "
+        f"{summary['url']}\nthen: ftboot eval pull"
+    )
 
 
 @eval_.command("pull")
@@ -97,10 +120,15 @@ def eval_pull(ctx: click.Context, as_json: bool) -> None:
         echo_json(results)
         return
     for pair, human in results.items():
-        agree = "no judge run to compare" if human["judge_agreement"] is None else \
-            f"the LLM judge agrees on {100 * human['judge_agreement']:.0f}%"
-        click.echo(f"{pair}: humans {human['wins']} wins / {human['ties']} ties / {human['losses']} losses "
-                   f"over {human['judgements']} judgements; {agree}")
+        agree = (
+            "no judge run to compare"
+            if human["judge_agreement"] is None
+            else f"the LLM judge agrees on {100 * human['judge_agreement']:.0f}%"
+        )
+        click.echo(
+            f"{pair}: humans {human['wins']} wins / {human['ties']} ties / {human['losses']} losses "
+            f"over {human['judgements']} judgements; {agree}"
+        )
     click.echo("updated outputs/eval/eval.md")
 
 

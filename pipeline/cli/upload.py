@@ -14,19 +14,45 @@ from pipeline.cli.common import Writes, echo_json, project_of
 
 
 @click.command(cls=Writes)
-@click.option("--provider", help="fireworks, bedrock, together, huggingface, openai or azure (from ftboot.toml; no default).")
+@click.option(
+    "--provider", help="fireworks, bedrock, together, huggingface, openai or azure (from ftboot.toml; no default)."
+)
 @click.option("--model", help="The base model to fine-tune (default from ftboot.toml).")
-@click.option("--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True,
-              help="chat: train.jsonl and val.jsonl, supervised; dpo: the preference set from `build --format dpo`.")
-@click.option("--dry-run", is_flag=True, help="Validate and show what would be sent and its estimated cost; send nothing.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["chat", "dpo"]),
+    default="chat",
+    show_default=True,
+    help="chat: train.jsonl and val.jsonl, supervised; dpo: the preference set from `build --format dpo`.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Validate and show what would be sent and its estimated cost; send nothing."
+)
 @click.option("--wait", is_flag=True, help="Follow the job until it succeeds, fails or is cancelled.")
-@click.option("--status", "status_of", is_flag=False, flag_value="", default=None, metavar="[JOB_ID]",
-              help="Follow a job already started (default: the last one in outputs/uploads.jsonl).")
+@click.option(
+    "--status",
+    "status_of",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[JOB_ID]",
+    help="Follow a job already started (default: the last one in outputs/uploads.jsonl).",
+)
 @click.option("--force", is_flag=True, help="Start a job even though these files and settings already have one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or the result as JSON.")
 @click.pass_context
-def upload(ctx: click.Context, provider: str | None, model: str | None, fmt: str, dry_run: bool, wait: bool,
-           status_of: str | None, force: bool, as_json: bool) -> None:
+def upload(
+    ctx: click.Context,
+    provider: str | None,
+    model: str | None,
+    fmt: str,
+    dry_run: bool,
+    wait: bool,
+    status_of: str | None,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Send the final set to a fine-tuning service and start the job, or push the dataset to the Hugging Face Hub.
 
     The files are validated again against the provider's rules first; an invalid file is refused with the
@@ -60,8 +86,14 @@ def upload(ctx: click.Context, provider: str | None, model: str | None, fmt: str
             click.echo("dry run: nothing was sent")
         return
     started = up.start_upload(project, chosen, plan, force)
-    summary = {"provider": started.provider, "file_ids": started.file_ids, "reused": started.reused, "url": started.url,
-               "job_id": started.job.id if started.job else None, "status": started.job.status if started.job else None}
+    summary = {
+        "provider": started.provider,
+        "file_ids": started.file_ids,
+        "reused": started.reused,
+        "url": started.url,
+        "job_id": started.job.id if started.job else None,
+        "status": started.job.status if started.job else None,
+    }
     if started.job is None:
         if as_json:
             echo_json(summary)
@@ -71,7 +103,9 @@ def upload(ctx: click.Context, provider: str | None, model: str | None, fmt: str
     if not as_json:
         reused = f" (reused the uploaded {', '.join(started.reused)} file)" if started.reused else ""
         click.echo(f"uploaded {', '.join(f'{r} {i}' for r, i in started.file_ids.items())}{reused}")
-        click.echo(f"started job {started.job.id} at {chosen.label}: {plan.model}, {plan.method} ({started.job.status})")
+        click.echo(
+            f"started job {started.job.id} at {chosen.label}: {plan.model}, {plan.method} ({started.job.status})"
+        )
     if wait:
         _follow(ctx, project, chosen, started.job.id, as_json)
     elif as_json:
@@ -97,19 +131,32 @@ def _follow(ctx: click.Context, project: Any, provider: Any, job_id: str, as_jso
             for update in follow(project, provider, job_id):
                 if not as_json:
                     for event in update.new_events:
-                        console.print(f"  {event.message}", markup=False, style="red" if event.level == "error" else None)
+                        console.print(
+                            f"  {event.message}", markup=False, style="red" if event.level == "error" else None
+                        )
                 if live:
                     live.update(update_line(update))
     except KeyboardInterrupt:
-        click.echo(f"stopped following; job {job_id} keeps running at {provider.label}. "
-                   f"Pick it up again with: ftboot upload --status {job_id}", err=True)
+        click.echo(
+            f"stopped following; job {job_id} keeps running at {provider.label}. "
+            f"Pick it up again with: ftboot upload --status {job_id}",
+            err=True,
+        )
         ctx.exit(130)
     assert update is not None
     job = update.job
     checkpoints = provider.checkpoints(job.id)
     if as_json:
-        echo_json({"job_id": job.id, "status": job.status, "fine_tuned_model": job.fine_tuned_model,
-                   "trained_tokens": job.trained_tokens, "train_loss": update.train_loss, "checkpoints": checkpoints})
+        echo_json(
+            {
+                "job_id": job.id,
+                "status": job.status,
+                "fine_tuned_model": job.fine_tuned_model,
+                "trained_tokens": job.trained_tokens,
+                "train_loss": update.train_loss,
+                "checkpoints": checkpoints,
+            }
+        )
         return
     click.echo(update_line(update))
     click.echo(f"job {job.id} succeeded: fine-tuned model {job.fine_tuned_model}")

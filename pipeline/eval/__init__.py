@@ -45,8 +45,15 @@ def _judge_endpoint(project: Project, model: str, asker: Any) -> Any:
     from pipeline.llm.endpoint import resolve
 
     target = resolve(project.config, "openai")
-    system = System("judge", "openai", model or cfg.model, cfg.base_url or target.base_url,
-                    cfg.api_key_env or target.key_env, 0, False)
+    system = System(
+        "judge",
+        "openai",
+        model or cfg.model,
+        cfg.base_url or target.base_url,
+        cfg.api_key_env or target.key_env,
+        0,
+        False,
+    )
     return endpoint_of(system, None)
 
 
@@ -67,8 +74,14 @@ def _budget(project: Project, options: Options, systems: list[Any]) -> Budget:
     return Budget(options.max_requests, max_cost=options.max_cost, prices=table)
 
 
-def _answer(asker: Any, systems: list[Any], items: list[Any], pool: list[tuple[str, dict[str, Any]]],
-            max_tokens: int, counts: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+def _answer(
+    asker: Any,
+    systems: list[Any],
+    items: list[Any],
+    pool: list[tuple[str, dict[str, Any]]],
+    max_tokens: int,
+    counts: dict[str, int],
+) -> dict[str, list[dict[str, Any]]]:
     """Every system's answer rows, in item order; the systems on one endpoint are sent as one run."""
     from pipeline.eval.systems import endpoint_of, request_for
 
@@ -76,19 +89,28 @@ def _answer(asker: Any, systems: list[Any], items: list[Any], pool: list[tuple[s
     by_endpoint: dict[tuple[str, str], tuple[Endpoint, list[PlannedRequest]]] = {}
     for system in systems:
         endpoint = asker.local() if system.backend == "local" else endpoint_of(system, None)
-        planned[system.name] = [request_for(system, endpoint, item, n, pool, max_tokens) for n, item in enumerate(items)]
+        planned[system.name] = [
+            request_for(system, endpoint, item, n, pool, max_tokens) for n, item in enumerate(items)
+        ]
         by_endpoint.setdefault((endpoint.base_url, endpoint.api_key), (endpoint, []))[1].extend(planned[system.name])
     replies: dict[str, dict[str, Any]] = {}
     for endpoint, requests in by_endpoint.values():
-        got = asker.ask(endpoint, requests, f"answers from {endpoint.label}", len(requests),
-                        lambda r: {"system": r.meta["system"], "item": r.meta["item"], "shots": r.meta["shots"]})
+        got = asker.ask(
+            endpoint,
+            requests,
+            f"answers from {endpoint.label}",
+            len(requests),
+            lambda r: {"system": r.meta["system"], "item": r.meta["item"], "shots": r.meta["shots"]},
+        )
         replies.update(got.rows)
         counts["sent"] += got.sent
         counts["cached"] += got.cached
     return {name: [replies[r.key] for r in requests] for name, requests in planned.items()}
 
 
-def _verdict(systems: dict[str, dict[str, Any]], item_scores: dict[str, list[float]], resamples: int, margin: float) -> str:
+def _verdict(
+    systems: dict[str, dict[str, Any]], item_scores: dict[str, list[float]], resamples: int, margin: float
+) -> str:
     """The candidate (the best fine-tuned system, else the best) against the best of the others, on chrF."""
     from pipeline.eval.scores import paired_difference
     from pipeline.eval.verdict import Side, decide
@@ -96,8 +118,9 @@ def _verdict(systems: dict[str, dict[str, Any]], item_scores: dict[str, list[flo
     ranked = sorted(systems, key=lambda n: -systems[n]["chrf"]["mean"])
     tuned = [n for n in ranked if systems[n]["fine_tuned"]]
     candidate = tuned[0] if tuned else ranked[0]
-    others = [n for n in ranked if n != candidate and not (tuned and systems[n]["fine_tuned"])] or \
-        [n for n in ranked if n != candidate]
+    others = [n for n in ranked if n != candidate and not (tuned and systems[n]["fine_tuned"])] or [
+        n for n in ranked if n != candidate
+    ]
     if not others:
         return f"only one system ({candidate}): nothing to compare it with"
     _, interval = paired_difference(item_scores[candidate], item_scores[others[0]], resamples)
@@ -124,11 +147,19 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
     test_path = options.test or project.output("test.jsonl")
     items = load_items(test_path, project.show(test_path), options.limit)
     held = held_out_ids(project) | {item.id for item in items}
-    pool = [(s.id, s.example) for s in load_seeds(project) if example_id(s.example) not in held] \
-        if any(s.shots for s in systems) else []
+    pool = (
+        [(s.id, s.example) for s in load_seeds(project) if example_id(s.example) not in held]
+        if any(s.shots for s in systems)
+        else []
+    )
     references = [item.reference for item in items]
-    result: dict[str, Any] = {"test_items": len(items), "test_file": project.show(test_path), "systems": {},
-                              "pairwise": {}, "requests": {"sent": 0, "cached": 0}}
+    result: dict[str, Any] = {
+        "test_items": len(items),
+        "test_file": project.show(test_path),
+        "systems": {},
+        "pairwise": {},
+        "requests": {"sent": 0, "cached": 0},
+    }
     answers: dict[str, list[str]] = {}
     item_scores: dict[str, list[float]] = {}
     with ExitStack() as stack:
@@ -139,12 +170,16 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
             answers[system.name] = [row["answer"] for row in rows]
             item_scores[system.name] = chrf_scores(answers[system.name], references)
             result["systems"][system.name] = {
-                "model": system.model, "shots": system.shots, "fine_tuned": system.fine_tuned,
+                "model": system.model,
+                "shots": system.shots,
+                "fine_tuned": system.fine_tuned,
                 "chrf": summary(item_scores[system.name], cfg.resamples),
                 "rougeL": summary(rouge_l_scores(answers[system.name], references), cfg.resamples),
-                "checks_pass": (round(sum(map(checks.passes, answers[system.name])) / len(items), 3)
-                                if checks.configured else None),
-                **usage(rows, project.config.prices.get(system.model))}
+                "checks_pass": (
+                    round(sum(map(checks.passes, answers[system.name])) / len(items), 3) if checks.configured else None
+                ),
+                **usage(rows, project.config.prices.get(system.model)),
+            }
         if options.judge is not None:
             endpoint = _judge_endpoint(project, options.judge, asker)
             for a, b in itertools.combinations([s.name for s in systems], 2):
@@ -153,9 +188,14 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
                 result["requests"]["sent"] += got.sent
                 result["requests"]["cached"] += got.cached
                 outcomes = judging.outcomes(pairs, got.rows)
-                result["pairwise"][f"{a} vs {b}"] = {"judge": {**judging.tally(outcomes, cfg.resamples),
-                                                               "items": [item.id for item in items], "outcomes": outcomes},
-                                                     "human": None}
+                result["pairwise"][f"{a} vs {b}"] = {
+                    "judge": {
+                        **judging.tally(outcomes, cfg.resamples),
+                        "items": [item.id for item in items],
+                        "outcomes": outcomes,
+                    },
+                    "human": None,
+                }
 
     result["verdict"] = _verdict(result["systems"], item_scores, cfg.resamples, cfg.margin)
     directory = project.output("eval")

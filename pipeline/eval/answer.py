@@ -68,7 +68,9 @@ class Asker:
         self.cache = self.stack.enter_context(ReplyCache(self.project.output("cache") / "replies.jsonl"))
         path = self.project.output(ANSWERS)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.known = {row["request"]: row for _, row in read_jsonl(path, tolerate_torn_tail=True)} if path.exists() else {}
+        self.known = (
+            {row["request"]: row for _, row in read_jsonl(path, tolerate_torn_tail=True)} if path.exists() else {}
+        )
         self.out = self.stack.enter_context(Appender(path))
 
     def local(self) -> Endpoint:
@@ -79,8 +81,14 @@ class Asker:
             self._local = self.stack.enter_context(local_server(self.project.config.local, self.project.root, log))
         return self._local
 
-    def ask(self, endpoint: Endpoint, requests: Iterable[PlannedRequest], step: str, total: int,
-            provenance: Callable[[PlannedRequest], dict[str, Any]] | None = None) -> Answers:
+    def ask(
+        self,
+        endpoint: Endpoint,
+        requests: Iterable[PlannedRequest],
+        step: str,
+        total: int,
+        provenance: Callable[[PlannedRequest], dict[str, Any]] | None = None,
+    ) -> Answers:
         """Send `requests` to `endpoint`; every answer, recorded in answers.jsonl when `provenance` is given."""
         concurrency = self.concurrency
         if endpoint.label == "local":
@@ -95,11 +103,17 @@ class Asker:
         def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
             row = self.known.get(request.key)
             if row is None:
-                row = {"request": request.key, "answer": reply.choices[0].text if reply.choices else "",
-                       "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                       "latency_s": round(client.latency.get(request.key, 0.0), 4), "model": request.model,
-                       "endpoint": endpoint.label, "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                       **(provenance(request) if provenance else {})}
+                row = {
+                    "request": request.key,
+                    "answer": reply.choices[0].text if reply.choices else "",
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens,
+                    "latency_s": round(client.latency.get(request.key, 0.0), 4),
+                    "model": request.model,
+                    "endpoint": endpoint.label,
+                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    **(provenance(request) if provenance else {}),
+                }
                 if provenance:
                     self.out.write(row)
                     self.known[request.key] = row

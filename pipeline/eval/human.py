@@ -61,8 +61,9 @@ def push(project: Project, pair_option: str) -> dict[str, Any]:
     names = [n.strip() for n in pair_option.split(",")]
     result = _result(project)
     if len(names) != 2 or names[0] == names[1] or not set(names) <= set(result["systems"]):
-        raise InputError(f"--pair needs two different systems of the last eval ({', '.join(result['systems'])})",
-                         Location("--pair"))
+        raise InputError(
+            f"--pair needs two different systems of the last eval ({', '.join(result['systems'])})", Location("--pair")
+        )
     a, b = names
     pair = f"{a} vs {b}"
     items = load_items(project.root / result["test_file"], result["test_file"])
@@ -79,16 +80,28 @@ def push(project: Project, pair_option: str) -> dict[str, Any]:
             continue
         first, second = (a, b) if random.Random(token).random() < 0.5 else (b, a)
         prompt = "\n\n".join(f"[{m['role']}] {m['content']}" for m in item.prompt if m["role"] != "system")
-        tasks.append({"pair_item": token, "prompt": prompt, "answer_1": answers[(first, item.id)],
-                      "answer_2": answers[(second, item.id)], "reference": item.reference})
+        tasks.append(
+            {
+                "pair_item": token,
+                "prompt": prompt,
+                "answer_1": answers[(first, item.id)],
+                "answer_2": answers[(second, item.id)],
+                "reference": item.reference,
+            }
+        )
         orders.append({"pair": pair, "item": item.id, "token": token, "first": first, "project_id": project_id})
     if tasks:
         with Appender(project.output(PAIRS)) as out:  # the order is saved before the tasks exist
             for order in orders:
                 out.write(order)
         server.import_tasks(project_id, tasks)
-    return {"pair": pair, "project_id": project_id, "pushed": len(tasks), "already": len(there),
-            "url": f"{server.url}/projects/{project_id}/data"}
+    return {
+        "pair": pair,
+        "project_id": project_id,
+        "pushed": len(tasks),
+        "already": len(there),
+        "url": f"{server.url}/projects/{project_id}/data",
+    }
 
 
 def _choice(annotation: dict[str, Any]) -> str | None:
@@ -107,14 +120,17 @@ def pull(project: Project) -> dict[str, Any]:
 
     path = project.output(PAIRS)
     if not path.exists():
-        raise InputError("no pairwise tasks pushed yet", Location(project.show(path)),
-                         hint="run `ftboot eval push --pair A,B` first")
+        raise InputError(
+            "no pairwise tasks pushed yet", Location(project.show(path)), hint="run `ftboot eval push --pair A,B` first"
+        )
     orders = {row["token"]: row for _, row in read_jsonl(path, tolerate_torn_tail=True)}
     result = _result(project)
     server = Server.connect(project)
     found: dict[str, dict[str, Any]] = {}
     for project_id in sorted({row["project_id"] for row in orders.values()}):
-        for task in json.loads(server.export(project_id)):  # our own tasks: pipeline.review.lsexport reads review exports
+        for task in json.loads(
+            server.export(project_id)
+        ):  # our own tasks: pipeline.review.lsexport reads review exports
             order = orders.get(str((task.get("data") or {}).get("pair_item")))
             if order is None:
                 continue
@@ -135,8 +151,11 @@ def pull(project: Project) -> dict[str, Any]:
                     entry["agree"] += judge_of[order["item"]] == outcome
     resamples = project.config.eval.resamples
     for pair, entry in found.items():
-        human = {**tally(entry["outcomes"], resamples), "judgements": len(entry["outcomes"]),
-                 "judge_agreement": round(entry["agree"] / entry["compared"], 3) if entry["compared"] else None}
+        human = {
+            **tally(entry["outcomes"], resamples),
+            "judgements": len(entry["outcomes"]),
+            "judge_agreement": round(entry["agree"] / entry["compared"], 3) if entry["compared"] else None,
+        }
         result["pairwise"].setdefault(pair, {"judge": None})["human"] = human
     directory = project.output("eval")
     write(result, directory)

@@ -20,8 +20,10 @@ from pipeline.eval.systems import Item
 from pipeline.llm.judging import ask, transcript
 from pipeline.llm.request import Endpoint, PlannedRequest
 
-JUDGE_SYSTEM = ("You judge which of two answers better fulfils a request, using the task description and the "
-                "reference answer as the standard. Reply with one word: A, B or tie.")
+JUDGE_SYSTEM = (
+    "You judge which of two answers better fulfils a request, using the task description and the "
+    "reference answer as the standard. Reply with one word: A, B or tie."
+)
 _WORD = re.compile(r"\b(A|B|tie)\b", re.IGNORECASE)
 
 
@@ -32,16 +34,22 @@ def verdict_of(text: str) -> str:
 
 
 def judge_request(config: Config, endpoint: Endpoint, item: Item, first: str, second: str) -> PlannedRequest:
-    text = (f"Task: {config.task.description.strip() or config.task.name}\n\n"
-            f"Conversation:\n{transcript(item.prompt)}\n\nReference answer:\n{item.reference}\n\n"
-            f"Answer A:\n{first}\n\nAnswer B:\n{second}\n\nWhich answer is better: A, B or tie?")
+    text = (
+        f"Task: {config.task.description.strip() or config.task.name}\n\n"
+        f"Conversation:\n{transcript(item.prompt)}\n\nReference answer:\n{item.reference}\n\n"
+        f"Answer A:\n{first}\n\nAnswer B:\n{second}\n\nWhich answer is better: A, B or tie?"
+    )
     return ask(endpoint, JUDGE_SYSTEM, text, 8)
 
 
-def pair_requests(config: Config, endpoint: Endpoint, items: list[Item], a: list[str], b: list[str]) -> list[tuple[PlannedRequest, PlannedRequest]]:
+def pair_requests(
+    config: Config, endpoint: Endpoint, items: list[Item], a: list[str], b: list[str]
+) -> list[tuple[PlannedRequest, PlannedRequest]]:
     """For each item, the judge's request with a's answer first and the one with b's answer first."""
-    return [(judge_request(config, endpoint, item, x, y), judge_request(config, endpoint, item, y, x))
-            for item, x, y in zip(items, a, b, strict=True)]
+    return [
+        (judge_request(config, endpoint, item, x, y), judge_request(config, endpoint, item, y, x))
+        for item, x, y in zip(items, a, b, strict=True)
+    ]
 
 
 def outcomes(pairs: list[tuple[PlannedRequest, PlannedRequest]], replies: dict[str, dict[str, Any]]) -> list[str]:
@@ -56,5 +64,9 @@ def outcomes(pairs: list[tuple[PlannedRequest, PlannedRequest]], replies: dict[s
 def tally(results: list[str], resamples: int) -> dict[str, Any]:
     """Wins, ties, losses, and the first system's score (win 1, tie 0.5) with its interval."""
     points = [{"win": 1.0, "tie": 0.5, "loss": 0.0}[r] for r in results]
-    return {"wins": results.count("win"), "ties": results.count("tie"), "losses": results.count("loss"),
-            "score": summary(points, resamples) if points else None}
+    return {
+        "wins": results.count("win"),
+        "ties": results.count("tie"),
+        "losses": results.count("loss"),
+        "score": summary(points, resamples) if points else None,
+    }

@@ -24,8 +24,10 @@ def _charts(result: dict[str, Any], directory: Path) -> None:
     width = 0.38
     for offset, score in ((-width / 2, "chrf"), (width / 2, "rougeL")):
         means = [result["systems"][n][score]["mean"] for n in names]
-        errors = [[m - result["systems"][n][score]["ci"][0] for n, m in zip(names, means, strict=True)],
-                  [result["systems"][n][score]["ci"][1] - m for n, m in zip(names, means, strict=True)]]
+        errors = [
+            [m - result["systems"][n][score]["ci"][0] for n, m in zip(names, means, strict=True)],
+            [result["systems"][n][score]["ci"][1] - m for n, m in zip(names, means, strict=True)],
+        ]
         axes.bar([i + offset for i in range(len(names))], means, width, yerr=errors, capsize=4, label=score)
     axes.set_xticks(range(len(names)), names)
     axes.set_ylabel("score (0-100), 95% interval")
@@ -39,8 +41,13 @@ def _charts(result: dict[str, Any], directory: Path) -> None:
         row = result["systems"][name]
         x = row["cost_per_1k"] if priced else row["prompt_tokens"] + row["tokens_per_answer"]
         low, high = row["chrf"]["ci"]
-        axes.errorbar([x], [row["chrf"]["mean"]], yerr=[[row["chrf"]["mean"] - low], [high - row["chrf"]["mean"]]],
-                      fmt="o", capsize=4)
+        axes.errorbar(
+            [x],
+            [row["chrf"]["mean"]],
+            yerr=[[row["chrf"]["mean"] - low], [high - row["chrf"]["mean"]]],
+            fmt="o",
+            capsize=4,
+        )
         axes.annotate(name, (x, row["chrf"]["mean"]), textcoords="offset points", xytext=(6, 4))
     axes.set_xlabel("USD per 1,000 calls" if priced else "tokens per call (no prices configured)")
     axes.set_ylabel("chrF, 95% interval")
@@ -63,25 +70,40 @@ def _counts(row: dict[str, Any]) -> str:
 
 
 def render(result: dict[str, Any]) -> str:
-    lines = ["# Eval", "", f"{result['test_items']} test items from `{result['test_file']}`.", "",
-             "## Scores against the reference (mean [95% interval])", "",
-             "| system | model | shots | chrF | ROUGE-L | checks pass | tokens/answer | p50 s | p95 s | USD / 1k calls |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "# Eval",
+        "",
+        f"{result['test_items']} test items from `{result['test_file']}`.",
+        "",
+        "## Scores against the reference (mean [95% interval])",
+        "",
+        "| system | model | shots | chrF | ROUGE-L | checks pass | tokens/answer | p50 s | p95 s | USD / 1k calls |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, row in result["systems"].items():
         checks = "-" if row["checks_pass"] is None else f"{100 * row['checks_pass']:.0f}%"
         cost = "-" if row["cost_per_1k"] is None else f"{row['cost_per_1k']:.4f}"
-        lines.append(f"| {name} | `{row['model']}` | {row['shots']} | {_ci(row['chrf'])} | {_ci(row['rougeL'])} | {checks} | "
-                     f"{row['tokens_per_answer']:.0f} | {row['latency_p50_s']:.2f} | {row['latency_p95_s']:.2f} | {cost} |")
+        lines.append(
+            f"| {name} | `{row['model']}` | {row['shots']} | {_ci(row['chrf'])} | {_ci(row['rougeL'])} | {checks} | "
+            f"{row['tokens_per_answer']:.0f} | {row['latency_p50_s']:.2f} | {row['latency_p95_s']:.2f} | {cost} |"
+        )
     lines += ["", "![scores](scores.png) ![cost against quality](cost-quality.png)", ""]
     if result["pairwise"]:
-        lines += ["## Pairwise", "", "A wins only when the judge picks it in both orders; score: win 1, tie 0.5.", "",
-                  "| pair | judge wins / ties / losses | judge score | humans wins / ties / losses | humans score | judge agrees with humans |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "## Pairwise",
+            "",
+            "A wins only when the judge picks it in both orders; score: win 1, tie 0.5.",
+            "",
+            "| pair | judge wins / ties / losses | judge score | humans wins / ties / losses | humans score | judge agrees with humans |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for pair, row in result["pairwise"].items():
             judge, human = row.get("judge") or {}, row.get("human") or {}
             agree = "-" if human.get("judge_agreement") is None else f"{100 * human['judge_agreement']:.0f}%"
-            lines.append(f"| {pair} | {_counts(judge)} | {_ci(judge.get('score'))} | {_counts(human)} | "
-                         f"{_ci(human.get('score'))} | {agree} |")
+            lines.append(
+                f"| {pair} | {_counts(judge)} | {_ci(judge.get('score'))} | {_counts(human)} | "
+                f"{_ci(human.get('score'))} | {agree} |"
+            )
         lines.append("")
     lines += ["## Verdict", "", result["verdict"], ""]
     return "\n".join(lines)

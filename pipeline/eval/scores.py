@@ -30,14 +30,19 @@ def chrf_scores(answers: Sequence[str], references: Sequence[str]) -> list[float
     from sacrebleu.metrics import CHRF
 
     metric = CHRF()
-    return [metric.sentence_score(answer, [reference]).score for answer, reference in zip(answers, references, strict=True)]
+    return [
+        metric.sentence_score(answer, [reference]).score for answer, reference in zip(answers, references, strict=True)
+    ]
 
 
 def rouge_l_scores(answers: Sequence[str], references: Sequence[str]) -> list[float]:
     from rouge_score.rouge_scorer import RougeScorer
 
     scorer = RougeScorer(["rougeL"])
-    return [100 * scorer.score(reference, answer)["rougeL"].fmeasure for answer, reference in zip(answers, references, strict=True)]
+    return [
+        100 * scorer.score(reference, answer)["rougeL"].fmeasure
+        for answer, reference in zip(answers, references, strict=True)
+    ]
 
 
 def _indexes(n: int, resamples: int) -> np.ndarray:
@@ -127,6 +132,10 @@ def usage(rows: Sequence[dict[str, Any]], price: Price | None) -> dict[str, Any]
     cost = None
     if price is not None and price.input is not None and price.output is not None:
         cost = round(1000 * float(prompt.mean() * price.input + completion.mean() * price.output) / 1e6, 4)
-    return {"tokens_per_answer": round(float(completion.mean()), 1), "prompt_tokens": round(float(prompt.mean()), 1),
-            "latency_p50_s": round(float(np.percentile(latency, 50)), 3),
-            "latency_p95_s": round(float(np.percentile(latency, 95)), 3), "cost_per_1k": cost}
+    return {
+        "tokens_per_answer": round(float(completion.mean()), 1),
+        "prompt_tokens": round(float(prompt.mean()), 1),
+        "latency_p50_s": round(float(np.percentile(latency, 50)), 3),
+        "latency_p95_s": round(float(np.percentile(latency, 95)), 3),
+        "cost_per_1k": cost,
+    }

@@ -52,8 +52,11 @@ def _messages(example: dict[str, Any]) -> list[dict[str, str]]:
 def load_items(path: Path, shown: str, limit: int | None = None) -> list[Item]:
     """The test items of a chat JSONL file (outputs/test.jsonl or --test FILE)."""
     if not path.exists():
-        raise InputError("no test set", Location(shown),
-                         hint="`ftboot build` writes outputs/test.jsonl from reviewed examples; or pass --test FILE")
+        raise InputError(
+            "no test set",
+            Location(shown),
+            hint="`ftboot build` writes outputs/test.jsonl from reviewed examples; or pass --test FILE",
+        )
     items = []
     for line, row in read_jsonl(path, shown):
         messages = _messages(row) if isinstance(row, dict) else []
@@ -86,12 +89,18 @@ def resolve(project: Project, names: list[str] | None = None) -> list[System]:
     """The configured systems (all, or those named, in that order), each with its model and endpoint settings."""
     configured = project.config.eval.systems
     if not configured:
-        raise InputError("no systems to compare", key_location(project, "eval.systems"),
-                         hint='add tables such as [eval.systems.few-shot] with model = "..." and shots = 3')
+        raise InputError(
+            "no systems to compare",
+            key_location(project, "eval.systems"),
+            hint='add tables such as [eval.systems.few-shot] with model = "..." and shots = 3',
+        )
     for name in names or []:
         if name not in configured:
-            raise InputError(f"no system {name!r} under [eval.systems]", Location("--systems"),
-                             hint=f"configured: {', '.join(configured)}")
+            raise InputError(
+                f"no system {name!r} under [eval.systems]",
+                Location("--systems"),
+                hint=f"configured: {', '.join(configured)}",
+            )
     return [_resolve_one(project, name, configured[name]) for name in (names or list(configured))]
 
 
@@ -100,16 +109,20 @@ def _resolve_one(project: Project, name: str, cfg: EvalSystem) -> System:
     if cfg.model == AUTO:
         found = UploadLedger(project).fine_tuned()
         if found is None:
-            raise InputError("model = \"auto\" but outputs/uploads.jsonl has no succeeded fine-tuning job",
-                             key_location(project, f"{where}.model"),
-                             hint="`ftboot upload --wait` records one; or name the model")
+            raise InputError(
+                'model = "auto" but outputs/uploads.jsonl has no succeeded fine-tuning job',
+                key_location(project, f"{where}.model"),
+                hint="`ftboot upload --wait` records one; or name the model",
+            )
         model, provider, endpoint = found
         chat = _provider_chat(project, provider, endpoint)
         base_url = cfg.base_url or (chat[0] if chat else "")
         if not base_url:
-            raise InputError(f"the fine-tuned model is on {provider}, whose chat endpoint ftboot does not know",
-                             key_location(project, f"{where}.model"),
-                             hint=f"set base_url (an OpenAI-compatible endpoint serving {model}) in [{where}]")
+            raise InputError(
+                f"the fine-tuned model is on {provider}, whose chat endpoint ftboot does not know",
+                key_location(project, f"{where}.model"),
+                hint=f"set base_url (an OpenAI-compatible endpoint serving {model}) in [{where}]",
+            )
         key_env = cfg.api_key_env or (chat[1] if chat else project.config.openai.api_key_env)
         return System(name, "openai", model, base_url, key_env, cfg.shots, True)
     if not cfg.model and cfg.backend == "openai":
@@ -121,8 +134,15 @@ def _resolve_one(project: Project, name: str, cfg: EvalSystem) -> System:
     from pipeline.llm.endpoint import resolve as resolve_endpoint
 
     target = resolve_endpoint(project.config, "openai", configured_model=cfg.model)  # env, then [openai], then default
-    return System(name, cfg.backend, cfg.model, cfg.base_url or target.base_url, cfg.api_key_env or target.key_env,
-                  cfg.shots, False)
+    return System(
+        name,
+        cfg.backend,
+        cfg.model,
+        cfg.base_url or target.base_url,
+        cfg.api_key_env or target.key_env,
+        cfg.shots,
+        False,
+    )
 
 
 def endpoint_of(system: System, local: Endpoint | None) -> Endpoint:
@@ -133,8 +153,10 @@ def endpoint_of(system: System, local: Endpoint | None) -> Endpoint:
     base_url = system.base_url
     key = os.environ.get(system.api_key_env, "")
     if not key:
-        raise InputError(f"{system.api_key_env} is not set; system {system.name!r} needs an API key",
-                         hint="export it, or set api_key_env under its [eval.systems] table")
+        raise InputError(
+            f"{system.api_key_env} is not set; system {system.name!r} needs an API key",
+            hint="export it, or set api_key_env under its [eval.systems] table",
+        )
     return Endpoint(base_url, key, system.model, host_of(base_url))
 
 
@@ -143,12 +165,15 @@ def shot_turns(shots: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [m for shot in shots for m in _messages(shot) if m["role"] != "system"]
 
 
-def request_for(system: System, endpoint: Endpoint, item: Item, number: int, pool: list[tuple[str, dict[str, Any]]],
-                max_tokens: int) -> PlannedRequest:
+def request_for(
+    system: System, endpoint: Endpoint, item: Item, number: int, pool: list[tuple[str, dict[str, Any]]], max_tokens: int
+) -> PlannedRequest:
     """The request that asks `system` for item number `number`. Greedy decoding keeps answers repeatable."""
-    picked = [pool[j] for j in rotation(len(pool), number, min(system.shots, len(pool)), "eval")] if system.shots else []
+    picked = (
+        [pool[j] for j in rotation(len(pool), number, min(system.shots, len(pool)), "eval")] if system.shots else []
+    )
     head = [m for m in item.prompt[:1] if m["role"] == "system"]
-    messages = head + shot_turns([example for _, example in picked]) + item.prompt[len(head):]
+    messages = head + shot_turns([example for _, example in picked]) + item.prompt[len(head) :]
     params = {"temperature": 0.0, "max_tokens": max_tokens, "seed": 0}
     meta = {"system": system.name, "item": item.id, "shots": [key for key, _ in picked]}
     return PlannedRequest(CHAT, endpoint.model, {"messages": messages}, params, f"eval:{item.id}", endpoint.label, meta)

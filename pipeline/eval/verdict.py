@@ -36,10 +36,14 @@ def decide(candidate: Side, baseline: Side, diff_ci: tuple[float, float], items:
             return f"the prompt is better than the fine-tune: keep prompting ({baseline.name} over {candidate.name}, {shown})"
         return f"{baseline.name} is better on quality than {candidate.name} ({shown})"
     if -margin <= low and high <= margin:
-        cheap, dear = sorted((candidate, baseline), key=lambda s: s.cost_per_1k if s.cost_per_1k is not None else math.inf)
+        cheap, dear = sorted(
+            (candidate, baseline), key=lambda s: s.cost_per_1k if s.cost_per_1k is not None else math.inf
+        )
         if cheap.cost_per_1k and dear.cost_per_1k and cheap.cost_per_1k < dear.cost_per_1k:
-            return (f"{_label(cheap)} is as good (within the intervals) and {dear.cost_per_1k / cheap.cost_per_1k:.1f}× "
-                    f"cheaper per call than {_label(dear)}")
+            return (
+                f"{_label(cheap)} is as good (within the intervals) and {dear.cost_per_1k / cheap.cost_per_1k:.1f}× "
+                f"cheaper per call than {_label(dear)}"
+            )
         if candidate.fine_tuned and not baseline.fine_tuned:
             return f"the few-shot prompt ({baseline.name}) is as good as the fine-tune (within the intervals): keep prompting"
         return f"{candidate.name} and {baseline.name} are as good (within the intervals, {shown})"

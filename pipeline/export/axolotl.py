@@ -21,17 +21,32 @@ class AxolotlExporter(Exporter):
 
     def convert(self, example: dict[str, Any], fmt: str) -> dict[str, Any]:
         if fmt == "dpo":
-            return {"messages": plain_messages(example["input"]["messages"]),
-                    "chosen": plain_messages(example["preferred_output"])[0],
-                    "rejected": plain_messages(example["non_preferred_output"])[0]}
+            return {
+                "messages": plain_messages(example["input"]["messages"]),
+                "chosen": plain_messages(example["preferred_output"])[0],
+                "rejected": plain_messages(example["non_preferred_output"])[0],
+            }
         return {"messages": plain_messages(example["messages"])}
 
     def _dataset(self, path: str, fmt: str) -> dict[str, Any]:
         if fmt == "dpo":
-            return {"path": path, "ds_type": "json", "split": "train", "type": "chat_template.default",
-                    "field_messages": "messages", "field_chosen": "chosen", "field_rejected": "rejected"}
-        return {"path": path, "ds_type": "json", "split": "train", "type": "chat_template", "field_messages": "messages",
-                "roles_to_train": ["assistant"]}
+            return {
+                "path": path,
+                "ds_type": "json",
+                "split": "train",
+                "type": "chat_template.default",
+                "field_messages": "messages",
+                "field_chosen": "chosen",
+                "field_rejected": "rejected",
+            }
+        return {
+            "path": path,
+            "ds_type": "json",
+            "split": "train",
+            "type": "chat_template",
+            "field_messages": "messages",
+            "roles_to_train": ["assistant"],
+        }
 
     def configs(self, layout: Layout) -> dict[str, str]:
         config: dict[str, Any] = {"base_model": layout.model, "chat_template": "tokenizer_default"}
@@ -42,9 +57,21 @@ class AxolotlExporter(Exporter):
             config["test_datasets"] = [self._dataset(layout.validation, layout.fmt)]
         else:
             config["val_set_size"] = 0
-        config.update(adapter="lora", lora_r=16, lora_alpha=32, lora_dropout=0.05, lora_target_linear=True,
-                      sequence_len=2048, micro_batch_size=2, gradient_accumulation_steps=4, num_epochs=EPOCHS,
-                      learning_rate=0.0002, optimizer="adamw_torch", lr_scheduler="cosine", output_dir="./output")
+        config.update(
+            adapter="lora",
+            lora_r=16,
+            lora_alpha=32,
+            lora_dropout=0.05,
+            lora_target_linear=True,
+            sequence_len=2048,
+            micro_batch_size=2,
+            gradient_accumulation_steps=4,
+            num_epochs=EPOCHS,
+            learning_rate=0.0002,
+            optimizer="adamw_torch",
+            lr_scheduler="cosine",
+            output_dir="./output",
+        )
         return {"config.yml": yaml.safe_dump(config, sort_keys=False)}
 
     def readme(self, layout: Layout) -> str:

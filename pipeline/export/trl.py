@@ -15,8 +15,11 @@ EPOCHS = 3
 def trl_line(example: dict[str, Any], fmt: str) -> dict[str, Any]:
     """One line in TRL's conversational format; tool definitions are kept for chat templates that use them."""
     if fmt == "dpo":
-        return {"prompt": plain_messages(example["input"]["messages"]), "chosen": plain_messages(example["preferred_output"]),
-                "rejected": plain_messages(example["non_preferred_output"])}
+        return {
+            "prompt": plain_messages(example["input"]["messages"]),
+            "chosen": plain_messages(example["preferred_output"]),
+            "rejected": plain_messages(example["non_preferred_output"]),
+        }
     line: dict[str, Any] = {"messages": plain_messages(example["messages"])}
     if example.get("tools"):
         line["tools"] = example["tools"]
@@ -63,7 +66,11 @@ class TRLExporter(Exporter):
         return {"train.py": script(layout, "TRL", "", "", "MODEL", 'trainer.save_model(str(HERE / "output"))')}
 
     def readme(self, layout: Layout) -> str:
-        kind = "`prompt`, `chosen` and `rejected` (conversational preference format)" if layout.fmt == "dpo" else "`messages`"
+        kind = (
+            "`prompt`, `chosen` and `rejected` (conversational preference format)"
+            if layout.fmt == "dpo"
+            else "`messages`"
+        )
         return f"""# Training with TRL
 
 `{layout.train}`{f" and `{layout.validation}`" if layout.validation else ""} hold the set in TRL's conversational

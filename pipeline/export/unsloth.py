@@ -26,10 +26,21 @@ class UnslothExporter(Exporter):
 
     def configs(self, layout: Layout) -> dict[str, str]:
         # Unsloth must be imported before TRL so that its patches apply; DPO needs its trainer patch as well.
-        imports = ("from unsloth import FastLanguageModel, PatchDPOTrainer\n\nPatchDPOTrainer()" if layout.fmt == "dpo"
-                   else "from unsloth import FastLanguageModel")
-        return {"train.py": script(layout, "Unsloth", imports, LOAD, "model,\n    processing_class=tokenizer",
-                                   'model.save_pretrained(str(HERE / "lora"))\ntokenizer.save_pretrained(str(HERE / "lora"))')}
+        imports = (
+            "from unsloth import FastLanguageModel, PatchDPOTrainer\n\nPatchDPOTrainer()"
+            if layout.fmt == "dpo"
+            else "from unsloth import FastLanguageModel"
+        )
+        return {
+            "train.py": script(
+                layout,
+                "Unsloth",
+                imports,
+                LOAD,
+                "model,\n    processing_class=tokenizer",
+                'model.save_pretrained(str(HERE / "lora"))\ntokenizer.save_pretrained(str(HERE / "lora"))',
+            )
+        }
 
     def readme(self, layout: Layout) -> str:
         return f"""# Training with Unsloth

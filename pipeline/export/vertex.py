@@ -37,8 +37,11 @@ class VertexExporter(Exporter):
         spec = {"trainingDatasetUri": f"{BUCKET}/{layout.train}"}
         if layout.validation:
             spec["validationDatasetUri"] = f"{BUCKET}/{layout.validation}"
-        return {"tuning-job.json": as_json({"baseModel": layout.model, "supervisedTuningSpec": spec,
-                                            "tunedModelDisplayName": "ftboot"})}
+        return {
+            "tuning-job.json": as_json(
+                {"baseModel": layout.model, "supervisedTuningSpec": spec, "tunedModelDisplayName": "ftboot"}
+            )
+        }
 
     def readme(self, layout: Layout) -> str:
         files = " ".join(filter(None, [layout.train, layout.validation]))

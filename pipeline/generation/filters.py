@@ -108,10 +108,15 @@ class ToolCalls:
     def __init__(self, config: Config, seeds: list[Record]) -> None:
         from jsonschema import Draft202012Validator, SchemaError
 
-        found = [(tool.model_dump(exclude_none=True), Location(CONFIG_NAME, None, f"generate.tools[{i}]"))
-                 for i, tool in enumerate(config.generate.tools)]
-        found += [(tool, Location(seed.provenance.get("file"), seed.provenance.get("line"), f"tools[{i}]"))
-                  for seed in seeds for i, tool in enumerate(seed.example.get("tools") or [])]
+        found = [
+            (tool.model_dump(exclude_none=True), Location(CONFIG_NAME, None, f"generate.tools[{i}]"))
+            for i, tool in enumerate(config.generate.tools)
+        ]
+        found += [
+            (tool, Location(seed.provenance.get("file"), seed.provenance.get("line"), f"tools[{i}]"))
+            for seed in seeds
+            for i, tool in enumerate(seed.example.get("tools") or [])
+        ]
         self.tools: list[dict[str, Any]] = []
         self.validators: dict[str, Any] = {}
         for tool, where in found:
@@ -121,8 +126,11 @@ class ToolCalls:
                 Draft202012Validator.check_schema(schema)
             except SchemaError as exc:
                 field = f"{where.field}.function.parameters{_path(exc.absolute_path)}"
-                raise InputError(f"not a valid JSON Schema: {exc.message}", Location(where.file, where.line, field),
-                                 hint="the parameters of a tool are a JSON Schema (draft 2020-12)") from None
+                raise InputError(
+                    f"not a valid JSON Schema: {exc.message}",
+                    Location(where.file, where.line, field),
+                    hint="the parameters of a tool are a JSON Schema (draft 2020-12)",
+                ) from None
             if function["name"] in self.validators:
                 continue
             self.tools.append(tool)
@@ -137,11 +145,16 @@ class ToolCalls:
                 name, where = call["function"]["name"], f"messages[{i}].tool_calls[{j}]"
                 validator = self.validators.get(name)
                 if validator is None:
-                    return _reject("tool-call", f"{where}: {name!r} is not a declared function "
-                                                f"({', '.join(self.validators) or 'none declared'})")
+                    return _reject(
+                        "tool-call",
+                        f"{where}: {name!r} is not a declared function "
+                        f"({', '.join(self.validators) or 'none declared'})",
+                    )
                 error = best_match(validator.iter_errors(json.loads(call["function"]["arguments"])))
                 if error is not None:
-                    return _reject("tool-call", f"{where}: {name} arguments{_path(error.absolute_path)}: {error.message}")
+                    return _reject(
+                        "tool-call", f"{where}: {name} arguments{_path(error.absolute_path)}: {error.message}"
+                    )
         return {}
 
 
@@ -180,27 +193,40 @@ class Screen:
             field, message = validation_messages(exc)[0]
             return Screened(None, _reject("schema", f"{field}: {message}" if field else message), value=value)
         if len(whole := dumps(example)) > MAX_EXAMPLE_CHARS:
-            return Screened(None, _reject("too-long", f"the example's JSON has {len(whole):,} characters, more than "
-                                          f"{MAX_EXAMPLE_CHARS:,}"), raw=whole)
+            return Screened(
+                None,
+                _reject(
+                    "too-long", f"the example's JSON has {len(whole):,} characters, more than {MAX_EXAMPLE_CHARS:,}"
+                ),
+                raw=whole,
+            )
         messages = example["messages"]
         if self.system_prompt and messages[0]["role"] != "system":
             example["messages"] = messages = [{"role": "system", "content": self.system_prompt}, *messages]
         if not any(m["role"] == "assistant" for m in messages):
             return Screened(example, _reject("empty", "no assistant reply"))
-        empty = [i for i, m in enumerate(messages) if not content_text(m.get("content")).strip() and not m.get("tool_calls")]
+        empty = [
+            i for i, m in enumerate(messages) if not content_text(m.get("content")).strip() and not m.get("tool_calls")
+        ]
         if empty:
             return Screened(example, _reject("empty", f"messages[{empty[0]}] has no text"))
         if verdict := self.tool_calls.check(example):
             return Screened(example, verdict)
         text = dedup_text(example)
         if len(text) < gen.min_chars:
-            return Screened(example, _reject("too-short", f"{len(text)} characters, fewer than min_chars {gen.min_chars}"))
+            return Screened(
+                example, _reject("too-short", f"{len(text)} characters, fewer than min_chars {gen.min_chars}")
+            )
         if len(text) > gen.max_chars:
-            return Screened(example, _reject("too-long", f"{len(text)} characters, more than max_chars {gen.max_chars}"))
+            return Screened(
+                example, _reject("too-long", f"{len(text)} characters, more than max_chars {gen.max_chars}")
+            )
         if self.blocklist and (hit := self.blocklist.search(normalize_text(text))):
             return Screened(example, _reject("blocklisted", f"contains {hit.group(0)!r}"))
         sig = signature(text, self.index.num_perm)
-        return Screened(example, {}, text=text, sig=sig, id=example_id(example), nearest=self.seed_similarity.nearest(text))
+        return Screened(
+            example, {}, text=text, sig=sig, id=example_id(example), nearest=self.seed_similarity.nearest(text)
+        )
 
     def decide(self, item: Screened) -> tuple[dict[str, Any] | None, Verdict, str | None]:
         """A prepared item against every candidate so far: (example, verdict, id of an accepted example)."""
@@ -209,8 +235,16 @@ class Screen:
         duplicate = self.index.find(item.text, item.sig)
         if duplicate is not None:
             code = "duplicate" if duplicate.similarity >= 1.0 else "near-duplicate"
-            return item.example, _reject(code, f"{code} of {duplicate.key} (similarity {duplicate.similarity:.2f})",
-                                         neighbour=duplicate.key, similarity=duplicate.similarity), None
+            return (
+                item.example,
+                _reject(
+                    code,
+                    f"{code} of {duplicate.key} (similarity {duplicate.similarity:.2f})",
+                    neighbour=duplicate.key,
+                    similarity=duplicate.similarity,
+                ),
+                None,
+            )
         self.index.add(item.id, item.text, item.sig)  # type: ignore[arg-type]
         key, similarity = item.nearest or (None, None)
         return item.example, {"nearest_seed": key, "nearest_seed_similarity": similarity}, item.id
@@ -225,7 +259,12 @@ def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
             items.append(Item(problem=("unparseable", f"the response is not a completion: {choice.problem}")))
             continue
         if choice.refusal or choice.finish_reason == "content_filter":
-            items.append(Item(problem=("refusal", (choice.refusal or "the content filter stopped the reply")[:300]), raw=choice.text))
+            items.append(
+                Item(
+                    problem=("refusal", (choice.refusal or "the content filter stopped the reply")[:300]),
+                    raw=choice.text,
+                )
+            )
             continue
         if not choice.text.strip():
             items.append(Item(problem=("empty", f"an empty reply (finish_reason {choice.finish_reason})")))
@@ -236,7 +275,9 @@ def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
             found = parse_numbered(choice.text, request.meta["first"], request.meta["count"], choice.finish_reason)
         if not found:
             cut = choice.finish_reason == "length"
-            found = [Item(problem=("truncated" if cut else "unparseable", "no example found in the reply"), raw=choice.text)]
+            found = [
+                Item(problem=("truncated" if cut else "unparseable", "no example found in the reply"), raw=choice.text)
+            ]
         items += found
     return items
 
@@ -248,12 +289,15 @@ def unparsed(screened: list[Screened | None]) -> bool:
     """Whether a reply's items (from `screen_reply`) brought text but not one that reads as an example: the sign
     of a mode that does not fit the model (`pipeline.generation.modes`). A body that is no completion at all is
     the server's fault, not the mode's."""
-    return bool(screened) and all(item is not None and item.verdict.get("reason", {}).get("code") in PARSE_FAILURES
-                                  and item.raw for item in screened)
+    return bool(screened) and all(
+        item is not None and item.verdict.get("reason", {}).get("code") in PARSE_FAILURES and item.raw
+        for item in screened
+    )
 
 
-def screen_reply(request: PlannedRequest, reply: Reply, screen: Screen,
-                 skip: Container[tuple[str, int]] = ()) -> list[Screened | None]:
+def screen_reply(
+    request: PlannedRequest, reply: Reply, screen: Screen, skip: Container[tuple[str, int]] = ()
+) -> list[Screened | None]:
     """A reply's items through `Screen.prepare` (None for those in `skip`): the part of turning a reply into
     records that needs no memory of other candidates, so another process may do it."""
     out: list[Screened | None] = []
@@ -261,22 +305,38 @@ def screen_reply(request: PlannedRequest, reply: Reply, screen: Screen,
         if (request.key, number) in skip:
             out.append(None)
             continue
-        screened = Screened(None, _reject(*item.problem), value=item.value) if item.problem else screen.prepare(item.value)
+        screened = (
+            Screened(None, _reject(*item.problem), value=item.value) if item.problem else screen.prepare(item.value)
+        )
         screened.raw = screened.raw or item.raw
         out.append(screened)
     return out
 
 
-def records_from_reply(request: PlannedRequest, reply: Reply, screen: Screen, endpoint: str,
-                       skip: Container[tuple[str, int]] = (), screened: list[Screened | None] | None = None
-                       ) -> list[tuple[Record, bool]]:
+def records_from_reply(
+    request: PlannedRequest,
+    reply: Reply,
+    screen: Screen,
+    endpoint: str,
+    skip: Container[tuple[str, int]] = (),
+    screened: list[Screened | None] | None = None,
+) -> list[tuple[Record, bool]]:
     """Every item of a reply as (record, accepted). Items whose (request key, item number) are in `skip` were
     written by an earlier run and are left out, so replaying a cached reply adds nothing twice. `screened`: the
     reply's items already through `screen_reply`, by another process say."""
     meta, params = request.meta, request.params
-    base = {"source": "generated", "shots": meta["shots"], "model": request.model, "endpoint": endpoint,
-            "mode": meta["mode"], "params": {k: params[k] for k in ("temperature", "top_p", "max_tokens", "seed") if k in params},
-            "prompt_hash": meta["prompt_hash"], "round": meta["round"], "request": request.key, **meta["steer"]}
+    base = {
+        "source": "generated",
+        "shots": meta["shots"],
+        "model": request.model,
+        "endpoint": endpoint,
+        "mode": meta["mode"],
+        "params": {k: params[k] for k in ("temperature", "top_p", "max_tokens", "seed") if k in params},
+        "prompt_hash": meta["prompt_hash"],
+        "round": meta["round"],
+        "request": request.key,
+        **meta["steer"],
+    }
     out: list[tuple[Record, bool]] = []
     for number, item in enumerate(screened if screened is not None else screen_reply(request, reply, screen, skip)):
         if item is None or (request.key, number) in skip:

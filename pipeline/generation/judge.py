@@ -39,8 +39,10 @@ from pipeline.schema import Record, read_records
 if TYPE_CHECKING:
     from pipeline.generation.run import Outputs, RunSettings
 
-JUDGE_SYSTEM = ("You rate one training example for fine-tuning a language model against a rubric. Reply with JSON "
-                'only: {"score": <1 to 5>, "reason": "<one sentence>"}; 5 means ready to train on, 1 means useless.')
+JUDGE_SYSTEM = (
+    "You rate one training example for fine-tuning a language model against a rubric. Reply with JSON "
+    'only: {"score": <1 to 5>, "reason": "<one sentence>"}; 5 means ready to train on, 1 means useless.'
+)
 LOW_SCORE = "low-score"
 FIELDS = ("judge_score", "judge_reason", "judge_error", "judge_model")
 MAX_REASON = 300
@@ -57,8 +59,10 @@ def rubric(config: Config) -> str:
 
 
 def request_for(config: Config, endpoint: Endpoint, example: dict[str, Any]) -> PlannedRequest:
-    text = (f"Rubric:\n{rubric(config)}\n\nExample:\n{transcript(example.get('messages') or [])}\n\n"
-            "Score the example from 1 to 5 against the rubric, with a one-sentence reason.")
+    text = (
+        f"Rubric:\n{rubric(config)}\n\nExample:\n{transcript(example.get('messages') or [])}\n\n"
+        "Score the example from 1 to 5 against the rubric, with a one-sentence reason."
+    )
     return ask(endpoint, JUDGE_SYSTEM, text, config.judge.max_output_tokens)
 
 
@@ -94,8 +98,9 @@ class Judge:
     """Which model judges, and where: `[judge]`, else generation's backend and model, on the endpoint that
     `pipeline.llm.endpoint` resolves for every stage."""
 
-    def __init__(self, project: Project, model: str | None = None, backend: str | None = None,
-                 override: bool = False) -> None:
+    def __init__(
+        self, project: Project, model: str | None = None, backend: str | None = None, override: bool = False
+    ) -> None:
         """`backend`: the command line's (`override`), else the generation run's, which [judge] backend beats."""
         from pipeline.llm.endpoint import resolve
 
@@ -138,14 +143,28 @@ class Judged:
     stopped: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "endpoint": self.endpoint, "judged": self.judged, "failed": self.failed,
-                "low_score": self.low_score, "scores": {str(s): self.scores[s] for s in sorted(self.scores)},
-                "requests": {"sent": self.sent, "cached": self.cached}, "stopped": self.stopped}
+        return {
+            "model": self.model,
+            "endpoint": self.endpoint,
+            "judged": self.judged,
+            "failed": self.failed,
+            "low_score": self.low_score,
+            "scores": {str(s): self.scores[s] for s in sorted(self.scores)},
+            "requests": {"sent": self.sent, "cached": self.cached},
+            "stopped": self.stopped,
+        }
 
 
-def judge_candidates(project: Project, judge: Judge, endpoint: Endpoint, cache: ReplyCache, budget: Budget,
-                     concurrency: int, min_score: int | None, reject: Callable[[dict[str, Any]], None],
-                     ) -> tuple[Judged, list[Record]]:
+def judge_candidates(
+    project: Project,
+    judge: Judge,
+    endpoint: Endpoint,
+    cache: ReplyCache,
+    budget: Budget,
+    concurrency: int,
+    min_score: int | None,
+    reject: Callable[[dict[str, Any]], None],
+) -> tuple[Judged, list[Record]]:
     """Score the unscored candidates, rewrite candidates.jsonl with the scores and without those below
     `min_score`, which go to `reject` (unless rejected.jsonl already holds them: a pass cut off between the two
     writes). Returns the pass and the candidates moved. A RunError from the client is raised after the scores
@@ -187,8 +206,16 @@ def judge_candidates(project: Project, judge: Judge, endpoint: Endpoint, cache: 
     return result, moved
 
 
-def run(project: Project, backend: str | None = None, model: str | None = None, min_score: int | None = None, concurrency: int | None = None,
-        max_requests: int | None = None, max_tokens: int | None = None, max_cost: float | None = None) -> Judged:
+def run(
+    project: Project,
+    backend: str | None = None,
+    model: str | None = None,
+    min_score: int | None = None,
+    concurrency: int | None = None,
+    max_requests: int | None = None,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+) -> Judged:
     """`ftboot judge`: one pass over candidates.jsonl with its own budget."""
     from pipeline.jsonl import Appender
 
@@ -199,19 +226,35 @@ def run(project: Project, backend: str | None = None, model: str | None = None, 
         cache = stack.enter_context(ReplyCache(project.output("cache") / "replies.jsonl"))
         rejected = stack.enter_context(Appender(project.output("rejected.jsonl")))
         threshold = min_score if min_score is not None else project.config.judge.min_score
-        judged, _ = judge_candidates(project, judge, endpoint, cache, budget,
-                                     concurrency or project.config.generate.concurrency, threshold, rejected.write)
+        judged, _ = judge_candidates(
+            project,
+            judge,
+            endpoint,
+            cache,
+            budget,
+            concurrency or project.config.generate.concurrency,
+            threshold,
+            rejected.write,
+        )
     return judged
 
 
-def judge_generated(stage: RunSettings, judge: Judge, outputs: Outputs, endpoint: Endpoint, cache: ReplyCache,
-                    budget: Budget, concurrency: int) -> RunError | None:
+def judge_generated(
+    stage: RunSettings,
+    judge: Judge,
+    outputs: Outputs,
+    endpoint: Endpoint,
+    cache: ReplyCache,
+    budget: Budget,
+    concurrency: int,
+) -> RunError | None:
     """The judge's pass at the end of a generation run, in its budget: the low scores become rejects counted in
     the run's summary (`outputs.demote`), written while candidates.jsonl is closed for appending."""
     with outputs.rewriting():
         try:
-            judged, _ = judge_candidates(stage.project, judge, endpoint, cache, budget, concurrency, stage.min_score,
-                                         outputs.demote)
+            judged, _ = judge_candidates(
+                stage.project, judge, endpoint, cache, budget, concurrency, stage.min_score, outputs.demote
+            )
         except RunError as exc:
             return exc
     stage.summary.judge = judged.as_dict()
@@ -220,11 +263,25 @@ def judge_generated(stage: RunSettings, judge: Judge, outputs: Outputs, endpoint
     return None
 
 
-def _apply(project: Project, records: list[Record], scores: dict[str, Score], min_score: int | None,
-           reject: Callable[[dict[str, Any]], None], model: str, result: Judged) -> list[Record]:
+def _apply(
+    project: Project,
+    records: list[Record],
+    scores: dict[str, Score],
+    min_score: int | None,
+    reject: Callable[[dict[str, Any]], None],
+    model: str,
+    result: Judged,
+) -> list[Record]:
     rejected_path = project.output("rejected.jsonl")
-    already = {r.id for _, r in read_records(rejected_path, project.show(rejected_path))
-               if (r.model_extra or {}).get("reason", {}).get("code") == LOW_SCORE} if rejected_path.exists() else set()
+    already = (
+        {
+            r.id
+            for _, r in read_records(rejected_path, project.show(rejected_path))
+            if (r.model_extra or {}).get("reason", {}).get("code") == LOW_SCORE
+        }
+        if rejected_path.exists()
+        else set()
+    )
     kept, moved = [], []
     for record in records:
         if (got := scores.get(record.id)) is not None:
@@ -240,7 +297,9 @@ def _apply(project: Project, records: list[Record], scores: dict[str, Score], mi
         score = record.provenance.get("judge_score")
         if min_score is not None and isinstance(score, int) and score < min_score:
             if record.id not in already:
-                detail = f"judge score {score} below --min-score {min_score}: {record.provenance.get('judge_reason', '')}"
+                detail = (
+                    f"judge score {score} below --min-score {min_score}: {record.provenance.get('judge_reason', '')}"
+                )
                 reject({**record.model_dump(), "reason": {"code": LOW_SCORE, "detail": detail[:500]}})
             moved.append(record)
         else:

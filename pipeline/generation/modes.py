@@ -50,7 +50,9 @@ class ModeCheck:
         if self.seen < FIRST or self.failed < SHARE * FIRST:
             return None
         other, kind = ("chat", "a chat") if self.mode == "completion" else ("completion", "a base")
-        return RunError(f"{self.failed} of the first {FIRST} replies could not be parsed: {self.mode} mode against "
-                        f"{kind} model ({self.model})? set mode = \"{other}\" under [{self.backend}] or [generate], "
-                        f"or pass --mode {other}",
-                        hint="the replies received are cached and in outputs/rejected.jsonl; rerunning sends nothing new for them")
+        return RunError(
+            f"{self.failed} of the first {FIRST} replies could not be parsed: {self.mode} mode against "
+            f'{kind} model ({self.model})? set mode = "{other}" under [{self.backend}] or [generate], '
+            f"or pass --mode {other}",
+            hint="the replies received are cached and in outputs/rejected.jsonl; rerunning sends nothing new for them",
+        )

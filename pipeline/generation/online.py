@@ -68,8 +68,9 @@ class Screening:
     from the pool's thread could not raise here a failure to write). Without a worker, every reply is screened
     here."""
 
-    def __init__(self, outputs: Outputs, label: str, taken: Callable[[PlannedRequest, list[Screened | None]], None],
-                 worker: bool) -> None:
+    def __init__(
+        self, outputs: Outputs, label: str, taken: Callable[[PlannedRequest, list[Screened | None]], None], worker: bool
+    ) -> None:
         import multiprocessing
 
         self.outputs, self.label, self.taken = outputs, label, taken
@@ -139,7 +140,9 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             return summary
         judge = stage.judge()
         # by default the judge may also ask ten times the plan: about one request per candidate aimed for
-        cap = options.max_requests or DEFAULT_CAP * (summary.planned + (stage.target - summary.existing if judge else 0))
+        cap = options.max_requests or DEFAULT_CAP * (
+            summary.planned + (stage.target - summary.existing if judge else 0)
+        )
         budget = Budget(cap, options.max_tokens, options.max_cost, project.config.prices.get(stage.model), stage.model)
         if judge is not None:
             with budget.priced(judge.price, judge.model):
@@ -149,20 +152,34 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         stack.callback(screening.close)
         endpoint = stage.endpoint(stack)
         if judge is not None:  # its key is checked before anything is sent; a local judge shares the local server
-            judge_endpoint = judge.endpoint(stack, endpoint if stage.backend == "local" and options.model is None else None)
+            judge_endpoint = judge.endpoint(
+                stack, endpoint if stage.backend == "local" and options.model is None else None
+            )
         cache = stack.enter_context(ReplyCache(project.output("cache") / "replies.jsonl"))
         concurrency = options.concurrency or gen.concurrency
         if stage.backend == "local":
             from pipeline.llm.local import MAX_CONCURRENCY
 
             concurrency = min(concurrency, MAX_CONCURRENCY)
-        client = Client(endpoint, cache, budget, Pacer(gen.requests_per_minute, gen.tokens_per_minute),
-                        concurrency=concurrency, timeout=gen.timeout, retries=gen.retries)
+        client = Client(
+            endpoint,
+            cache,
+            budget,
+            Pacer(gen.requests_per_minute, gen.tokens_per_minute),
+            concurrency=concurrency,
+            timeout=gen.timeout,
+            retries=gen.retries,
+        )
 
         def update() -> None:
             stats = client.stats
             summary.accepted, summary.rejected, summary.reasons = outputs.accepted, outputs.rejected, outputs.reasons
-            summary.sent, summary.cached, summary.retries, summary.errors = stats.sent, stats.cached, stats.retries, stats.errors
+            summary.sent, summary.cached, summary.retries, summary.errors = (
+                stats.sent,
+                stats.cached,
+                stats.retries,
+                stats.errors,
+            )
             summary.billed_unusable, summary.without_usage = stats.billed_unusable, stats.without_usage
             summary.prompt_tokens, summary.completion_tokens = budget.prompt_tokens, budget.completion_tokens
             summary.cost, summary.elapsed, summary.sending = budget.cost, time.monotonic() - started, stats.sending
@@ -195,24 +212,31 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             summary.error = judge_generated(stage, judge, outputs, judge_endpoint, cache, budget, concurrency)
             update()
         if mismatch:
-            summary.stopped = f"stopped early: the replies do not fit {stage.mode} mode ({summary.total} of {stage.target} accepted)"
+            summary.stopped = (
+                f"stopped early: the replies do not fit {stage.mode} mode ({summary.total} of {stage.target} accepted)"
+            )
         elif summary.total >= stage.target:
             summary.stopped = f"reached --n {stage.target}"
         elif client.stop_reason and options.max_requests is None and client.stop_reason.startswith("--max-requests"):
-            summary.stopped = (f"stopped after {cap} requests (ten times the plan, the default limit) with "
-                               f"{summary.total} of {stage.target} accepted; set --max-requests to allow more")
+            summary.stopped = (
+                f"stopped after {cap} requests (ten times the plan, the default limit) with "
+                f"{summary.total} of {stage.target} accepted; set --max-requests to allow more"
+            )
         elif client.stop_reason:
             summary.stopped = f"stopped: {client.stop_reason} with {summary.total} of {stage.target} accepted"
             if budget.requests == 0 and not summary.cached:
-                summary.error = RunError(f"{client.stop_reason} before the first request: one request may use up to "
-                                         f"{gen.max_output_tokens} output tokens",
-                                         hint="raise the limit, or lower max_output_tokens under [generate]")
+                summary.error = RunError(
+                    f"{client.stop_reason} before the first request: one request may use up to "
+                    f"{gen.max_output_tokens} output tokens",
+                    hint="raise the limit, or lower max_output_tokens under [generate]",
+                )
         elif client.error:
             summary.stopped = f"stopped by an error with {summary.total} of {stage.target} accepted"
         elif summary.judge and summary.judge["low_score"] and summary.total < stage.target:
-            summary.stopped = (f"the judge moved {summary.judge['low_score']} low scores to rejected.jsonl: {summary.total} "
-                               f"of {stage.target} accepted; run the same command again to top up")
+            summary.stopped = (
+                f"the judge moved {summary.judge['low_score']} low scores to rejected.jsonl: {summary.total} "
+                f"of {stage.target} accepted; run the same command again to top up"
+            )
         if summary.judge and summary.judge["stopped"]:
             summary.stopped += f"; the judge stopped: {summary.judge['stopped']} (`ftboot judge` scores the rest)"
     return summary
-

@@ -79,8 +79,12 @@ def _flatten(value: Any) -> list[Item]:
         return [item for v in value for item in _flatten(v)]
     if isinstance(value, dict):
         return [Item(value)]
-    return [Item(problem=("not-an-example", f"a JSON {type(value).__name__} where an example object belongs"),
-                 raw=json.dumps(value, ensure_ascii=False))]
+    return [
+        Item(
+            problem=("not-an-example", f"a JSON {type(value).__name__} where an example object belongs"),
+            raw=json.dumps(value, ensure_ascii=False),
+        )
+    ]
 
 
 def _too_deep(value: Any) -> bool:
@@ -103,7 +107,9 @@ def _decoded(value: Any, span: str) -> list[Item]:
         try:
             json.dumps(value, ensure_ascii=False).encode()
         except UnicodeEncodeError:
-            return [Item(problem=("unparseable", "a string holds a lone UTF-16 surrogate, which is not text"), raw=span)]
+            return [
+                Item(problem=("unparseable", "a string holds a lone UTF-16 surrogate, which is not text"), raw=span)
+            ]
     return _flatten(value)
 
 
@@ -180,11 +186,15 @@ def parse_numbered(text: str, first: int, count: int, finish_reason: str | None 
         closed = END in block
         block = block.split(END, 1)[0]
         if not closed and is_last and finish_reason == "length":
-            items.append(Item(problem=("truncated", "the reply hit the output limit inside this example"), raw=block.strip()))
+            items.append(
+                Item(problem=("truncated", "the reply hit the output limit inside this example"), raw=block.strip())
+            )
             continue
         messages = _turns(block)
         if not messages:
-            items.append(Item(problem=("unparseable", f"example {number} has no USER:/ASSISTANT: turns"), raw=block.strip()))
+            items.append(
+                Item(problem=("unparseable", f"example {number} has no USER:/ASSISTANT: turns"), raw=block.strip())
+            )
             continue
         items.append(Item({"messages": messages}, raw=block.strip()))
     return items

@@ -37,41 +37,88 @@ END = "### END"
 
 EXAMPLES_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"examples": {"type": "array", "items": {
-        "type": "object",
-        "properties": {"messages": {"type": "array", "items": {
-            "type": "object",
-            "properties": {"role": {"type": "string", "enum": ["user", "assistant"]}, "content": {"type": "string"}},
-            "required": ["role", "content"], "additionalProperties": False}}},
-        "required": ["messages"], "additionalProperties": False}}},
-    "required": ["examples"], "additionalProperties": False,
+    "properties": {
+        "examples": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "messages": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "role": {"type": "string", "enum": ["user", "assistant"]},
+                                "content": {"type": "string"},
+                            },
+                            "required": ["role", "content"],
+                            "additionalProperties": False,
+                        },
+                    }
+                },
+                "required": ["messages"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["examples"],
+    "additionalProperties": False,
 }
 
 # With tools: a message may be a tool call or a tool's answer. Strict structured output wants every key required,
 # so the keys a message does not use are null (dropped when the example is validated).
-_TOOL_CALL = {"type": "object", "properties": {
-    "id": {"type": "string"}, "type": {"type": "string", "enum": ["function"]},
-    "function": {"type": "object", "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}},
-                 "required": ["name", "arguments"], "additionalProperties": False}},
-    "required": ["id", "type", "function"], "additionalProperties": False}
+_TOOL_CALL = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"type": "string", "enum": ["function"]},
+        "function": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}},
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["id", "type", "function"],
+    "additionalProperties": False,
+}
 TOOL_EXAMPLES_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"examples": {"type": "array", "items": {
-        "type": "object",
-        "properties": {"messages": {"type": "array", "items": {
-            "type": "object",
-            "properties": {"role": {"type": "string", "enum": ["user", "assistant", "tool"]},
-                           "content": {"type": ["string", "null"]},
-                           "tool_calls": {"type": ["array", "null"], "items": _TOOL_CALL},
-                           "tool_call_id": {"type": ["string", "null"]}},
-            "required": ["role", "content", "tool_calls", "tool_call_id"], "additionalProperties": False}}},
-        "required": ["messages"], "additionalProperties": False}}},
-    "required": ["examples"], "additionalProperties": False,
+    "properties": {
+        "examples": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "messages": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "role": {"type": "string", "enum": ["user", "assistant", "tool"]},
+                                "content": {"type": ["string", "null"]},
+                                "tool_calls": {"type": ["array", "null"], "items": _TOOL_CALL},
+                                "tool_call_id": {"type": ["string", "null"]},
+                            },
+                            "required": ["role", "content", "tool_calls", "tool_call_id"],
+                            "additionalProperties": False,
+                        },
+                    }
+                },
+                "required": ["messages"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["examples"],
+    "additionalProperties": False,
 }
-TOOL_USE = ("The assistant can call the tools above. In each example it calls one or more of them where they help: an "
-            'assistant message with "tool_calls" (each {"id", "type": "function", "function": {"name", "arguments"}}, '
-            "arguments a JSON string that satisfies the function's parameters), one \"tool\" message with the result "
-            'for each call ("tool_call_id" its id), then the assistant\'s answer to the user.')
+TOOL_USE = (
+    "The assistant can call the tools above. In each example it calls one or more of them where they help: an "
+    'assistant message with "tool_calls" (each {"id", "type": "function", "function": {"name", "arguments"}}, '
+    'arguments a JSON string that satisfies the function\'s parameters), one "tool" message with the result '
+    'for each call ("tool_call_id" its id), then the assistant\'s answer to the user.'
+)
 
 
 def header(number: int) -> str:
@@ -103,27 +150,40 @@ def _steer_text(steer: dict[str, str]) -> str:
 
 def shot_messages(example: dict[str, Any], system_prompt: str) -> list[dict[str, Any]]:
     """A shot's messages as shown to the model: without the project's own system prompt, as role and text."""
-    messages = [{"role": m["role"], "content": content_text(m.get("content")),
-                 **{key: m[key] for key in ("tool_calls", "tool_call_id") if m.get(key)}} for m in example["messages"]]
+    messages = [
+        {
+            "role": m["role"],
+            "content": content_text(m.get("content")),
+            **{key: m[key] for key in ("tool_calls", "tool_call_id") if m.get(key)},
+        }
+        for m in example["messages"]
+    ]
     if system_prompt and messages and messages[0]["role"] == "system" and messages[0]["content"] == system_prompt:
         messages = messages[1:]
     return messages
 
 
-def render_chat(config: Config, shots: list[dict[str, Any]], m: int, steer: dict[str, str],
-                tools: Sequence[dict[str, Any]] = ()) -> list[dict[str, str]]:
+def render_chat(
+    config: Config, shots: list[dict[str, Any]], m: int, steer: dict[str, str], tools: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, str]]:
     task = config.task
     lines = [f"Task: {task.description.strip() or task.name}"]
     if task.system_prompt:
         lines.append(f"Every conversation starts from this system prompt, which is added for you: {task.system_prompt}")
     if tools:
-        lines += ["", "Tools (OpenAI function definitions), added to every example for you:",
-                  json.dumps(list(tools), ensure_ascii=False)]
+        lines += [
+            "",
+            "Tools (OpenAI function definitions), added to every example for you:",
+            json.dumps(list(tools), ensure_ascii=False),
+        ]
     lines += ["", "Examples, one JSON object per line:"]
     lines += [json.dumps({"messages": shot_messages(s, task.system_prompt)}, ensure_ascii=False) for s in shots]
-    lines += ["", f"Write {m} new examples{_steer_text(steer)} that differ from these in content and wording. "
-              'Reply with one JSON object: {"examples": [{"messages": [{"role": "user", "content": "..."}, '
-              '{"role": "assistant", "content": "..."}]}, ...]}']
+    lines += [
+        "",
+        f"Write {m} new examples{_steer_text(steer)} that differ from these in content and wording. "
+        'Reply with one JSON object: {"examples": [{"messages": [{"role": "user", "content": "..."}, '
+        '{"role": "assistant", "content": "..."}]}, ...]}',
+    ]
     if tools:
         lines.append(TOOL_USE)
     return [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
@@ -139,8 +199,10 @@ def render_completion(config: Config, shots: list[dict[str, Any]], m: int, steer
     lines += [f"Below are numbered examples. {wanted}{_steer_text(steer)}, each different from those before it.", ""]
     for number, shot in enumerate(shots, start=1):
         lines.append(header(number))
-        lines += [f"{ROLE_LABELS.get(msg['role'], msg['role'].upper())}: {msg['content']}"
-                  for msg in shot_messages(shot, task.system_prompt)]
+        lines += [
+            f"{ROLE_LABELS.get(msg['role'], msg['role'].upper())}: {msg['content']}"
+            for msg in shot_messages(shot, task.system_prompt)
+        ]
         lines += [END, ""]
     lines.append(header(first))
     return "\n".join(lines) + "\n"
@@ -149,8 +211,19 @@ def render_completion(config: Config, shots: list[dict[str, Any]], m: int, steer
 class Planner:
     """The requests of one round, in a fixed order: `request(i)` is the same on every run."""
 
-    def __init__(self, config: Config, *, mode: str, model: str, scope: str, response_format: str,
-                 seeds: list[Record], reviewed: list[Record], round_: int, tools: Sequence[dict[str, Any]] = ()) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        mode: str,
+        model: str,
+        scope: str,
+        response_format: str,
+        seeds: list[Record],
+        reviewed: list[Record],
+        round_: int,
+        tools: Sequence[dict[str, Any]] = (),
+    ) -> None:
         if not seeds:
             raise ValueError("generation needs at least one seed")
         self.config, self.mode, self.model, self.scope, self.tools = config, mode, model, scope, list(tools)
@@ -169,14 +242,19 @@ class Planner:
 
     def _params(self, i: int) -> dict[str, Any]:
         gen = self.config.generate
-        params: dict[str, Any] = {"temperature": gen.temperature, "top_p": gen.top_p,
-                                  "max_tokens": gen.max_output_tokens,
-                                  # a per-draw seed makes equal prompts distinct requests and local runs repeatable
-                                  "seed": zlib.crc32(f"{self.round}:{i}".encode()) & 0x7FFFFFFF}
+        params: dict[str, Any] = {
+            "temperature": gen.temperature,
+            "top_p": gen.top_p,
+            "max_tokens": gen.max_output_tokens,
+            # a per-draw seed makes equal prompts distinct requests and local runs repeatable
+            "seed": zlib.crc32(f"{self.round}:{i}".encode()) & 0x7FFFFFFF,
+        }
         schema = TOOL_EXAMPLES_SCHEMA if self.tools else EXAMPLES_SCHEMA
         if self.response_format == "json_schema":
-            params["response_format"] = {"type": "json_schema",
-                                         "json_schema": {"name": "examples", "strict": True, "schema": schema}}
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "examples", "strict": True, "schema": schema},
+            }
         elif self.response_format == "json_object":  # llama.cpp's server turns the schema into a grammar
             params["response_format"] = {"type": "json_object", "schema": schema}
         return params
@@ -194,8 +272,15 @@ class Planner:
             params = {k: v for k, v in self._params(i).items() if k != "response_format"}
             params["stop"] = [header(len(shots) + self.m + 1)]
         prompt_hash = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-        meta = {"shots": [s.id for s in shots], "round": self.round, "steer": steer, "prompt_hash": prompt_hash,
-                "first": len(shots) + 1, "count": self.m, "mode": self.mode}
+        meta = {
+            "shots": [s.id for s in shots],
+            "round": self.round,
+            "steer": steer,
+            "prompt_hash": prompt_hash,
+            "first": len(shots) + 1,
+            "count": self.m,
+            "mode": self.mode,
+        }
         return PlannedRequest(endpoint, self.model, payload, params, f"{self.round}:{i}", self.scope, meta)
 
     def __iter__(self) -> Iterator[PlannedRequest]:

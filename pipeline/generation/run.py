@@ -84,16 +84,35 @@ class Summary:
         return self.sent / self.sending if self.sending else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"round": self.round, "target": self.target, "candidates": self.total, "accepted": self.accepted,
-                "rejected": self.rejected, "rejected_by_reason": dict(self.reasons.most_common()),
-                "backend": self.backend, "model": self.model, "endpoint": self.endpoint, "mode": self.mode,
-                "requests": {"planned": self.planned, "sent": self.sent, "cached": self.cached,
-                             "retries": self.retries, "errors": dict(self.errors),
-                             "billed_unusable": self.billed_unusable, "without_usage": self.without_usage},
-                "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
-                "cost_usd": self.cost, "elapsed_s": round(self.elapsed, 2), "sending_s": round(self.sending, 2),
-                "requests_per_s": round(self.requests_per_second, 1), "stopped": self.stopped, "judge": self.judge,
-                "error": self.error.message if self.error else None}
+        return {
+            "round": self.round,
+            "target": self.target,
+            "candidates": self.total,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "rejected_by_reason": dict(self.reasons.most_common()),
+            "backend": self.backend,
+            "model": self.model,
+            "endpoint": self.endpoint,
+            "mode": self.mode,
+            "requests": {
+                "planned": self.planned,
+                "sent": self.sent,
+                "cached": self.cached,
+                "retries": self.retries,
+                "errors": dict(self.errors),
+                "billed_unusable": self.billed_unusable,
+                "without_usage": self.without_usage,
+            },
+            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "cost_usd": self.cost,
+            "elapsed_s": round(self.elapsed, 2),
+            "sending_s": round(self.sending, 2),
+            "requests_per_s": round(self.requests_per_second, 1),
+            "stopped": self.stopped,
+            "judge": self.judge,
+            "error": self.error.message if self.error else None,
+        }
 
 
 @dataclass
@@ -118,13 +137,22 @@ def load_reviewed(project: Project) -> list[Record]:
     path = project.output("reviewed.jsonl")
     shown = project.show(path)
     if not path.exists():
-        raise InputError("no reviewed examples yet: --pool reviewed needs them", Location(shown),
-                         hint="run `ftboot review push`, review, then `ftboot review pull`; or use --pool seeds")
-    records = [record for _, record in read_records(path, shown)
-               if is_accepted(record.model_extra or {}) and example_id(record.example) not in held]
+        raise InputError(
+            "no reviewed examples yet: --pool reviewed needs them",
+            Location(shown),
+            hint="run `ftboot review push`, review, then `ftboot review pull`; or use --pool seeds",
+        )
+    records = [
+        record
+        for _, record in read_records(path, shown)
+        if is_accepted(record.model_extra or {}) and example_id(record.example) not in held
+    ]
     if not records:
-        raise InputError("no accepted reviews yet: --pool reviewed needs some", Location(shown),
-                         hint="accept some candidates in Label Studio and run `ftboot review pull`; or use --pool seeds")
+        raise InputError(
+            "no accepted reviews yet: --pool reviewed needs some",
+            Location(shown),
+            hint="accept some candidates in Label Studio and run `ftboot review pull`; or use --pool seeds",
+        )
     return records
 
 
@@ -145,7 +173,9 @@ class Outputs:
         for path, is_candidate in ((self._candidates.path, True), (self._rejected.path, False)):
             for _, record in read_records(path, project.show(path)):
                 provenance = record.provenance
-                if isinstance(key := provenance.get("request"), str) and isinstance(item := provenance.get("item"), int):
+                if isinstance(key := provenance.get("request"), str) and isinstance(
+                    item := provenance.get("item"), int
+                ):
                     self.written.add((key, item))
                 if is_candidate:
                     self.screen.remember(record.id, record.example)
@@ -154,7 +184,9 @@ class Outputs:
         self.reasons: Counter[str] = Counter()
         self.new_ids: set[str] = set()  # candidates written by this run
 
-    def take(self, request: PlannedRequest, reply: Reply, endpoint: str, screened: list[Screened | None] | None = None) -> None:
+    def take(
+        self, request: PlannedRequest, reply: Reply, endpoint: str, screened: list[Screened | None] | None = None
+    ) -> None:
         """Screen a reply's items and append them, each to the file it belongs in. `screened`: the items already
         through `filters.screen_reply`."""
         for record, accepted in records_from_reply(request, reply, self.screen, endpoint, self.written, screened):
@@ -228,17 +260,33 @@ class RunSettings:
         held = held_out_ids(project)  # seeds drawn into the test set (build.test_seeds) are never shots
         self.seeds = [seed for seed in load_seeds(project) if example_id(seed.example) not in held]
         if not self.seeds:
-            raise InputError("no seeds to generate from", Location(project.show(project.seeds_dir)),
-                             hint="write a few examples in seeds/ (`ftboot init` shows the format)")
+            raise InputError(
+                "no seeds to generate from",
+                Location(project.show(project.seeds_dir)),
+                hint="write a few examples in seeds/ (`ftboot init` shows the format)",
+            )
         self.reviewed = load_reviewed(project) if options.pool == "reviewed" else []
         self.round = 1 + max((int(r.provenance.get("round") or 1) for r in self.reviewed), default=0)
         tools = ToolCalls(project.config, self.seeds).tools
         if tools and self.mode == "completion":
-            raise InputError("tool-calling examples need chat mode; this run's mode is completion", key_location(project, "generate.tools")
-                             if gen.tools else Location(project.show(project.seeds_dir), None, "tools"),
-                             hint='set mode = "chat" under [generate] (or the backend\'s table), or pass --mode chat')
-        self.planner = Planner(project.config, mode=self.mode, model=self.model, scope=self.label, tools=tools,
-                               response_format=response_format, seeds=self.seeds, reviewed=self.reviewed, round_=self.round)
+            raise InputError(
+                "tool-calling examples need chat mode; this run's mode is completion",
+                key_location(project, "generate.tools")
+                if gen.tools
+                else Location(project.show(project.seeds_dir), None, "tools"),
+                hint='set mode = "chat" under [generate] (or the backend\'s table), or pass --mode chat',
+            )
+        self.planner = Planner(
+            project.config,
+            mode=self.mode,
+            model=self.model,
+            scope=self.label,
+            tools=tools,
+            response_format=response_format,
+            seeds=self.seeds,
+            reviewed=self.reviewed,
+            round_=self.round,
+        )
         self.summary = Summary(self.round, self.target, self.backend, self.model, self.label, self.mode)
         self.min_score = options.min_score if options.min_score is not None else project.config.judge.min_score
 
@@ -254,8 +302,11 @@ class RunSettings:
         path = self.project.output("candidates.jsonl")
         if not path.exists():
             return 0
-        return sum(1 for _, record in read_records(path, self.project.show(path))
-                   if record.provenance.get("round") == self.round)
+        return sum(
+            1
+            for _, record in read_records(path, self.project.show(path))
+            if record.provenance.get("round") == self.round
+        )
 
     def planned(self, existing: int) -> int:
         return math.ceil(max(self.target - existing, 0) / self.planner.m)

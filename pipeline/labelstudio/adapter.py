@@ -35,8 +35,10 @@ EXPORT_TIMEOUT = 600.0
 
 # Paragraphs draws audio timestamps (00:00:00) and a filter by speaker, which mean nothing here, and folds line
 # breaks, which a reviewer must see.
-_STYLE = ('.lsf-paragraphs span[class^="time--"], .lsf-paragraphs div[class^="authorFilter--"] { display: none; } '
-          '.lsf-paragraphs span[class^="dialoguetext--"] { white-space: pre-wrap; }')
+_STYLE = (
+    '.lsf-paragraphs span[class^="time--"], .lsf-paragraphs div[class^="authorFilter--"] { display: none; } '
+    '.lsf-paragraphs span[class^="dialoguetext--"] { white-space: pre-wrap; }'
+)
 
 
 def labeling_config(slots: int) -> str:
@@ -45,7 +47,8 @@ def labeling_config(slots: int) -> str:
         f'  <Paragraphs name="dialogue_{k}" value="$dialogue_{k}" layout="dialogue" nameKey="role" textKey="content"/>\n'
         f'  <Header value="$title_{k}" size="6"/>\n'
         f'  <TextArea name="reply_{k}" toName="dialogue_{k}" editable="true" maxSubmissions="1" rows="6"/>\n'
-        for k in range(1, slots + 1))
+        for k in range(1, slots + 1)
+    )
     return (
         "<View>\n"
         f"  <Style>{_STYLE}</Style>\n"
@@ -74,8 +77,9 @@ def config_slots(config: str) -> int:
 
 def editable_turns(example: dict[str, Any]) -> list[int]:
     """Indices of the assistant messages a reviewer may correct: those with text, not tool calls."""
-    return [i for i, m in enumerate(example.get("messages", []))
-            if m.get("role") == "assistant" and not m.get("tool_calls")]
+    return [
+        i for i, m in enumerate(example.get("messages", [])) if m.get("role") == "assistant" and not m.get("tool_calls")
+    ]
 
 
 def _shown(message: dict[str, Any]) -> dict[str, str]:
@@ -93,9 +97,11 @@ def _dialogue(messages: list[dict[str, Any]], empty: str) -> list[dict[str, str]
 
 def _info(provenance: dict[str, Any]) -> str:
     similarity = provenance.get("nearest_seed_similarity")
-    parts = [f"round {provenance.get('round', '–')}",
-             f"nearest seed {provenance.get('nearest_seed') or '–'}"
-             + (f" (similarity {similarity:.2f})" if isinstance(similarity, int | float) else "")]
+    parts = [
+        f"round {provenance.get('round', '–')}",
+        f"nearest seed {provenance.get('nearest_seed') or '–'}"
+        + (f" (similarity {similarity:.2f})" if isinstance(similarity, int | float) else ""),
+    ]
     if provenance.get("shots"):
         parts.append(f"shots {', '.join(map(str, provenance['shots']))}")
     return "Generated: " + " · ".join(parts)
@@ -122,8 +128,14 @@ def make_task(record: Record, slots: int, seeds: dict[str, Record]) -> dict[str,
             index = turns[k - 1]
             data[f"dialogue_{k}"] = _dialogue(messages[start:index], "(the assistant speaks again)")
             data[f"title_{k}"] = f"Assistant turn {k} of {len(turns)}: click the pencil to edit it"
-            result.append({"from_name": f"reply_{k}", "to_name": f"dialogue_{k}", "type": "textarea",
-                           "value": {"text": [content_text(messages[index].get("content"))]}})
+            result.append(
+                {
+                    "from_name": f"reply_{k}",
+                    "to_name": f"dialogue_{k}",
+                    "type": "textarea",
+                    "value": {"text": [content_text(messages[index].get("content"))]},
+                }
+            )
             start = index + 1
         else:
             data[f"dialogue_{k}"] = _dialogue(messages[start:] if k == 1 else [], f"(no assistant turn {k} here)")
@@ -162,12 +174,22 @@ def read_annotations(task: dict[str, Any], reviewers: dict[int, str]) -> list[An
             continue
         by_name = {item.get("from_name"): item for item in raw.get("result") or []}
         choices = by_name.get("verdict", {}).get("value", {}).get("choices") or [None]
-        replies = {index: _text(by_name[f"reply_{k}"]) for k, index in enumerate(turns, start=1)
-                   if f"reply_{k}" in by_name}
+        replies = {
+            index: _text(by_name[f"reply_{k}"]) for k, index in enumerate(turns, start=1) if f"reply_{k}" in by_name
+        }
         who = raw.get("completed_by")
         reviewer = (who.get("email") or str(who.get("id"))) if isinstance(who, dict) else reviewers.get(who, str(who))
-        out.append(Annotation(raw["id"], reviewer, choices[0], replies, _text(by_name.get("notes", {})).strip(),
-                              raw.get("lead_time"), str(raw.get("updated_at") or raw.get("created_at") or "")))
+        out.append(
+            Annotation(
+                raw["id"],
+                reviewer,
+                choices[0],
+                replies,
+                _text(by_name.get("notes", {})).strip(),
+                raw.get("lead_time"),
+                str(raw.get("updated_at") or raw.get("created_at") or ""),
+            )
+        )
     return sorted(out, key=lambda a: (a.updated_at, a.id))
 
 
@@ -205,8 +227,9 @@ class Server:
         key = os.environ.get(settings.api_key_env, "")
         if not url or not key:
             missing = "LABEL_STUDIO_URL" if not url else settings.api_key_env
-            raise RunError(f"{missing} is not set",
-                           hint="start a local one with `export $(ftboot labelstudio start | tail -2)`")
+            raise RunError(
+                f"{missing} is not set", hint="start a local one with `export $(ftboot labelstudio start | tail -2)`"
+            )
         server = cls(url, key, settings.api_key_env)
         with server.calls():
             server.ls.users.whoami()
@@ -220,8 +243,10 @@ class Server:
         try:
             yield
         except httpx.TransportError as exc:
-            raise RunError(f"cannot reach Label Studio at {self.url} ({type(exc).__name__})",
-                           hint="is it running? `ftboot labelstudio status`") from None
+            raise RunError(
+                f"cannot reach Label Studio at {self.url} ({type(exc).__name__})",
+                hint="is it running? `ftboot labelstudio status`",
+            ) from None
         except ApiError as exc:
             if exc.status_code in (401, 403):
                 raise RunError(f"Label Studio at {self.url} refused the API key in {self.key_name}") from None
@@ -233,8 +258,11 @@ class Server:
         with self.calls():
             # The SDK's pager drops the item type its list() is declared with; these are its items.
             projects: Iterable[AllRolesProjectList] = self.ls.projects.list(title=title, page_size=100)
-            found = [FoundProject(_id(p.id), p.label_config or "", p.maximum_annotations)
-                     for p in projects if p.title == title]
+            found = [
+                FoundProject(_id(p.id), p.label_config or "", p.maximum_annotations)
+                for p in projects
+                if p.title == title
+            ]
         return min(found, key=lambda p: p.id) if found else None
 
     def ensure_project(self, title: str, slots: int, overlap: int = 1) -> tuple[int, int]:
@@ -243,10 +271,16 @@ class Server:
         found = self.find_project(title)
         with self.calls():
             if found is None:
-                created = self.ls.projects.create(title=title, label_config=labeling_config(slots),
-                                                  model_version=MODEL_VERSION, show_collab_predictions=True,
-                                                  expert_instruction=view.INSTRUCTIONS, show_instruction=True,
-                                                  maximum_annotations=overlap, overlap_cohort_percentage=100)
+                created = self.ls.projects.create(
+                    title=title,
+                    label_config=labeling_config(slots),
+                    model_version=MODEL_VERSION,
+                    show_collab_predictions=True,
+                    expert_instruction=view.INSTRUCTIONS,
+                    show_instruction=True,
+                    maximum_annotations=overlap,
+                    overlap_cohort_percentage=100,
+                )
                 self._review_view(_id(created.id), slots)
                 return _id(created.id), slots
             if found.maximum_annotations != overlap:
@@ -273,8 +307,9 @@ class Server:
     def data_values(self, project_id: int, key: str) -> set[str]:
         """The value of one data field over every task of a project (what is already there)."""
         with self.calls():
-            tasks: Iterable[RoleBasedTask] = self.ls.tasks.list(project=project_id, fields="task_only",
-                                                                include="id,data", page_size=1000)
+            tasks: Iterable[RoleBasedTask] = self.ls.tasks.list(
+                project=project_id, fields="task_only", include="id,data", page_size=1000
+            )
             return {str(t.data.get(key)) for t in tasks}
 
     def ensure_plain_project(self, title: str, label_config: str) -> int:
@@ -300,11 +335,15 @@ class Server:
 
         exports = self.ls.projects.exports
         with self.calls():
-            created = exports.create(project_id, title="ftboot review pull",
-                                     task_filter_options=LseTaskFilterOptionsRequest(only_with_annotations=True),
-                                     serialization_options=SerializationOptionsRequest(
-                                         drafts=SerializationOptionRequest(only_id=True),
-                                         predictions=SerializationOptionRequest(only_id=True)))
+            created = exports.create(
+                project_id,
+                title="ftboot review pull",
+                task_filter_options=LseTaskFilterOptionsRequest(only_with_annotations=True),
+                serialization_options=SerializationOptionsRequest(
+                    drafts=SerializationOptionRequest(only_id=True),
+                    predictions=SerializationOptionRequest(only_id=True),
+                ),
+            )
             snapshot_id, status = _id(created.id), created.status
             deadline = time.monotonic() + EXPORT_TIMEOUT
             while status not in ("completed", "failed") and time.monotonic() < deadline:
@@ -332,8 +371,11 @@ class Server:
             with httpx.Client(base_url=self.url, timeout=60) as http:
                 form = http.get(invite).raise_for_status()
                 csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
-                answer = http.post(invite, headers={"Referer": f"{self.url}{invite}"}, data={
-                    "csrfmiddlewaretoken": csrf.group(1) if csrf else "", "email": email, "password": password})
+                answer = http.post(
+                    invite,
+                    headers={"Referer": f"{self.url}{invite}"},
+                    data={"csrfmiddlewaretoken": csrf.group(1) if csrf else "", "email": email, "password": password},
+                )
             if answer.status_code != 302:
                 raise RunError(f"Label Studio at {self.url} refused the sign-up of {email} (HTTP {answer.status_code})")
 

@@ -25,9 +25,11 @@ from pipeline.labelstudio import postgres as labelstudio_pg
 from pipeline.labelstudio.server import DataDir
 
 # Label Studio's own table names (tasks.models): task, task_completion (its annotations).
-_ANNOTATIONS = ("SELECT t.id, t.data, c.id, c.completed_by_id, c.was_cancelled, c.lead_time, c.result, "
-                "c.created_at, c.updated_at FROM task t JOIN task_completion c ON c.task_id = t.id "
-                "WHERE t.project_id = {project} ORDER BY t.id, c.id")
+_ANNOTATIONS = (
+    "SELECT t.id, t.data, c.id, c.completed_by_id, c.was_cancelled, c.lead_time, c.result, "
+    "c.created_at, c.updated_at FROM task t JOIN task_completion c ON c.task_id = t.id "
+    "WHERE t.project_id = {project} ORDER BY t.id, c.id"
+)
 _TASK_COUNT = "SELECT count(*) FROM task WHERE project_id = {project}"
 
 
@@ -49,8 +51,10 @@ def connect(data: DataDir) -> Iterator[Any]:
         try:
             connection = postgres.connect()
         except psycopg.Error as exc:  # its first line names host and reason, never the password
-            raise RunError(f"cannot read Label Studio's PostgreSQL database on {postgres.host}: "
-                           f"{str(exc).strip().splitlines()[0][:300]}") from None
+            raise RunError(
+                f"cannot read Label Studio's PostgreSQL database on {postgres.host}: "
+                f"{str(exc).strip().splitlines()[0][:300]}"
+            ) from None
         connection.read_only = True
     else:
         path = data.path("data") / "label_studio.sqlite3"
@@ -77,9 +81,17 @@ def annotated_tasks(data: DataDir, project_id: int) -> tuple[list[dict[str, Any]
             if not tasks or tasks[-1]["id"] != task_id:
                 tasks.append({"id": task_id, "data": {"example": _json(task_data)["example"]}, "annotations": []})
             annotation_id, who, cancelled, lead_time, result, created, updated = annotation
-            tasks[-1]["annotations"].append({
-                "id": annotation_id, "completed_by": who, "was_cancelled": bool(cancelled), "lead_time": lead_time,
-                "result": _json(result), "created_at": str(created), "updated_at": str(updated)})
+            tasks[-1]["annotations"].append(
+                {
+                    "id": annotation_id,
+                    "completed_by": who,
+                    "was_cancelled": bool(cancelled),
+                    "lead_time": lead_time,
+                    "result": _json(result),
+                    "created_at": str(created),
+                    "updated_at": str(updated),
+                }
+            )
         cursor.execute(_TASK_COUNT.format(project=int(project_id)))
         total = cursor.fetchone()[0]
     return tasks, int(total)

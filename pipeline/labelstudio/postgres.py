@@ -48,14 +48,27 @@ class Postgres:
 
     def env(self) -> dict[str, str]:
         """Label Studio's settings for this database (core/settings/base.py)."""
-        return {"DJANGO_DB": "default", "POSTGRE_NAME": self.dbname, "POSTGRE_USER": self.user,
-                "POSTGRE_PASSWORD": self.password, "POSTGRE_HOST": self.host, "POSTGRE_PORT": str(self.port)}
+        return {
+            "DJANGO_DB": "default",
+            "POSTGRE_NAME": self.dbname,
+            "POSTGRE_USER": self.user,
+            "POSTGRE_PASSWORD": self.password,
+            "POSTGRE_HOST": self.host,
+            "POSTGRE_PORT": str(self.port),
+        }
 
     def connect(self, **options: Any) -> Any:
         import psycopg
 
-        return psycopg.connect(host=self.host, port=self.port, dbname=self.dbname, user=self.user,
-                               password=self.password or None, connect_timeout=10, **options)
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            dbname=self.dbname,
+            user=self.user,
+            password=self.password or None,
+            connect_timeout=10,
+            **options,
+        )
 
 
 def from_dsn(dsn: str) -> Postgres:
@@ -65,10 +78,16 @@ def from_dsn(dsn: str) -> Postgres:
     try:
         parts = conninfo_to_dict(dsn)
     except Exception:  # psycopg's ProgrammingError echoes the DSN, password included: say less
-        raise RunError("--dsn is not a PostgreSQL connection string (postgresql://user:password@host:5432/db)") from None
-    return Postgres(str(parts.get("host") or "localhost"), int(parts.get("port") or PORT),
-                    str(parts.get("dbname") or "postgres"), str(parts.get("user") or "postgres"),
-                    str(parts.get("password") or ""))
+        raise RunError(
+            "--dsn is not a PostgreSQL connection string (postgresql://user:password@host:5432/db)"
+        ) from None
+    return Postgres(
+        str(parts.get("host") or "localhost"),
+        int(parts.get("port") or PORT),
+        str(parts.get("dbname") or "postgres"),
+        str(parts.get("user") or "postgres"),
+        str(parts.get("password") or ""),
+    )
 
 
 # --- the choice, remembered in the data dir -------------------------------------------------------------------
@@ -109,8 +128,10 @@ def _bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]), reverse=True)
     program = found[0] if found else shutil.which(name)
     if program is None:
-        raise RunError(f"PostgreSQL's {name} was not found", hint="install Debian's `postgresql` package, "
-                       "or give a server with --dsn")
+        raise RunError(
+            f"PostgreSQL's {name} was not found",
+            hint="install Debian's `postgresql` package, or give a server with --dsn",
+        )
     return program
 
 
@@ -121,8 +142,10 @@ def _account() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam("postgres")
     except KeyError:
-        raise RunError("PostgreSQL cannot run as root and there is no `postgres` account",
-                       hint="install Debian's `postgresql` package, or run ftboot as another user") from None
+        raise RunError(
+            "PostgreSQL cannot run as root and there is no `postgres` account",
+            hint="install Debian's `postgresql` package, or run ftboot as another user",
+        ) from None
 
 
 def cluster_dir(state: Path) -> Path:
@@ -140,8 +163,15 @@ def cluster_dir(state: Path) -> Path:
 def _pg(command: list[str], what: str, stdin: Any = subprocess.DEVNULL) -> str:
     """Run a server-side program (initdb, pg_ctl) as the cluster's account."""
     account = _account()
-    done = subprocess.run(command, capture_output=True, text=True, stdin=stdin, cwd="/",
-                          user=account.pw_uid if account else None, group=account.pw_gid if account else None)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        stdin=stdin,
+        cwd="/",
+        user=account.pw_uid if account else None,
+        group=account.pw_gid if account else None,
+    )
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-4:]
         raise RunError(f"{what} failed (exit {done.returncode}): {' | '.join(tail)[:500]}")
@@ -158,20 +188,52 @@ def _make_dir(path: Path) -> None:
 def init_cluster(where: Path) -> None:
     """A new cluster in `where`, not started: its superuser `labelstudio`, local socket logins only."""
     if len(str(where / f".s.PGSQL.{PORT}")) > _SOCKET_MAX:
-        raise RunError(f"the path {where} is too long for PostgreSQL's socket",
-                       hint="set LABEL_STUDIO_DATA_DIR to a shorter directory, or give a server with --dsn")
+        raise RunError(
+            f"the path {where} is too long for PostgreSQL's socket",
+            hint="set LABEL_STUDIO_DATA_DIR to a shorter directory, or give a server with --dsn",
+        )
     _make_dir(where)
-    _pg([_bin("initdb"), "--pgdata", str(where), "--username", SUPERUSER, "--auth-local", "trust",
-         "--auth-host", "reject", "--encoding", "UTF8", "--no-locale", "--no-sync"], "initdb")
+    _pg(
+        [
+            _bin("initdb"),
+            "--pgdata",
+            str(where),
+            "--username",
+            SUPERUSER,
+            "--auth-local",
+            "trust",
+            "--auth-host",
+            "reject",
+            "--encoding",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ],
+        "initdb",
+    )
     with open(where / "postgresql.conf", "a", encoding="utf-8") as conf:
-        conf.write(f"\n# ftboot: the socket in this directory only\nlisten_addresses = ''\n"
-                   f"unix_socket_directories = '{where}'\nport = {PORT}\n")
+        conf.write(
+            f"\n# ftboot: the socket in this directory only\nlisten_addresses = ''\n"
+            f"unix_socket_directories = '{where}'\nport = {PORT}\n"
+        )
 
 
 def start_cluster(where: Path) -> None:
     if not running(where):
-        _pg([_bin("pg_ctl"), "--pgdata", str(where), "--log", str(where / "server.log"), "--wait", "--timeout", "120",
-             "start"], "starting PostgreSQL")
+        _pg(
+            [
+                _bin("pg_ctl"),
+                "--pgdata",
+                str(where),
+                "--log",
+                str(where / "server.log"),
+                "--wait",
+                "--timeout",
+                "120",
+                "start",
+            ],
+            "starting PostgreSQL",
+        )
 
 
 def stop_cluster(where: Path) -> bool:
@@ -185,15 +247,25 @@ def running(where: Path) -> bool:
     if not (where / "PG_VERSION").exists():
         return False
     account = _account()
-    done = subprocess.run([_bin("pg_ctl"), "--pgdata", str(where), "status"], capture_output=True, cwd="/",
-                          user=account.pw_uid if account else None, group=account.pw_gid if account else None)
+    done = subprocess.run(
+        [_bin("pg_ctl"), "--pgdata", str(where), "status"],
+        capture_output=True,
+        cwd="/",
+        user=account.pw_uid if account else None,
+        group=account.pw_gid if account else None,
+    )
     return done.returncode == 0
 
 
 def _client(program: str, where: Path, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
     """A client program (createdb, pg_dump, pg_restore) on the cluster's socket, as the current user."""
-    done = subprocess.run([_bin(program), "--host", str(where), "--port", str(PORT), "--username", SUPERUSER, *args],
-                          stdout=kwargs.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE, cwd="/", **kwargs)
+    done = subprocess.run(
+        [_bin(program), "--host", str(where), "--port", str(PORT), "--username", SUPERUSER, *args],
+        stdout=kwargs.pop("stdout", subprocess.PIPE),
+        stderr=subprocess.PIPE,
+        cwd="/",
+        **kwargs,
+    )
     if done.returncode != 0:
         raise RunError(f"{program} failed (exit {done.returncode}): {done.stderr.decode(errors='replace')[-500:]}")
     return done
@@ -251,8 +323,10 @@ def prepare(state: Path, engine: str | None, dsn: str | None, migrated: Callable
     wanted = engine or ("postgres" if dsn else have) or "sqlite"
     if have is not None and (wanted != have or (dsn is not None and not chosen.get("dsn"))):
         what = {"sqlite": "SQLite", "postgres": "PostgreSQL at a DSN" if chosen.get("dsn") else "a local PostgreSQL"}
-        raise RunError(f"the data dir {state} already uses {what[have]}",
-                       hint="start without --database/--dsn, or use another data dir (LABEL_STUDIO_DATA_DIR)")
+        raise RunError(
+            f"the data dir {state} already uses {what[have]}",
+            hint="start without --database/--dsn, or use another data dir (LABEL_STUDIO_DATA_DIR)",
+        )
     if wanted == "sqlite":
         if not sqlite.exists():
             sqlite.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

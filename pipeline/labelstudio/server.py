@@ -47,7 +47,10 @@ _LISTENING = re.compile(r"Starting development server at (http://[0-9.:]+)")
 
 def cache_dir() -> Path:
     """This Label Studio version's per-user cache: its venv and its migrated database."""
-    base = os.environ.get("FTBOOT_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftboot"
+    base = (
+        os.environ.get("FTBOOT_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftboot"
+    )
     return Path(base).expanduser() / f"labelstudio-{VERSION}"
 
 
@@ -84,8 +87,10 @@ def install(note: Note) -> Path:
     if _installed(venv):
         return program
     if "FTBOOT_LABELSTUDIO_VENV" in os.environ:
-        raise RunError(f"$FTBOOT_LABELSTUDIO_VENV ({venv}) holds no label-studio {VERSION}",
-                       hint="unset it to use the per-user cache, or install that version there")
+        raise RunError(
+            f"$FTBOOT_LABELSTUDIO_VENV ({venv}) holds no label-studio {VERSION}",
+            hint="unset it to use the per-user cache, or install that version there",
+        )
     with _locked("install"):
         if not _installed(venv):
             note(f"installing label-studio {VERSION} into {venv} (a few minutes, once per user)")
@@ -102,8 +107,10 @@ def migrated_database(program: Path, note: Note, engine: str = "sqlite") -> Path
     cached = cache_dir() / ("migrated.sqlite3" if engine == "sqlite" else "migrated.pgdump")
     with _locked("migrate"):
         if not cached.exists():
-            note(f"migrating a fresh {engine} database once for label-studio {VERSION} "
-                 f"({'30-50 s' if engine == 'sqlite' else 'a few minutes'})")
+            note(
+                f"migrating a fresh {engine} database once for label-studio {VERSION} "
+                f"({'30-50 s' if engine == 'sqlite' else 'a few minutes'})"
+            )
             scratch = cache_dir() / f"migrating.{os.getpid()}"
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir(parents=True)
@@ -112,8 +119,9 @@ def migrated_database(program: Path, note: Note, engine: str = "sqlite") -> Path
             try:
                 if cluster is not None:
                     env.update(pg.new_cluster(cluster, None).env())
-                _run([str(program), "version", "--data-dir", str(scratch)], "migrating Label Studio's database",
-                     env=env)
+                _run(
+                    [str(program), "version", "--data-dir", str(scratch)], "migrating Label Studio's database", env=env
+                )
                 if cluster is None:
                     shutil.copy(scratch / "label_studio.sqlite3", cached.with_suffix(".part"))
                 else:
@@ -224,16 +232,29 @@ def _update_admin(program: Path, data: DataDir, old: Credentials, new: Credentia
     manage = next(program.parent.parent.glob("lib/python*/site-packages/label_studio/manage.py"), None)
     if manage is None:
         return "Label Studio's manage.py was not found"
-    code = ("import os, sys\nfrom users.models import User\ne = os.environ\n"
-            "user = User.objects.filter(email=e['FTBOOT_OLD_EMAIL']).first()\n"
-            "if user is None: sys.exit('the saved admin ' + e['FTBOOT_OLD_EMAIL'] + ' is not in the database')\n"
-            "if e['FTBOOT_NEW_EMAIL'] != user.email and User.objects.filter(email=e['FTBOOT_NEW_EMAIL']).exists():\n"
-            "    sys.exit(e['FTBOOT_NEW_EMAIL'] + ' is already another account')\n"
-            "user.email = e['FTBOOT_NEW_EMAIL']\nuser.set_password(e['FTBOOT_NEW_PASSWORD'])\nuser.save()\n")
-    env = {**os.environ, **_server_env(data), "LABEL_STUDIO_BASE_DATA_DIR": str(data.path("data")),
-           "FTBOOT_OLD_EMAIL": old.email, "FTBOOT_NEW_EMAIL": new.email, "FTBOOT_NEW_PASSWORD": new.password}
-    done = subprocess.run([str(program.parent / "python"), str(manage), "shell", "-c", code], env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    code = (
+        "import os, sys\nfrom users.models import User\ne = os.environ\n"
+        "user = User.objects.filter(email=e['FTBOOT_OLD_EMAIL']).first()\n"
+        "if user is None: sys.exit('the saved admin ' + e['FTBOOT_OLD_EMAIL'] + ' is not in the database')\n"
+        "if e['FTBOOT_NEW_EMAIL'] != user.email and User.objects.filter(email=e['FTBOOT_NEW_EMAIL']).exists():\n"
+        "    sys.exit(e['FTBOOT_NEW_EMAIL'] + ' is already another account')\n"
+        "user.email = e['FTBOOT_NEW_EMAIL']\nuser.set_password(e['FTBOOT_NEW_PASSWORD'])\nuser.save()\n"
+    )
+    env = {
+        **os.environ,
+        **_server_env(data),
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data.path("data")),
+        "FTBOOT_OLD_EMAIL": old.email,
+        "FTBOOT_NEW_EMAIL": new.email,
+        "FTBOOT_NEW_PASSWORD": new.password,
+    }
+    done = subprocess.run(
+        [str(program.parent / "python"), str(manage), "shell", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     if done.returncode != 0:
         return (done.stderr.strip().splitlines() or ["manage.py shell failed"])[-1][:300]
     return None
@@ -254,8 +275,10 @@ def _credentials(program: Path, data: DataDir, fresh: bool, note: Note) -> Crede
         return saved
     why = _update_admin(program, data, saved, wanted)
     if why is not None:
-        note(f"LABEL_STUDIO_USERNAME/PASSWORD differ from the saved admin and were not applied ({why}); "
-             f"log in as {saved.email} with the password in {data.path('credentials')}")
+        note(
+            f"LABEL_STUDIO_USERNAME/PASSWORD differ from the saved admin and were not applied ({why}); "
+            f"log in as {saved.email} with the password in {data.path('credentials')}"
+        )
         return saved
     data.save(wanted)
     note(f"admin updated from LABEL_STUDIO_USERNAME/PASSWORD: log in as {wanted.email}")
@@ -268,8 +291,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(data: DataDir, note: Note, port: int | None = None, timeout: float = 300.0, engine: str | None = None,
-          dsn: str | None = None) -> Running:
+def start(
+    data: DataDir,
+    note: Note,
+    port: int | None = None,
+    timeout: float = 300.0,
+    engine: str | None = None,
+    dsn: str | None = None,
+) -> Running:
     """The project's server, started unless it already runs (on `engine`'s database, or at `dsn`, for a new data
     dir); credentials applied either way."""
     program = install(note)
@@ -279,14 +308,34 @@ def start(data: DataDir, note: Note, port: int | None = None, timeout: float = 3
     if (running := status(data)) is not None:
         return running
     log = data.path("server.log")
-    env = {**os.environ, **_server_env(data), "LABEL_STUDIO_USERNAME": creds.email,
-           "LABEL_STUDIO_PASSWORD": creds.password, "LABEL_STUDIO_USER_TOKEN": creds.token}
+    env = {
+        **os.environ,
+        **_server_env(data),
+        "LABEL_STUDIO_USERNAME": creds.email,
+        "LABEL_STUDIO_PASSWORD": creds.password,
+        "LABEL_STUDIO_USER_TOKEN": creds.token,
+    }
     with open(log, "w") as out:
         # its own session: the server outlives this command and stops as one process group
         server = subprocess.Popen(
-            [str(program), "start", "--no-browser", "--data-dir", str(data.path("data")), "--internal-host",
-             "127.0.0.1", "--port", str(port or _free_port()), "--enable-legacy-api-token"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                str(program),
+                "start",
+                "--no-browser",
+                "--data-dir",
+                str(data.path("data")),
+                "--internal-host",
+                "127.0.0.1",
+                "--port",
+                str(port or _free_port()),
+                "--enable-legacy-api-token",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     data.path("server.pid").write_text(f"{server.pid}\n")
     data.path("url").unlink(missing_ok=True)
     deadline = time.monotonic() + timeout
@@ -324,4 +373,3 @@ def stop(data: DataDir) -> bool:
     if choice and not choice.get("dsn"):
         pg.stop_cluster(pg.cluster_dir(data.state))
     return pid is not None
-

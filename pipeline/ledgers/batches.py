@@ -126,8 +126,14 @@ class _Collected(_Event):
     failed: list[tuple[int, int]]
 
 
-SHAPES: dict[str, type[_Event]] = {"planned": _Planned, "file": _Planned, "uploaded": _Uploaded,
-                                   "submitted": _Status, "status": _Status, "collected": _Collected}
+SHAPES: dict[str, type[_Event]] = {
+    "planned": _Planned,
+    "file": _Planned,
+    "uploaded": _Uploaded,
+    "submitted": _Status,
+    "status": _Status,
+    "collected": _Collected,
+}
 
 
 class Ledger:
@@ -151,8 +157,17 @@ class Ledger:
             if event == "planned":  # its input file is uploaded and then deleted: it must be ftboot's own
                 self.project.ledger_path(row["input"], Location(shown, line, "input"))
             if event in ("planned", "file"):
-                entries[name] = Entry(name, "batch" if event == "planned" else "file", row["plan"], row["ranges"],
-                                      row["count"], row["bytes"], row["sha256"], row["input"], row["at"])
+                entries[name] = Entry(
+                    name,
+                    "batch" if event == "planned" else "file",
+                    row["plan"],
+                    row["ranges"],
+                    row["count"],
+                    row["bytes"],
+                    row["sha256"],
+                    row["input"],
+                    row["at"],
+                )
                 continue
             entry = entries.get(name)
             if entry is None:

@@ -67,16 +67,26 @@ class Ledger:
 
     def file_id(self, provider: str, endpoint: str, sha256: str) -> str | None:
         for row in reversed(self.rows()):
-            if row.get("event") == "file" and (row.get("provider"), row.get("endpoint"), row.get("sha256")) == (provider, endpoint, sha256):
+            if row.get("event") == "file" and (row.get("provider"), row.get("endpoint"), row.get("sha256")) == (
+                provider,
+                endpoint,
+                sha256,
+            ):
                 return row["file_id"]
         return None
 
     def fine_tuned(self) -> tuple[str, str, str] | None:
         """(model, provider, endpoint) of the latest succeeded fine-tuning job."""
         rows = self.rows()
-        endpoints = {row.get("job_id"): (row.get("provider"), row.get("endpoint")) for row in rows if row.get("event") == "job"}
+        endpoints = {
+            row.get("job_id"): (row.get("provider"), row.get("endpoint")) for row in rows if row.get("event") == "job"
+        }
         for row in reversed(rows):
-            if row.get("event") in ("job", "status") and row.get("status") == "succeeded" and row.get("fine_tuned_model"):
+            if (
+                row.get("event") in ("job", "status")
+                and row.get("status") == "succeeded"
+                and row.get("fine_tuned_model")
+            ):
                 provider, endpoint = endpoints.get(row.get("job_id"), (row.get("provider"), None))
                 return str(row["fine_tuned_model"]), str(provider), str(endpoint or "")
         return None
@@ -86,6 +96,8 @@ class Ledger:
         for row in reversed(self.rows()):
             if row.get("event") != "job":
                 continue
-            if (job_id is None or row["job_id"] == job_id) and (fingerprint is None or row.get("fingerprint") == fingerprint):
+            if (job_id is None or row["job_id"] == job_id) and (
+                fingerprint is None or row.get("fingerprint") == fingerprint
+            ):
                 return row
         return None

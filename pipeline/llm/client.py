@@ -106,8 +106,16 @@ class ClientStats:
 
 
 class Client:
-    def __init__(self, endpoint: Endpoint, cache: ReplyCache, budget: Budget, pacer: Pacer | None = None,
-                 concurrency: int = 16, timeout: float = 120.0, retries: int = 6) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        cache: ReplyCache,
+        budget: Budget,
+        pacer: Pacer | None = None,
+        concurrency: int = 16,
+        timeout: float = 120.0,
+        retries: int = 6,
+    ) -> None:
         import openai
 
         self.endpoint, self.cache, self.budget = endpoint, cache, budget
@@ -116,9 +124,16 @@ class Client:
         # aiohttp's connection pool instead of the SDK's default one: the latter walks every connection and every
         # waiting request on each request and each answer, and keeps only 100 connections alive, so at concurrency
         # 1,000 its bookkeeping and reconnections took most of the client's CPU. One connection per worker, kept.
-        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.sdk = openai.AsyncOpenAI(api_key=endpoint.api_key, base_url=endpoint.base_url, max_retries=0, timeout=timeout,
-                                      http_client=openai.DefaultAioHttpClient(limits=limits, timeout=timeout))
+        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
+            max_connections=concurrency, max_keepalive_connections=concurrency
+        )
+        self.sdk = openai.AsyncOpenAI(
+            api_key=endpoint.api_key,
+            base_url=endpoint.base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=openai.DefaultAioHttpClient(limits=limits, timeout=timeout),
+        )
         self.stats = ClientStats()
         self.in_flight = 0
         self.stop_reason: str | None = None
@@ -145,12 +160,17 @@ class Client:
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 if status in (401, 403):
-                    raise RunError(f"{host} refused the API key (HTTP {status})",
-                                   hint="check the key's value and permissions, or use --backend local") from None
+                    raise RunError(
+                        f"{host} refused the API key (HTTP {status})",
+                        hint="check the key's value and permissions, or use --backend local",
+                    ) from None
                 if status not in (408, 409, 429) and status < 500:
                     detail = error_message(exc)
-                    hint = ('the server has no structured output: set response_format = "none" under [generate]'
-                            if "response_format" in detail else None)
+                    hint = (
+                        'the server has no structured output: set response_format = "none" under [generate]'
+                        if "response_format" in detail
+                        else None
+                    )
                     raise RunError(f"{host} refused the request (HTTP {status}): {detail}", hint=hint) from None
                 cause, wait, lost = str(status), retry_after(exc.response.headers), False
             except openai.APIConnectionError as exc:  # timeouts included
@@ -164,11 +184,17 @@ class Client:
             if attempt < self.retries:
                 self.stats.retries += 1
                 await asyncio.sleep(wait * random.uniform(1.0, 1.1) if wait is not None else backoff(attempt))
-        raise RunError(f"a request to {host} still failed after {self.retries + 1} attempts (last: {cause})",
-                       hint="replies received so far are saved; rerun the same command to carry on")
+        raise RunError(
+            f"a request to {host} still failed after {self.retries + 1} attempts (last: {cause})",
+            hint="replies received so far are saved; rerun the same command to carry on",
+        )
 
-    async def run(self, requests: Iterator[PlannedRequest], want_more: Callable[[int], bool],
-                  handle: Callable[[PlannedRequest, Reply, bool], None]) -> None:
+    async def run(
+        self,
+        requests: Iterator[PlannedRequest],
+        want_more: Callable[[int], bool],
+        handle: Callable[[PlannedRequest, Reply, bool], None],
+    ) -> None:
         """Answer planned requests until `want_more(pending)` is false with nothing pending, the plan runs out,
         the budget says stop or a request fails for good. `handle(request, reply, cached)` gets each answer.
 

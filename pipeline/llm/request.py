@@ -40,7 +40,9 @@ def host_of(base_url: str) -> str:
     return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
-def request_key(scope: str, endpoint: str, model: str, payload: dict[str, Any], params: dict[str, Any], sample: str) -> str:
+def request_key(
+    scope: str, endpoint: str, model: str, payload: dict[str, Any], params: dict[str, Any], sample: str
+) -> str:
     blob = json.dumps([scope, endpoint, model, payload, params, sample], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
@@ -92,8 +94,10 @@ class Reply:
     problem: str | None = None  # why the body is not a completion at all
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"choices": [c.to_dict() for c in self.choices],
-               "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}}
+        out = {
+            "choices": [c.to_dict() for c in self.choices],
+            "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+        }
         return {**out, "problem": self.problem} if self.problem else out
 
     @classmethod

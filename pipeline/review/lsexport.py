@@ -108,14 +108,15 @@ def read_export(raw: bytes, shown: str | Path, notes: list[str] | None = None) -
     """The tasks of an export, checked; anything else raises one `InputError` naming `shown` and the field.
     A note about a byte-order mark goes to `notes`."""
     if raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8):]
+        raw = raw[len(codecs.BOM_UTF8) :]
         if notes is not None:
             notes.append(f"{shown}: file starts with a byte-order mark; read without it")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", Location(shown),
-                         hint=HINT) from None
+        raise InputError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", Location(shown), hint=HINT
+        ) from None
     try:
         tasks = json.loads(text, parse_float=_finite, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
@@ -151,7 +152,8 @@ def _first(problems: list[tuple[str, str]], shown: str | Path, prefix: str) -> I
 
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number")
+        type(value), "null" if value is None else "a number"
+    )
 
 
 def check_values(value: Any, where: Location) -> None:
@@ -184,5 +186,6 @@ def _check_text(text: str, where: Location, path: str) -> None:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
-            raise InputError("holds a lone surrogate (an escape such as \\ud800 that is no character)",
-                             _at(where, path)) from None
+            raise InputError(
+                "holds a lone surrogate (an escape such as \\ud800 that is no character)", _at(where, path)
+            ) from None

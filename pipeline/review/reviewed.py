@@ -111,8 +111,15 @@ class Merged:
     history: list[str] = field(default_factory=list)
 
 
-def merge(earlier: Earlier, reviewed: list[dict[str, Any]], preferences: list[dict[str, Any]], answered: set[str],
-          projects: set[int], forget_missing: bool, now: time.struct_time) -> Merged:
+def merge(
+    earlier: Earlier,
+    reviewed: list[dict[str, Any]],
+    preferences: list[dict[str, Any]],
+    answered: set[str],
+    projects: set[int],
+    forget_missing: bool,
+    now: time.struct_time,
+) -> Merged:
     """This pull's lines, then the earlier ones whose candidate it did not settle. `answered`: candidate ids of
     the tasks the server (or export) returned; `projects`: the Label Studio projects it covered."""
     settled = {row["review"]["generated_id"] for row in reviewed}
@@ -121,15 +128,34 @@ def merge(earlier: Earlier, reviewed: list[dict[str, Any]], preferences: list[di
     if forget_missing:
         return Merged(reviewed, preferences, forgotten=len(missing), preferences_forgotten=len(orphans))
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", now)
-    kept = [row if "kept" in row["review"] else
-            {**row, "review": {**row["review"], "kept": {"since": since, "why": _why(row["review"], answered, projects)}}}
-            for row in missing]
-    kept_preferences = [row if "kept" in row["provenance"] else
-                        {**row, "provenance": {**row["provenance"], "kept": {
-                            "since": since, "why": "its review is kept from an earlier pull"}}}
-                        for row in orphans]
-    return Merged(reviewed + kept, preferences + kept_preferences, kept=len(kept),
-                  kept_now=sum("kept" not in row["review"] for row in missing), preferences_kept=len(kept_preferences))
+    kept = [
+        row
+        if "kept" in row["review"]
+        else {
+            **row,
+            "review": {**row["review"], "kept": {"since": since, "why": _why(row["review"], answered, projects)}},
+        }
+        for row in missing
+    ]
+    kept_preferences = [
+        row
+        if "kept" in row["provenance"]
+        else {
+            **row,
+            "provenance": {
+                **row["provenance"],
+                "kept": {"since": since, "why": "its review is kept from an earlier pull"},
+            },
+        }
+        for row in orphans
+    ]
+    return Merged(
+        reviewed + kept,
+        preferences + kept_preferences,
+        kept=len(kept),
+        kept_now=sum("kept" not in row["review"] for row in missing),
+        preferences_kept=len(kept_preferences),
+    )
 
 
 def _why(review: dict[str, Any], answered: set[str], projects: set[int]) -> str:

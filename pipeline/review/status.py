@@ -94,9 +94,11 @@ def summarize(tasks: list[dict[str, Any]], total: int, overlap: int, reviewers: 
     for who, c in counts.items():
         reviewed = c[lsa.ACCEPT] + c[lsa.REJECT]
         status.reviewers[who] = {
-            "tasks": reviewed, "median_seconds": statistics.median(seconds[who]) if seconds[who] else None,
+            "tasks": reviewed,
+            "median_seconds": statistics.median(seconds[who]) if seconds[who] else None,
             "acceptance_rate": round(c[lsa.ACCEPT] / reviewed, 3) if reviewed else None,
-            "edit_rate": round(c["edited"] / c[lsa.ACCEPT], 3) if c[lsa.ACCEPT] else None}
+            "edit_rate": round(c["edited"] / c[lsa.ACCEPT], 3) if c[lsa.ACCEPT] else None,
+        }
     names = sorted(status.reviewers)
     if len(names) == 2:
         status.agreement = kappa([[t[names[0]], t[names[1]]] for t in by_task if len(t) == 2], cohen=True)
@@ -113,8 +115,10 @@ def review_status(project: Project) -> ReviewStatus:
     server = lsa.Server.connect(project)
     found = server.find_project(settings.project_title)
     if found is None:
-        raise RunError(f"no Label Studio project titled {settings.project_title!r} at {server.url}",
-                       hint="`ftboot review push` creates it")
+        raise RunError(
+            f"no Label Studio project titled {settings.project_title!r} at {server.url}",
+            hint="`ftboot review push` creates it",
+        )
     overlap = found.maximum_annotations or settings.overlap
     data = lsdb.local_data(project.root, server.url)
     if data is not None:

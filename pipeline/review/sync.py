@@ -85,12 +85,19 @@ class PushResult:
     files: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"candidates": self.candidates, "imported": self.new, "already_there": self.candidates - self.new,
-                "project_id": self.project_id, "url": self.url, "files": self.files}
+        return {
+            "candidates": self.candidates,
+            "imported": self.new,
+            "already_there": self.candidates - self.new,
+            "project_id": self.project_id,
+            "url": self.url,
+            "files": self.files,
+        }
 
 
-def push(project: Project, to_file: Path | None = None,
-         progress: Callable[[int, int], None] | None = None) -> PushResult:
+def push(
+    project: Project, to_file: Path | None = None, progress: Callable[[int, int], None] | None = None
+) -> PushResult:
     """Send the candidates not yet in the project; `progress(done, total)` after each batch."""
     from pipeline.seeds import load_seeds
 
@@ -105,13 +112,14 @@ def push(project: Project, to_file: Path | None = None,
             handle.write(lsa.labeling_config(slots))
         return PushResult(len(records), len(records), files=[project.show(to_file), project.show(config_path)])
     server = lsa.Server.connect(project)
-    project_id, slots = server.ensure_project(project.config.labelstudio.project_title, slots,
-                                              project.config.labelstudio.overlap)
+    project_id, slots = server.ensure_project(
+        project.config.labelstudio.project_title, slots, project.config.labelstudio.overlap
+    )
     known = server.candidate_ids(project_id)
     new = [r for r in records if r.id not in known]
     size = project.config.labelstudio.batch_size
     for start in range(0, len(new), size):
-        server.import_tasks(project_id, [lsa.make_task(r, slots, seeds) for r in new[start:start + size]])
+        server.import_tasks(project_id, [lsa.make_task(r, slots, seeds) for r in new[start : start + size]])
         if progress:
             progress(min(start + size, len(new)), len(new))
     return PushResult(len(records), len(new), project_id, f"{server.url}/projects/{project_id}/data")
@@ -131,7 +139,9 @@ def decide(annotations: list[lsa.Annotation], policy: str) -> lsa.Annotation:
     return annotations[-1]  # latest; a tied majority goes to the latest too
 
 
-def apply_edits(example: dict[str, Any], annotation: lsa.Annotation) -> tuple[dict[str, Any], list[tuple[int, str, str]]]:
+def apply_edits(
+    example: dict[str, Any], annotation: lsa.Annotation
+) -> tuple[dict[str, Any], list[tuple[int, str, str]]]:
     """The example with the reviewer's texts in place, and the (message index, old, new) of each change. A box
     left empty is an emptied turn; whitespace at either end is not an edit."""
     corrected, changes = copy.deepcopy(example), []
@@ -145,8 +155,17 @@ def apply_edits(example: dict[str, Any], annotation: lsa.Annotation) -> tuple[di
 
 
 def diff(changes: list[tuple[int, str, str]]) -> str:
-    return "\n".join(line for index, old, new in changes for line in difflib.unified_diff(
-        old.splitlines(), new.splitlines(), f"generated messages[{index}]", f"reviewed messages[{index}]", lineterm=""))
+    return "\n".join(
+        line
+        for index, old, new in changes
+        for line in difflib.unified_diff(
+            old.splitlines(),
+            new.splitlines(),
+            f"generated messages[{index}]",
+            f"reviewed messages[{index}]",
+            lineterm="",
+        )
+    )
 
 
 def problem(example: dict[str, Any]) -> str | None:
@@ -159,21 +178,38 @@ def problem(example: dict[str, Any]) -> str | None:
     return f"messages[{empty[0]}]: the assistant turn was emptied" if empty else None
 
 
-def preference_records(record: ReviewedRecord, generated: dict[str, Any], changes: list[tuple[int, str, str]]) -> list[Record]:
+def preference_records(
+    record: ReviewedRecord, generated: dict[str, Any], changes: list[tuple[int, str, str]]
+) -> list[Record]:
     """One DPO line per corrected turn: the reviewer's text preferred over the generated one, in the corrected
     conversation up to that turn."""
     out = []
     for index, old, new in changes:
-        prompt: dict[str, Any] = {"messages": record.example["messages"][:index],
-                  **{k: generated[k] for k in ("tools", "parallel_tool_calls") if k in generated}}
-        example = {"input": prompt, "preferred_output": [{"role": "assistant", "content": new}],
-                   "non_preferred_output": [{"role": "assistant", "content": old}]}
+        prompt: dict[str, Any] = {
+            "messages": record.example["messages"][:index],
+            **{k: generated[k] for k in ("tools", "parallel_tool_calls") if k in generated},
+        }
+        example = {
+            "input": prompt,
+            "preferred_output": [{"role": "assistant", "content": new}],
+            "non_preferred_output": [{"role": "assistant", "content": old}],
+        }
         try:
             parse_example(example, "preference")
         except ValidationError:
             continue  # a turn with nothing before it has no prompt to prefer an answer for
-        out.append(make_record(example, {**record.provenance, "generated_id": record.review["generated_id"],
-                                         "task_id": record.review["task_id"], "turn": index}, kind="preference"))
+        out.append(
+            make_record(
+                example,
+                {
+                    **record.provenance,
+                    "generated_id": record.review["generated_id"],
+                    "task_id": record.review["task_id"],
+                    "turn": index,
+                },
+                kind="preference",
+            )
+        )
     return out
 
 
@@ -189,7 +225,9 @@ class PullResult:
     preferences: int = 0
     notes: list[str] = field(default_factory=list)
     merged: store.Merged = field(default_factory=lambda: store.Merged([], []))
-    judge: dict[str, Any] | None = None  # how the judge's scores went with the verdicts (`pipeline.review.judged.agreement`)
+    judge: dict[str, Any] | None = (
+        None  # how the judge's scores went with the verdicts (`pipeline.review.judged.agreement`)
+    )
 
     def count(self, verdict: str, shots: list[Any]) -> None:
         self.counts[verdict] += 1
@@ -200,25 +238,42 @@ class PullResult:
     def rates(counts: Counter[str]) -> dict[str, Any]:
         reviewed = sum(counts[v] for v in ("accepted", "edited", "rejected"))
         kept = counts["accepted"] + counts["edited"]
-        return {"reviewed": reviewed, "acceptance_rate": round(kept / reviewed, 3) if reviewed else None,
-                "edit_rate": round(counts["edited"] / kept, 3) if kept else None}
+        return {
+            "reviewed": reviewed,
+            "acceptance_rate": round(kept / reviewed, 3) if reviewed else None,
+            "edit_rate": round(counts["edited"] / kept, 3) if kept else None,
+        }
 
     def summary(self) -> dict[str, Any]:
         settled = sum(self.counts.values()) + len(self.problems)
-        return {"policy": self.policy, "tasks": self.tasks, **{v: self.counts[v] for v in (*ACCEPTED_VERDICTS, "rejected", "skipped")},
-                "pending": max(self.tasks - settled, 0), **self.rates(self.counts), "preferences": self.preferences,
-                "agreement": round(self.agreeing / self.several, 3) if self.several else None,
-                "tasks_with_several_reviews": self.several, "problems": self.problems,
-                "per_seed": {seed: {**self.rates(c), "accepted": c["accepted"], "edited": c["edited"]}
-                             for seed, c in sorted(self.per_seed.items())},
-                "kept_from_earlier_pulls": self.merged.kept, "first_missed_now": self.merged.kept_now,
-                "preferences_kept": self.merged.preferences_kept, "forgotten": self.merged.forgotten,
-                "preferences_forgotten": self.merged.preferences_forgotten, "history": self.merged.history,
-                "judge": self.judge, "notes": self.notes}
+        return {
+            "policy": self.policy,
+            "tasks": self.tasks,
+            **{v: self.counts[v] for v in (*ACCEPTED_VERDICTS, "rejected", "skipped")},
+            "pending": max(self.tasks - settled, 0),
+            **self.rates(self.counts),
+            "preferences": self.preferences,
+            "agreement": round(self.agreeing / self.several, 3) if self.several else None,
+            "tasks_with_several_reviews": self.several,
+            "problems": self.problems,
+            "per_seed": {
+                seed: {**self.rates(c), "accepted": c["accepted"], "edited": c["edited"]}
+                for seed, c in sorted(self.per_seed.items())
+            },
+            "kept_from_earlier_pulls": self.merged.kept,
+            "first_missed_now": self.merged.kept_now,
+            "preferences_kept": self.merged.preferences_kept,
+            "forgotten": self.merged.forgotten,
+            "preferences_forgotten": self.merged.preferences_forgotten,
+            "history": self.merged.history,
+            "judge": self.judge,
+            "notes": self.notes,
+        }
 
 
-def pull(project: Project, from_file: Path | None = None, policy: str | None = None,
-         forget_missing: bool = False) -> PullResult:
+def pull(
+    project: Project, from_file: Path | None = None, policy: str | None = None, forget_missing: bool = False
+) -> PullResult:
     """Settle every annotation in the project (or in an export) and merge the reviews into reviewed.jsonl and
     preferences.jsonl, keeping those an earlier pull recorded that the server no longer has (see
     `pipeline.review.reviewed`); `forget_missing` drops them instead."""
@@ -233,13 +288,16 @@ def pull(project: Project, from_file: Path | None = None, policy: str | None = N
         result.tasks, projects = len(tasks), {t["project"] for t in tasks if t.get("project") is not None}
         base = (os.environ.get("LABEL_STUDIO_URL") or settings.url).rstrip("/")
         link: Callable[[dict[str, Any]], str] = lambda t: (  # noqa: E731
-            f"{base}/projects/{t.get('project')}/data?task={t['id']}" if base else f"task {t['id']}")
+            f"{base}/projects/{t.get('project')}/data?task={t['id']}" if base else f"task {t['id']}"
+        )
     else:
         server = lsa.Server.connect(project)
         found = server.find_project(settings.project_title)
         if found is None:
-            raise RunError(f"no Label Studio project titled {settings.project_title!r} at {server.url}",
-                           hint="`ftboot review push` creates it")
+            raise RunError(
+                f"no Label Studio project titled {settings.project_title!r} at {server.url}",
+                hint="`ftboot review push` creates it",
+            )
         tasks = read_export(server.export(found.id), f"Label Studio's export of project {found.id}", result.notes)
         for task in tasks:
             task.setdefault("project", found.id)
@@ -247,8 +305,9 @@ def pull(project: Project, from_file: Path | None = None, policy: str | None = N
         link = lambda t: server.task_url(found.id, t["id"])  # noqa: E731
     reviewed, preferences = settle(tasks, reviewers, result, link)
     now = time.gmtime()
-    result.merged = store.merge(earlier, reviewed, preferences, {t["data"]["candidate_id"] for t in tasks},
-                                projects, forget_missing, now)
+    result.merged = store.merge(
+        earlier, reviewed, preferences, {t["data"]["candidate_id"] for t in tasks}, projects, forget_missing, now
+    )
     store.save(project, result.merged, now)
     from pipeline.review.judged import agreement, candidate_scores
 
@@ -257,8 +316,9 @@ def pull(project: Project, from_file: Path | None = None, policy: str | None = N
     return result
 
 
-def settle(tasks: list[dict[str, Any]], reviewers: dict[int, str], result: PullResult,
-           link: Callable[[dict[str, Any]], str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def settle(
+    tasks: list[dict[str, Any]], reviewers: dict[int, str], result: PullResult, link: Callable[[dict[str, Any]], str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The reviewed and preference lines of tasks as `lsexport.read_export` returns them, counted in `result`."""
     reviewed: list[dict[str, Any]] = []
     preferences: list[dict[str, Any]] = []
@@ -272,8 +332,9 @@ def settle(tasks: list[dict[str, Any]], reviewers: dict[int, str], result: PullR
     return reviewed, preferences
 
 
-def _settle(task: dict[str, Any], reviewers: dict[int, str], result: PullResult,
-            link: str) -> tuple[ReviewedRecord, list[tuple[int, str, str]]] | None:
+def _settle(
+    task: dict[str, Any], reviewers: dict[int, str], result: PullResult, link: str
+) -> tuple[ReviewedRecord, list[tuple[int, str, str]]] | None:
     """The reviewed record of one task under the policy and its changes, or None (skipped, pending, or a
     reported problem)."""
     data = task["data"]
@@ -281,7 +342,9 @@ def _settle(task: dict[str, Any], reviewers: dict[int, str], result: PullResult,
     annotations = lsa.read_annotations(task, reviewers)
     for a in annotations:
         if a.verdict not in (lsa.ACCEPT, lsa.REJECT):
-            result.problems.append(f"task {task['id']} ({link}): annotation {a.id} by {a.reviewer} has no accept/reject choice")
+            result.problems.append(
+                f"task {task['id']} ({link}): annotation {a.id} by {a.reviewer} has no accept/reject choice"
+            )
     annotations = [a for a in annotations if a.verdict in (lsa.ACCEPT, lsa.REJECT)]
     if not annotations:
         if lsa.is_skipped(task):
@@ -293,18 +356,37 @@ def _settle(task: dict[str, Any], reviewers: dict[int, str], result: PullResult,
     chosen = decide(annotations, result.policy)
     corrected, changes = apply_edits(generated, chosen)
     if chosen.verdict == lsa.ACCEPT and (why := problem(corrected)):
-        result.problems.append(f"task {task['id']} ({link}): the correction by {chosen.reviewer} breaks the schema: {why}")
+        result.problems.append(
+            f"task {task['id']} ({link}): the correction by {chosen.reviewer} breaks the schema: {why}"
+        )
         return None
     verdict = "rejected" if chosen.verdict == lsa.REJECT else "edited" if changes else "accepted"
     result.count(verdict, provenance.get("shots") or [])
-    review = {"verdict": verdict, "reviewers": sorted({a.reviewer for a in annotations}), "lead_time": chosen.lead_time,
-              "notes": chosen.notes, "diff": diff(changes), "task_id": task["id"],
-              "project_id": task.get("project"), "generated_id": data["candidate_id"],
-              "annotation_id": chosen.id, "updated_at": chosen.updated_at}
+    review = {
+        "verdict": verdict,
+        "reviewers": sorted({a.reviewer for a in annotations}),
+        "lead_time": chosen.lead_time,
+        "notes": chosen.notes,
+        "diff": diff(changes),
+        "task_id": task["id"],
+        "project_id": task.get("project"),
+        "generated_id": data["candidate_id"],
+        "annotation_id": chosen.id,
+        "updated_at": chosen.updated_at,
+    }
     if len(annotations) > 1:
         review["policy"] = result.policy
-        review["annotations"] = [{"id": a.id, "reviewer": a.reviewer, "verdict": a.verdict, "lead_time": a.lead_time,
-                                  "notes": a.notes, "updated_at": a.updated_at, "diff": diff(apply_edits(generated, a)[1])}
-                                 for a in annotations]
+        review["annotations"] = [
+            {
+                "id": a.id,
+                "reviewer": a.reviewer,
+                "verdict": a.verdict,
+                "lead_time": a.lead_time,
+                "notes": a.notes,
+                "updated_at": a.updated_at,
+                "diff": diff(apply_edits(generated, a)[1]),
+            }
+            for a in annotations
+        ]
     example = generated if verdict == "rejected" else corrected
     return ReviewedRecord(id=example_id(example), example=example, provenance=provenance, review=review), changes

@@ -35,7 +35,11 @@ def turn_problems(roles: Sequence[str], where: str, target: str) -> list[Problem
     for i, role in enumerate(turns):
         expected = "user" if i % 2 == 0 else "assistant"
         if role != expected:
-            return [Problem("bad-order", f"{where}[{i + offset}] is {role} where {target} expects {expected} (turns alternate)")]
+            return [
+                Problem(
+                    "bad-order", f"{where}[{i + offset}] is {role} where {target} expects {expected} (turns alternate)"
+                )
+            ]
     return []
 
 
@@ -75,13 +79,20 @@ class Ruleset:
                 problems.append(Problem("empty-content", f"messages[{i}] ({message.role}) has no content"))
             if message.role == "tool" and message.tool_call_id not in open_calls:
                 problems.append(
-                    Problem("unanswered-tool", f"messages[{i}] answers tool call {message.tool_call_id!r}, which no earlier assistant made")
+                    Problem(
+                        "unanswered-tool",
+                        f"messages[{i}] answers tool call {message.tool_call_id!r}, which no earlier assistant made",
+                    )
                 )
             if message.weight is not None:
                 if message.role != "assistant":
-                    problems.append(Problem("bad-weight", f"messages[{i}] has a weight, but only assistant messages may"))
+                    problems.append(
+                        Problem("bad-weight", f"messages[{i}] has a weight, but only assistant messages may")
+                    )
                 elif message.weight not in (0, 1):
-                    problems.append(Problem("bad-weight", f"messages[{i}].weight is {message.weight}; it must be 0 or 1"))
+                    problems.append(
+                        Problem("bad-weight", f"messages[{i}].weight is {message.weight}; it must be 0 or 1")
+                    )
         limit = self.token_limit(model)
         if tokens > limit:
             problems.append(Problem("too-long", f"{tokens} tokens, over the {limit} a {model} example may have"))
@@ -103,9 +114,16 @@ class Ruleset:
     def check_set(self, n_train: int, file_bytes: int) -> list[Problem]:
         problems = []
         if n_train < self.min_examples:
-            problems.append(Problem("too-few", f"{n_train} training examples; {self.name} needs at least {self.min_examples}"))
+            problems.append(
+                Problem("too-few", f"{n_train} training examples; {self.name} needs at least {self.min_examples}")
+            )
         if file_bytes > self.max_file_bytes:
-            problems.append(Problem("file-too-large", f"train file is {file_bytes / 2**20:.0f} MB; the limit is {self.max_file_bytes // 2**20} MB"))
+            problems.append(
+                Problem(
+                    "file-too-large",
+                    f"train file is {file_bytes / 2**20:.0f} MB; the limit is {self.max_file_bytes // 2**20} MB",
+                )
+            )
         return problems
 
     def default_epochs(self, n: int) -> int:
@@ -124,10 +142,19 @@ class TextTurnsRules(Ruleset):
         roles = [m.role for m in example.messages]
         problems += turn_problems(roles, "messages", self.label)
         if roles and roles[-1] != "assistant":
-            problems.append(Problem("bad-order", f"messages[{len(roles) - 1}] is {roles[-1]}; {self.label} wants the assistant's turn last"))
+            problems.append(
+                Problem(
+                    "bad-order",
+                    f"messages[{len(roles) - 1}] is {roles[-1]}; {self.label} wants the assistant's turn last",
+                )
+            )
         for i, message in enumerate(example.messages):
             if message.tool_calls:
-                problems.append(Problem("no-tools", f"messages[{i}] has tool calls, which {self.label}'s format cannot carry"))
+                problems.append(
+                    Problem("no-tools", f"messages[{i}] has tool calls, which {self.label}'s format cannot carry")
+                )
             if message.weight is not None:
-                problems.append(Problem("no-weights", f"messages[{i}] has a weight, which {self.label}'s format cannot carry"))
+                problems.append(
+                    Problem("no-weights", f"messages[{i}] has a weight, which {self.label}'s format cannot carry")
+                )
         return problems

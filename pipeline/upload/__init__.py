@@ -83,7 +83,9 @@ class Transient(RunError):
     """A failure that may pass: a 429 (`maybe_done` false: refused before any work), a 5xx or a lost answer
     (`maybe_done` true: the service may have acted on the request)."""
 
-    def __init__(self, message: str, maybe_done: bool, retry_after: float | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, maybe_done: bool, retry_after: float | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.maybe_done = maybe_done
         self.retry_after = retry_after
@@ -116,12 +118,16 @@ class Provider(ABC):
     def key(self) -> str:
         value = os.environ.get(self.key_env, "").strip()
         if not value:
-            raise RunError(f"no {self.label} key: set {self.key_env}", hint=f"export {self.key_env}=... (ftboot never stores it)")
+            raise RunError(
+                f"no {self.label} key: set {self.key_env}", hint=f"export {self.key_env}=... (ftboot never stores it)"
+            )
         return value
 
     def hyperparameters(self, fmt: str) -> dict[str, Any]:
         """The training settings this service takes, from [upload]; "auto" leaves one to the service."""
-        out: dict[str, Any] = {key: getattr(self.settings, key) for key in ("n_epochs", "batch_size", "learning_rate_multiplier")}
+        out: dict[str, Any] = {
+            key: getattr(self.settings, key) for key in ("n_epochs", "batch_size", "learning_rate_multiplier")
+        }
         if fmt == "dpo":
             out["beta"] = self.settings.beta
         return out
@@ -178,18 +184,37 @@ class JobProvider(Provider):
                 started.reused.append(item.role)
             else:
                 file_id = self.upload_file(item.path)
-                ledger.append("file", provider=self.name, endpoint=self.endpoint, role=item.role, path=item.shown,
-                              sha256=item.sha256, bytes=item.bytes, file_id=file_id)
+                ledger.append(
+                    "file",
+                    provider=self.name,
+                    endpoint=self.endpoint,
+                    role=item.role,
+                    path=item.shown,
+                    sha256=item.sha256,
+                    bytes=item.bytes,
+                    file_id=file_id,
+                )
             started.file_ids[item.role] = file_id
         job = self._create(plan, ledger, started.file_ids["train"], started.file_ids.get("validation"))
-        ledger.append("job", provider=self.name, endpoint=self.endpoint, job_id=job.id, model=plan.model,
-                      method=plan.method, training_file=started.file_ids["train"],
-                      validation_file=started.file_ids.get("validation"), hyperparameters=plan.hyperparameters,
-                      suffix=plan.suffix, seed=plan.seed, status=job.status, fine_tuned_model=job.fine_tuned_model,
-                      estimated_cost_usd=plan.cost, fingerprint=fingerprint)
+        ledger.append(
+            "job",
+            provider=self.name,
+            endpoint=self.endpoint,
+            job_id=job.id,
+            model=plan.model,
+            method=plan.method,
+            training_file=started.file_ids["train"],
+            validation_file=started.file_ids.get("validation"),
+            hyperparameters=plan.hyperparameters,
+            suffix=plan.suffix,
+            seed=plan.seed,
+            status=job.status,
+            fine_tuned_model=job.fine_tuned_model,
+            estimated_cost_usd=plan.cost,
+            fingerprint=fingerprint,
+        )
         started.job = job
         return started
-
 
     def _create(self, plan: Plan, ledger: Ledger, training_file: str, validation_file: str | None) -> Job:
         """Create the job, retrying only when that cannot pay twice: after a 429 (refused before any work) at
@@ -228,8 +253,10 @@ def get_provider(project: Project, name: str | None = None) -> Provider:
     """The provider named, else the one in ftboot.toml; there is no default, since the old one closed."""
     name = name or project.config.upload.provider
     if not name:
-        raise InputError("no provider chosen: pass --provider NAME or set provider under [upload] in ftboot.toml",
-                         hint="\n".join(["the choices:", *choices(), "  (or `ftboot export --to trl|axolotl|unsloth|vertex DIR`)"]))
+        raise InputError(
+            "no provider chosen: pass --provider NAME or set provider under [upload] in ftboot.toml",
+            hint="\n".join(["the choices:", *choices(), "  (or `ftboot export --to trl|axolotl|unsloth|vertex DIR`)"]),
+        )
     if name not in PROVIDERS:
         raise InputError(f"unknown provider {name!r}; known: {', '.join(PROVIDERS)}")
     return provider_class(name)(project)
@@ -242,8 +269,15 @@ def plan_upload(project: Project, provider: Provider, model: str | None = None, 
     model = model or project.config.upload.model or provider.default_model
     if not model:
         raise InputError(f"no base model for {provider.label}: pass --model or set model under [upload] in ftboot.toml")
-    return make_plan(project, provider.name, get_ruleset(provider.target), model, fmt, provider.hyperparameters(fmt),
-                     trains=isinstance(provider, JobProvider))
+    return make_plan(
+        project,
+        provider.name,
+        get_ruleset(provider.target),
+        model,
+        fmt,
+        provider.hyperparameters(fmt),
+        trains=isinstance(provider, JobProvider),
+    )
 
 
 def first_line(provider: Provider, plan: Plan) -> dict[str, Any]:
@@ -270,7 +304,9 @@ def job_provider(project: Project, job_id: str | None, name: str | None = None) 
     """The provider and id of a job to follow: the one named, else the last one in uploads.jsonl."""
     record = Ledger(project).job(job_id)
     if record is None and job_id is None:
-        raise InputError(f"no job recorded in {project.show(project.output(LEDGER))} yet", hint="start one with `ftboot upload`")
+        raise InputError(
+            f"no job recorded in {project.show(project.output(LEDGER))} yet", hint="start one with `ftboot upload`"
+        )
     provider = get_provider(project, name or (record or {}).get("provider"))
     if not isinstance(provider, JobProvider):
         raise InputError(f"{provider.label} runs no jobs to follow")
@@ -291,13 +327,22 @@ def follow(project: Project, provider: JobProvider, job_id: str) -> Iterator[Upd
             if event.train_loss is not None:
                 loss, step = event.train_loss, event.step
         if job.status != last_status:
-            ledger.append("status", provider=provider.name, job_id=job.id, status=job.status,
-                          fine_tuned_model=job.fine_tuned_model, error=job.error, trained_tokens=job.trained_tokens)
+            ledger.append(
+                "status",
+                provider=provider.name,
+                job_id=job.id,
+                status=job.status,
+                fine_tuned_model=job.fine_tuned_model,
+                error=job.error,
+                trained_tokens=job.trained_tokens,
+            )
             last_status = job.status
         yield Update(job, new, loss, step)
         if job.status == FAILED:
-            raise RunError(f"job {job.id} failed: {job.error or 'the provider gave no reason'}",
-                           hint="fix the cause, then run `ftboot upload` again (the files are reused)")
+            raise RunError(
+                f"job {job.id} failed: {job.error or 'the provider gave no reason'}",
+                hint="fix the cause, then run `ftboot upload` again (the files are reused)",
+            )
         if job.status == CANCELLED:
             raise RunError(f"job {job.id} was cancelled", hint="run `ftboot upload` to start a new one")
         if job.done:

@@ -27,8 +27,10 @@ class AzureProvider(OpenAIProvider):
     def endpoint(self) -> str:
         endpoint = resolve(self.project.config, self.service).base_url
         if not endpoint:
-            raise RunError("no Azure endpoint: set AZURE_OPENAI_ENDPOINT or endpoint under [upload.azure] in ftboot.toml",
-                           hint="it looks like https://YOUR-RESOURCE.openai.azure.com")
+            raise RunError(
+                "no Azure endpoint: set AZURE_OPENAI_ENDPOINT or endpoint under [upload.azure] in ftboot.toml",
+                hint="it looks like https://YOUR-RESOURCE.openai.azure.com",
+            )
         return endpoint
 
     @functools.cached_property

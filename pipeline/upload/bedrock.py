@@ -27,8 +27,13 @@ from pipeline.schema import content_text
 from pipeline.upload import Event, Job, JobProvider, Ledger, Started, Transient
 
 SCHEMA = "bedrock-conversation-2024"
-STATUSES = {"InProgress": "running", "Completed": "succeeded", "Failed": "failed", "Stopping": "running",
-            "Stopped": "cancelled"}
+STATUSES = {
+    "InProgress": "running",
+    "Completed": "succeeded",
+    "Failed": "failed",
+    "Stopping": "running",
+    "Stopped": "cancelled",
+}
 NAMES = {"n_epochs": "epochCount", "batch_size": "batchSize", "learning_rate": "learningRate"}
 
 
@@ -58,8 +63,10 @@ class BedrockProvider(JobProvider):
 
     def _bucket(self) -> str:
         if not self.config.bucket:
-            raise InputError("no S3 bucket: set bucket under [upload.bedrock] in ftboot.toml",
-                             hint="Bedrock reads the training files from S3 and writes the job's output there")
+            raise InputError(
+                "no S3 bucket: set bucket under [upload.bedrock] in ftboot.toml",
+                hint="Bedrock reads the training files from S3 and writes the job's output there",
+            )
         return self.config.bucket
 
     def _client(self, service: Literal["bedrock", "s3"]) -> Any:
@@ -79,13 +86,19 @@ class BedrockProvider(JobProvider):
         return self._client("s3")
 
     def hyperparameters(self, fmt: str) -> dict[str, Any]:
-        return {"n_epochs": self.settings.n_epochs, "batch_size": self.settings.batch_size,
-                "learning_rate": self.config.learning_rate or "auto"}
+        return {
+            "n_epochs": self.settings.n_epochs,
+            "batch_size": self.settings.batch_size,
+            "learning_rate": self.config.learning_rate or "auto",
+        }
 
     def convert(self, example: dict[str, Any], fmt: str) -> dict[str, Any]:
         system = [{"text": content_text(m.get("content"))} for m in example["messages"] if m["role"] == "system"]
-        messages = [{"role": m["role"], "content": [{"text": content_text(m.get("content"))}]}
-                    for m in example["messages"] if m["role"] != "system"]
+        messages = [
+            {"role": m["role"], "content": [{"text": content_text(m.get("content"))}]}
+            for m in example["messages"]
+            if m["role"] != "system"
+        ]
         return {"schemaVersion": SCHEMA, **({"system": system} if system else {}), "messages": messages}
 
     @contextmanager
@@ -96,8 +109,10 @@ class BedrockProvider(JobProvider):
         try:
             yield
         except NoCredentialsError:
-            raise RunError("no AWS credentials: boto3 found none in the environment, profiles or instance role",
-                           hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY") from None
+            raise RunError(
+                "no AWS credentials: boto3 found none in the environment, profiles or instance role",
+                hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+            ) from None
         except NoRegionError:
             raise InputError("no AWS region: set region under [upload.bedrock] or AWS_REGION") from None
         except ClientError as exc:
@@ -121,16 +136,22 @@ class BedrockProvider(JobProvider):
 
     def start(self, plan: Plan, ledger: Ledger, force: bool = False) -> Started:
         if not self.config.role_arn:  # checked before the files go up, not after
-            raise InputError("no IAM role: set role_arn under [upload.bedrock] in ftboot.toml",
-                             hint="a role Bedrock may assume, with read and write access to the bucket")
+            raise InputError(
+                "no IAM role: set role_arn under [upload.bedrock] in ftboot.toml",
+                hint="a role Bedrock may assume, with read and write access to the bucket",
+            )
         return super().start(plan, ledger, force)
 
     def create_job(self, plan: Plan, training_file: str, validation_file: str | None) -> Job:
         stamp = uuid.uuid4().hex[:12]
         name = f"ftboot-{plan.suffix or 'job'}-{stamp}"
         request: dict[str, Any] = {
-            "jobName": name, "customModelName": f"{name}-model", "roleArn": self.config.role_arn,
-            "clientRequestToken": stamp, "baseModelIdentifier": plan.model, "customizationType": "FINE_TUNING",
+            "jobName": name,
+            "customModelName": f"{name}-model",
+            "roleArn": self.config.role_arn,
+            "clientRequestToken": stamp,
+            "baseModelIdentifier": plan.model,
+            "customizationType": "FINE_TUNING",
             "trainingDataConfig": {"s3Uri": training_file},
             "outputDataConfig": {"s3Uri": f"s3://{self._bucket()}/{self.config.prefix.strip('/')}/output/"},
             "hyperParameters": {NAMES[k]: str(v) for k, v in plan.hyperparameters.items() if v != "auto"},
@@ -143,8 +164,9 @@ class BedrockProvider(JobProvider):
 
     def find_job(self, training_file: str, known: set[str]) -> Job | None:
         with self._errors("looking for a job started without an answer"):
-            summaries = self.bedrock.list_model_customization_jobs(nameContains="ftboot-", sortBy="CreationTime",
-                                                                   sortOrder="Descending", maxResults=10)
+            summaries = self.bedrock.list_model_customization_jobs(
+                nameContains="ftboot-", sortBy="CreationTime", sortOrder="Descending", maxResults=10
+            )
         for summary in summaries.get("modelCustomizationJobSummaries", []):
             if summary["jobName"] not in known:
                 job = self.get_job(summary["jobName"])
@@ -158,8 +180,12 @@ class BedrockProvider(JobProvider):
         # Jobs go by name: Bedrock takes a name or an ARN as the identifier, and a name is what a user can type.
         self._last[data["jobName"]] = data
         status = STATUSES.get(data.get("status", ""), "queued")
-        return Job(data["jobName"], status, data.get("outputModelArn") if status == "succeeded" else None,
-                   data.get("failureMessage") if status == "failed" else None)
+        return Job(
+            data["jobName"],
+            status,
+            data.get("outputModelArn") if status == "succeeded" else None,
+            data.get("failureMessage") if status == "failed" else None,
+        )
 
     def events(self, job_id: str) -> list[Event]:
         data = self._last.get(job_id)
@@ -167,4 +193,6 @@ class BedrockProvider(JobProvider):
             return []
         loss = (data.get("trainingMetrics") or {}).get("trainingLoss")
         message = f"{data.get('status')}" + (f": training loss {loss:.4f}" if loss is not None else "")
-        return [Event(f"{data.get('status')}:{loss}", message, "error" if data.get("status") == "Failed" else "info", loss)]
+        return [
+            Event(f"{data.get('status')}:{loss}", message, "error" if data.get("status") == "Failed" else "info", loss)
+        ]

@@ -30,10 +30,17 @@ from pipeline.upload import Event, Job, JobProvider, Transient
 MULTIPART_LIMIT = 150 * 1024 * 1024  # the single-request upload's documented ceiling
 DATASET_WAIT = 600.0  # seconds to wait for an uploaded dataset to become READY
 STATES = {
-    "JOB_STATE_CREATING": "queued", "JOB_STATE_PENDING": "queued", "JOB_STATE_VALIDATING": "validating_files",
-    "JOB_STATE_RUNNING": "running", "JOB_STATE_WRITING_RESULTS": "running", "JOB_STATE_COMPLETED": "succeeded",
-    "JOB_STATE_FAILED": "failed", "JOB_STATE_FAILED_CLEANING_UP": "failed", "JOB_STATE_EXPIRED": "failed",
-    "JOB_STATE_CANCELLED": "cancelled", "JOB_STATE_DELETING": "cancelled",
+    "JOB_STATE_CREATING": "queued",
+    "JOB_STATE_PENDING": "queued",
+    "JOB_STATE_VALIDATING": "validating_files",
+    "JOB_STATE_RUNNING": "running",
+    "JOB_STATE_WRITING_RESULTS": "running",
+    "JOB_STATE_COMPLETED": "succeeded",
+    "JOB_STATE_FAILED": "failed",
+    "JOB_STATE_FAILED_CLEANING_UP": "failed",
+    "JOB_STATE_EXPIRED": "failed",
+    "JOB_STATE_CANCELLED": "cancelled",
+    "JOB_STATE_DELETING": "cancelled",
 }
 COLLECTIONS = {"supervised": "supervisedFineTuningJobs", "dpo": "dpoJobs"}
 
@@ -67,8 +74,10 @@ class FireworksProvider(JobProvider):
     def account(self) -> str:
         account = os.environ.get("FIREWORKS_ACCOUNT_ID", "") or self.settings.fireworks.account
         if not account:
-            raise InputError("no Fireworks account: set account under [upload.fireworks] in ftboot.toml or FIREWORKS_ACCOUNT_ID",
-                             hint="it is the id in your Fireworks dashboard's URL, e.g. my-team")
+            raise InputError(
+                "no Fireworks account: set account under [upload.fireworks] in ftboot.toml or FIREWORKS_ACCOUNT_ID",
+                hint="it is the id in your Fireworks dashboard's URL, e.g. my-team",
+            )
         return account
 
     @property
@@ -79,19 +88,32 @@ class FireworksProvider(JobProvider):
     def client(self) -> Any:
         import httpx
 
-        return httpx.Client(base_url=f"{resolve(self.project.config, 'fireworks').base_url}/v1/",
-                            headers={"Authorization": f"Bearer {self.key()}"}, timeout=120)
+        return httpx.Client(
+            base_url=f"{resolve(self.project.config, 'fireworks').base_url}/v1/",
+            headers={"Authorization": f"Bearer {self.key()}"},
+            timeout=120,
+        )
 
     def hyperparameters(self, fmt: str) -> dict[str, Any]:
         fw = self.settings.fireworks
-        out: dict[str, Any] = {"epochs": self.settings.n_epochs, "learningRate": fw.learning_rate or "auto",
-                               "loraRank": fw.lora_rank or "auto"}
+        out: dict[str, Any] = {
+            "epochs": self.settings.n_epochs,
+            "learningRate": fw.learning_rate or "auto",
+            "loraRank": fw.lora_rank or "auto",
+        }
         if fmt == "dpo":
             out["klBeta"] = self.settings.beta
         return out
 
-    def _call(self, method: str, path: str, doing: str, retries: int | None = None, accept: tuple[int, ...] = (),
-              **kwargs: Any) -> dict[str, Any] | None:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        doing: str,
+        retries: int | None = None,
+        accept: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> dict[str, Any] | None:
         """One request, retried on 429, 5xx and lost connections; None for a status in `accept`."""
         import httpx
 
@@ -101,8 +123,11 @@ class FireworksProvider(JobProvider):
             try:
                 response = self.client.request(method, path, **kwargs)
             except httpx.TransportError as exc:
-                error: RunError = Transient(f"cannot reach {self.label} at {self.endpoint} during {doing}: {exc}",
-                                            maybe_done=True, hint="check the network, then run the same command again")
+                error: RunError = Transient(
+                    f"cannot reach {self.label} at {self.endpoint} during {doing}: {exc}",
+                    maybe_done=True,
+                    hint="check the network, then run the same command again",
+                )
             else:
                 if response.status_code in accept:
                     return None
@@ -117,13 +142,23 @@ class FireworksProvider(JobProvider):
     def _error(self, response: Any, doing: str, retries: int) -> RunError:
         status, message = response.status_code, _message(response)
         if status == 401:
-            return RunError(f"{self.label} refused the key in {self.key_env} (401) during {doing}",
-                            hint=f"check {self.key_env}; it may be revoked or for another account")
+            return RunError(
+                f"{self.label} refused the key in {self.key_env} (401) during {doing}",
+                hint=f"check {self.key_env}; it may be revoked or for another account",
+            )
         if status == 429:
-            return Transient(f"{self.label} is still rate limiting (429) after {retries} retries during {doing}: {message}",
-                             maybe_done=False, retry_after=retry_after(response.headers), hint="wait a while and run the same command again")
+            return Transient(
+                f"{self.label} is still rate limiting (429) after {retries} retries during {doing}: {message}",
+                maybe_done=False,
+                retry_after=retry_after(response.headers),
+                hint="wait a while and run the same command again",
+            )
         text = f"{self.label} rejected {doing} ({status}): {message}"
-        return Transient(text, maybe_done=True, retry_after=retry_after(response.headers)) if status >= 500 else RunError(text)
+        return (
+            Transient(text, maybe_done=True, retry_after=retry_after(response.headers))
+            if status >= 500
+            else RunError(text)
+        )
 
     # --- files: one dataset each ---
 
@@ -132,8 +167,17 @@ class FireworksProvider(JobProvider):
         dataset_id = "ftboot-" + hashlib.sha256(data).hexdigest()[:24]
         where = f"accounts/{self.account}/datasets/{dataset_id}"
         examples = sum(1 for line in data.splitlines() if line.strip())
-        body = {"datasetId": dataset_id, "dataset": {"displayName": path.name, "exampleCount": str(examples), "userUploaded": {}}}
-        self._call("POST", f"accounts/{self.account}/datasets", f"creating the dataset for {path.name}", accept=(409,), json=body)
+        body = {
+            "datasetId": dataset_id,
+            "dataset": {"displayName": path.name, "exampleCount": str(examples), "userUploaded": {}},
+        }
+        self._call(
+            "POST",
+            f"accounts/{self.account}/datasets",
+            f"creating the dataset for {path.name}",
+            accept=(409,),
+            json=body,
+        )
         if self._dataset(where, path.name).get("state") != "READY":  # a 409 may be a dataset already complete
             if len(data) <= MULTIPART_LIMIT:
                 self._call("POST", f"{where}:upload", f"the upload of {path.name}", files={"file": (path.name, data)})
@@ -154,14 +198,30 @@ class FireworksProvider(JobProvider):
         """Above 150 MB: PUT the bytes to a signed URL (never with the key: it is another host), then validate."""
         import httpx
 
-        answer = self._call("POST", f"{where}:getUploadEndpoint", f"asking where to upload {filename}",
-                            json={"filenameToSize": {filename: len(data)}}) or {}
+        answer = (
+            self._call(
+                "POST",
+                f"{where}:getUploadEndpoint",
+                f"asking where to upload {filename}",
+                json={"filenameToSize": {filename: len(data)}},
+            )
+            or {}
+        )
         url = answer["filenameToSignedUrls"][filename]
-        response = httpx.put(url, content=data, timeout=None, headers={
-            "Content-Type": "application/octet-stream", "x-goog-content-length-range": f"{len(data)},{len(data)}"})
+        response = httpx.put(
+            url,
+            content=data,
+            timeout=None,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "x-goog-content-length-range": f"{len(data)},{len(data)}",
+            },
+        )
         if response.status_code >= 400:
-            raise RunError(f"the signed upload of {filename} failed ({response.status_code}): {_message(response)}",
-                           hint="run the same command again")
+            raise RunError(
+                f"the signed upload of {filename} failed ({response.status_code}): {_message(response)}",
+                hint="run the same command again",
+            )
         self._call("POST", f"{where}:validateUpload", f"validating the upload of {filename}", json={})
 
     # --- jobs, named by their resource name (accounts/…/supervisedFineTuningJobs/…) ---
@@ -171,9 +231,14 @@ class FireworksProvider(JobProvider):
         settings = {k: v for k, v in plan.hyperparameters.items() if v != "auto"}  # "auto": Fireworks' default
         beta = settings.pop("klBeta", None)
         training = {"baseModel": plan.model, **settings}
-        body: dict[str, Any] = {"dataset": datasets + training_file, "displayName": plan.suffix or f"ftboot {plan.method}"}
+        body: dict[str, Any] = {
+            "dataset": datasets + training_file,
+            "displayName": plan.suffix or f"ftboot {plan.method}",
+        }
         if plan.method == "dpo":
-            body.update(trainingConfig=training, lossConfig={"method": "DPO", **({"klBeta": beta} if beta is not None else {})})
+            body.update(
+                trainingConfig=training, lossConfig={"method": "DPO", **({"klBeta": beta} if beta is not None else {})}
+            )
         else:
             body.update(training)
             if validation_file:
@@ -183,7 +248,12 @@ class FireworksProvider(JobProvider):
 
     def find_job(self, training_file: str, known: set[str]) -> Job | None:
         for collection in COLLECTIONS.values():
-            answer = self._call("GET", f"accounts/{self.account}/{collection}", "looking for a job started without an answer") or {}
+            answer = (
+                self._call(
+                    "GET", f"accounts/{self.account}/{collection}", "looking for a job started without an answer"
+                )
+                or {}
+            )
             for job in answer.get(collection, []):
                 if job.get("dataset", "").endswith(f"/datasets/{training_file}") and job["name"] not in known:
                     return self._job(job)
@@ -196,7 +266,9 @@ class FireworksProvider(JobProvider):
         self._last[data["name"]] = data
         status = STATES.get(data.get("state", ""), "queued")
         detail = data.get("status") or {}
-        error = f"{detail.get('code')}: {detail.get('message')}" if status == "failed" and detail.get("message") else None
+        error = (
+            f"{detail.get('code')}: {detail.get('message')}" if status == "failed" and detail.get("message") else None
+        )
         model = data.get("outputModel") or (data.get("trainingConfig") or {}).get("outputModel")
         return Job(data["name"], status, model if status == "succeeded" else None, error)
 
@@ -208,6 +280,8 @@ class FireworksProvider(JobProvider):
         state, progress = data.get("state", ""), data.get("jobProgress") or {}
         message = state.removeprefix("JOB_STATE_").lower().replace("_", " ")
         if progress.get("percent") is not None:
-            message += f": {progress['percent']}% done" + (f", epoch {progress['epoch']}" if progress.get("epoch") is not None else "")
+            message += f": {progress['percent']}% done" + (
+                f", epoch {progress['epoch']}" if progress.get("epoch") is not None else ""
+            )
         level = "error" if STATES.get(state) == "failed" else "info"
         return [Event(f"{state}:{progress.get('percent')}:{progress.get('epoch')}", message, level)]

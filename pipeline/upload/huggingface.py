@@ -46,8 +46,10 @@ def load_checked(directory: Path, shown: str, plan: Plan) -> Any:
         if missing:
             raise InputError(f"{shown}: the {split} split has no {', '.join(missing)} column", hint=rebuild)
         if got.num_rows != rows:
-            raise InputError(f"{shown}: the {split} split has {got.num_rows} rows but the JSONL file has {rows}; "
-                             "it is out of date", hint=rebuild)
+            raise InputError(
+                f"{shown}: the {split} split has {got.num_rows} rows but the JSONL file has {rows}; it is out of date",
+                hint=rebuild,
+            )
     return dataset
 
 
@@ -59,8 +61,10 @@ def push_dataset(dataset: Any, repo: str, token: str | None, private: bool, show
         dataset.push_to_hub(repo, private=private, token=token)
     except Exception as exc:  # the Hub client raises many types; each means the push did not complete
         reason = str(exc).replace(token, "***") if token else str(exc)
-        raise RunError(f"pushing {shown} to the Hub repo {repo} at {config.HF_ENDPOINT} failed: {reason or type(exc).__name__}",
-                       hint=f"check the network and the token in {key_env}, then run the same command again") from None
+        raise RunError(
+            f"pushing {shown} to the Hub repo {repo} at {config.HF_ENDPOINT} failed: {reason or type(exc).__name__}",
+            hint=f"check the network and the token in {key_env}, then run the same command again",
+        ) from None
 
 
 def push_built(project: Project, dataset_dir: Path, repo: str) -> None:
@@ -68,8 +72,14 @@ def push_built(project: Project, dataset_dir: Path, repo: str) -> None:
     from datasets import load_from_disk
 
     key_env = project.config.upload.huggingface.token_env
-    push_dataset(load_from_disk(str(dataset_dir)), repo, os.environ.get(key_env) or None,
-                 project.config.upload.huggingface.private, project.show(dataset_dir), key_env)
+    push_dataset(
+        load_from_disk(str(dataset_dir)),
+        repo,
+        os.environ.get(key_env) or None,
+        project.config.upload.huggingface.private,
+        project.show(dataset_dir),
+        key_env,
+    )
 
 
 class HubProvider(Provider):
@@ -103,8 +113,10 @@ class HubProvider(Provider):
 
         token = get_token()
         if not token:
-            raise RunError(f"no Hugging Face token: set {self.key_env} or run `huggingface-cli login`",
-                           hint="the token needs write access to the repo")
+            raise RunError(
+                f"no Hugging Face token: set {self.key_env} or run `huggingface-cli login`",
+                hint="the token needs write access to the repo",
+            )
         return token
 
     def hyperparameters(self, fmt: str) -> dict[str, Any]:
@@ -113,12 +125,24 @@ class HubProvider(Provider):
     def start(self, plan: Plan, ledger: Ledger, force: bool = False) -> Started:
         repo = self.settings.huggingface.repo
         if not repo:
-            raise InputError("no Hub repo: set repo under [upload.huggingface] in ftboot.toml",
-                             hint='e.g. repo = "your-name/support-chat"')
+            raise InputError(
+                "no Hub repo: set repo under [upload.huggingface] in ftboot.toml",
+                hint='e.g. repo = "your-name/support-chat"',
+            )
         directory = self.project.output("dataset-dpo" if plan.method == "dpo" else "dataset")
         dataset = load_checked(directory, self.project.show(directory), plan)
-        push_dataset(dataset, repo, self.key(), self.settings.huggingface.private, self.project.show(directory), self.key_env)
+        push_dataset(
+            dataset, repo, self.key(), self.settings.huggingface.private, self.project.show(directory), self.key_env
+        )
         url = f"{self.endpoint.rstrip('/')}/datasets/{repo}"
-        ledger.append("push", provider=self.name, endpoint=self.endpoint, repo=repo, url=url, method=plan.method,
-                      splits={split: dataset[split].num_rows for split in dataset}, sha256=plan.train.sha256)
+        ledger.append(
+            "push",
+            provider=self.name,
+            endpoint=self.endpoint,
+            repo=repo,
+            url=url,
+            method=plan.method,
+            splits={split: dataset[split].num_rows for split in dataset},
+            sha256=plan.train.sha256,
+        )
         return Started(self.name, url=url)

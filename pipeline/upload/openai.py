@@ -32,25 +32,36 @@ def api_errors(provider: Provider, doing: str) -> Iterator[None]:
     try:
         yield
     except openai.AuthenticationError:
-        raise RunError(f"{provider.label} refused the key in {provider.key_env} (401) during {doing}",
-                       hint=f"check {provider.key_env}; it may be revoked or for another service") from None
+        raise RunError(
+            f"{provider.label} refused the key in {provider.key_env} (401) during {doing}",
+            hint=f"check {provider.key_env}; it may be revoked or for another service",
+        ) from None
     except openai.RateLimitError as exc:
-        raise Transient(f"{provider.label} is still rate limiting (429) after {provider.settings.max_retries} retries "
-                        f"during {doing}: {error_message(exc)}", maybe_done=False, retry_after=retry_after(exc.response.headers),
-                        hint="wait a while and run the same command again") from None
+        raise Transient(
+            f"{provider.label} is still rate limiting (429) after {provider.settings.max_retries} retries "
+            f"during {doing}: {error_message(exc)}",
+            maybe_done=False,
+            retry_after=retry_after(exc.response.headers),
+            hint="wait a while and run the same command again",
+        ) from None
     except openai.APIStatusError as exc:
         message = f"{provider.label} rejected {doing} ({exc.status_code}): {error_message(exc)}"
         if exc.status_code >= 500:
             raise Transient(message, maybe_done=True, retry_after=retry_after(exc.response.headers)) from None
         raise RunError(message) from None
     except openai.APIConnectionError as exc:
-        raise Transient(f"cannot reach {provider.label} at {provider.endpoint} during {doing}: {exc.__cause__ or exc}",
-                        maybe_done=True, hint="check the network and the endpoint, then run the same command again") from None
+        raise Transient(
+            f"cannot reach {provider.label} at {provider.endpoint} during {doing}: {exc.__cause__ or exc}",
+            maybe_done=True,
+            hint="check the network and the endpoint, then run the same command again",
+        ) from None
 
 
-OPEN_ELSEWHERE = ("Fine-tuning is still open at Fireworks AI (--provider fireworks), AWS Bedrock (--provider bedrock) and "
-                  "Together AI (--provider together); or push to the Hub (--provider huggingface), or "
-                  "`ftboot export --to trl|axolotl|unsloth|vertex DIR`")
+OPEN_ELSEWHERE = (
+    "Fine-tuning is still open at Fireworks AI (--provider fireworks), AWS Bedrock (--provider bedrock) and "
+    "Together AI (--provider together); or push to the Hub (--provider huggingface), or "
+    "`ftboot export --to trl|axolotl|unsloth|vertex DIR`"
+)
 
 
 def job_of(job: Any) -> Job:
@@ -105,8 +116,10 @@ class OpenAIProvider(JobProvider):
                 return job_of(self.client.with_options(max_retries=0).fine_tuning.jobs.create(**request))
             except openai.PermissionDeniedError as exc:
                 # What an organisation that may no longer fine-tune is told; retrying or looking for a job is pointless.
-                raise RunError(f"{self.label} does not let this organisation start fine-tuning jobs (403: {error_message(exc)}); "
-                               f"no job was started. {OPEN_ELSEWHERE}") from None
+                raise RunError(
+                    f"{self.label} does not let this organisation start fine-tuning jobs (403: {error_message(exc)}); "
+                    f"no job was started. {OPEN_ELSEWHERE}"
+                ) from None
 
     def find_job(self, training_file: str, known: set[str]) -> Job | None:
         with api_errors(self, "looking for a job started without an answer"):
@@ -132,6 +145,8 @@ class OpenAIProvider(JobProvider):
         out = []
         for point in page.data:
             loss = point.metrics.train_loss
-            out.append(f"{point.fine_tuned_model_checkpoint} (step {point.step_number}"
-                       + (f", train loss {loss:.3f})" if loss is not None else ")"))
+            out.append(
+                f"{point.fine_tuned_model_checkpoint} (step {point.step_number}"
+                + (f", train loss {loss:.3f})" if loss is not None else ")")
+            )
         return out

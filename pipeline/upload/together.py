@@ -21,8 +21,15 @@ from pipeline.upload import Event, Job, JobProvider
 from pipeline.upload.openai import api_errors
 
 STATUSES = {
-    "pending": "queued", "queued": "queued", "running": "running", "compressing": "running", "uploading": "running",
-    "cancel_requested": "cancelling", "cancelled": "cancelled", "error": "failed", "user_error": "failed",
+    "pending": "queued",
+    "queued": "queued",
+    "running": "running",
+    "compressing": "running",
+    "uploading": "running",
+    "cancel_requested": "cancelling",
+    "cancelled": "cancelled",
+    "error": "failed",
+    "user_error": "failed",
     "completed": "succeeded",
 }
 
@@ -50,8 +57,11 @@ class TogetherProvider(JobProvider):
 
     def hyperparameters(self, fmt: str) -> dict[str, Any]:
         s = self.settings
-        out: dict[str, Any] = {"n_epochs": s.n_epochs, "batch_size": s.batch_size,
-                               "learning_rate": s.together.learning_rate or "auto"}
+        out: dict[str, Any] = {
+            "n_epochs": s.n_epochs,
+            "batch_size": s.batch_size,
+            "learning_rate": s.together.learning_rate or "auto",
+        }
         if fmt == "dpo":
             out["dpo_beta"] = s.beta
         return out
@@ -69,10 +79,17 @@ class TogetherProvider(JobProvider):
 
     def create_job(self, plan: Plan, training_file: str, validation_file: str | None) -> Job:
         settings = {k: v for k, v in plan.hyperparameters.items() if v != "auto"}  # "auto": Together's default
-        method: dict[str, Any] = {"method": "sft", "train_on_inputs": "auto"} if plan.method == "supervised" else {"method": "dpo"}
+        method: dict[str, Any] = (
+            {"method": "sft", "train_on_inputs": "auto"} if plan.method == "supervised" else {"method": "dpo"}
+        )
         if "dpo_beta" in settings:
             method["dpo_beta"] = settings.pop("dpo_beta")
-        body: dict[str, Any] = {"model": plan.model, "training_file": training_file, "training_method": method, **settings}
+        body: dict[str, Any] = {
+            "model": plan.model,
+            "training_file": training_file,
+            "training_method": method,
+            **settings,
+        }
         if validation_file:
             # Together evaluates a validation file only when asked to; once per epoch.
             body.update(validation_file=validation_file, n_evals=plan.epochs)
@@ -107,5 +124,7 @@ class TogetherProvider(JobProvider):
         for e in answer.get("data", []):
             level = "error" if e.get("type") == "job_error" else (e.get("level") or "info")
             message = f"job_error: {e.get('message', '')}" if e.get("type") == "job_error" else e.get("message", "")
-            out.append(Event(e.get("hash") or f"{e.get('created_at')} {e.get('message')}", message, level, None, e.get("step")))
+            out.append(
+                Event(e.get("hash") or f"{e.get('created_at')} {e.get('message')}", message, level, None, e.get("step"))
+            )
         return out

@@ -44,9 +44,13 @@ class BatchInfo:
 
 def _info(batch: Any) -> BatchInfo:
     counts = batch.request_counts.model_dump() if batch.request_counts else {}
-    errors = [f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
-              for e in ((batch.errors.data or []) if batch.errors else [])]
-    return BatchInfo(batch.id, batch.status, batch.input_file_id, batch.output_file_id, batch.error_file_id, counts, errors)
+    errors = [
+        f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+        for e in ((batch.errors.data or []) if batch.errors else [])
+    ]
+    return BatchInfo(
+        batch.id, batch.status, batch.input_file_id, batch.output_file_id, batch.error_file_id, counts, errors
+    )
 
 
 class BatchAPI:
@@ -63,15 +67,23 @@ class BatchAPI:
         try:
             yield
         except openai.AuthenticationError:
-            raise RunError(f"{self.label} refused the key in {self.key_env} (401) during {doing}",
-                           hint=f"check {self.key_env}") from None
+            raise RunError(
+                f"{self.label} refused the key in {self.key_env} (401) during {doing}", hint=f"check {self.key_env}"
+            ) from None
         except openai.APIStatusError as exc:
-            hint = "the endpoint may have no Batch API; online generation (without --batch) works with any" \
-                if exc.status_code in (404, 405) else None
-            raise RunError(f"{self.label} answered {exc.status_code} during {doing}: {error_message(exc)}", hint=hint) from None
+            hint = (
+                "the endpoint may have no Batch API; online generation (without --batch) works with any"
+                if exc.status_code in (404, 405)
+                else None
+            )
+            raise RunError(
+                f"{self.label} answered {exc.status_code} during {doing}: {error_message(exc)}", hint=hint
+            ) from None
         except openai.APIConnectionError as exc:
-            raise RunError(f"cannot reach {self.label} during {doing}: {exc.__cause__ or exc}",
-                           hint="check the network, then run the same command again; nothing is sent twice") from None
+            raise RunError(
+                f"cannot reach {self.label} during {doing}: {exc.__cause__ or exc}",
+                hint="check the network, then run the same command again; nothing is sent twice",
+            ) from None
 
     def upload(self, path: Path) -> str:
         with self._errors(f"the upload of {path.name}"), open(path, "rb") as handle:
@@ -83,7 +95,11 @@ class BatchAPI:
 
         try:
             batch = self.client.with_options(max_retries=0).batches.create(
-                input_file_id=file_id, endpoint=url, completion_window="24h", metadata=metadata)  # type: ignore[arg-type]
+                input_file_id=file_id,
+                endpoint=url,  # type: ignore[arg-type]  # one of the SDK's literal endpoints, chosen by mode
+                completion_window="24h",
+                metadata=metadata,
+            )
         except (openai.APIConnectionError, openai.InternalServerError) as exc:
             found = self.find_batch(metadata[TAG], time.time() - LOOKBACK)  # the batch may exist all the same
             if found is not None:

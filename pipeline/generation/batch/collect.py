@@ -31,7 +31,11 @@ from pipeline.llm.request import PlannedRequest, Reply
 PARALLEL_FROM = 2000  # requests from which worker processes prepare them (starting one takes about a second)
 WORKERS = min(4, os.cpu_count() or 1)  # on 2 cores, 2 workers keep this process (the duplicate index) busiest
 BLOCK = 1000  # requests per task of a worker; at most WORKERS + 1 blocks wait in memory
-MISSING = {"expired": "batch_expired", "cancelled": "batch_cancelled", "failed": "batch_failed"}  # requests without a line
+MISSING = {
+    "expired": "batch_expired",
+    "cancelled": "batch_cancelled",
+    "failed": "batch_failed",
+}  # requests without a line
 
 
 @dataclass
@@ -66,11 +70,17 @@ class Harvest:
         return sum(sum(b.failed.values()) for b in self.batches)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batches": [{**b.__dict__, "failed": dict(b.failed)} for b in self.batches], "waiting": self.waiting,
-                "accepted": sum(b.accepted for b in self.batches), "rejected": sum(b.rejected for b in self.batches),
-                "rejected_by_reason": dict(self.reasons.most_common()), "failed": self.failed,
-                "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens}, "cost_usd": self.costs,
-                "notes": self.notes}
+        return {
+            "batches": [{**b.__dict__, "failed": dict(b.failed)} for b in self.batches],
+            "waiting": self.waiting,
+            "accepted": sum(b.accepted for b in self.batches),
+            "rejected": sum(b.rejected for b in self.batches),
+            "rejected_by_reason": dict(self.reasons.most_common()),
+            "failed": self.failed,
+            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "cost_usd": self.costs,
+            "notes": self.notes,
+        }
 
 
 @dataclass
@@ -120,8 +130,9 @@ def _prepare_block(numbers: list[int]) -> list[Prepared]:
     return [_worker(n) for n in numbers]
 
 
-def _prepared(project: Project, stage: RunSettings, numbers: list[int], files: list[Path],
-              missing: str | None) -> Iterator[Prepared]:
+def _prepared(
+    project: Project, stage: RunSettings, numbers: list[int], files: list[Path], missing: str | None
+) -> Iterator[Prepared]:
     """Each request of `numbers` prepared, in order. Many are prepared by worker processes, a few blocks ahead:
     planning and screening are most of collecting, and only the duplicate index has to go one at a time."""
     args = (project.root, stage.options, files, missing)
@@ -145,8 +156,18 @@ def _prepared(project: Project, stage: RunSettings, numbers: list[int], files: l
             yield from pending.popleft().get()
 
 
-def _take_in(project: Project, stage: RunSettings, numbers: list[int], index: ResultIndex, cache: ReplyCache,
-             outputs: Outputs, result: Collected, harvest: Harvest, progress: Progress, missing: str | None) -> list[int]:
+def _take_in(
+    project: Project,
+    stage: RunSettings,
+    numbers: list[int],
+    index: ResultIndex,
+    cache: ReplyCache,
+    outputs: Outputs,
+    result: Collected,
+    harvest: Harvest,
+    progress: Progress,
+    missing: str | None,
+) -> list[int]:
     """Answers in plan order into the cache and the outputs; returns the numbers that failed. A request without
     a line counts as failed with the code `missing` (None: not at all, for a file that answers only some)."""
     failed: list[int] = []
@@ -192,24 +213,56 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
         if info.done:
             finished.append((entry, info))
         else:
-            harvest.waiting.append({"name": entry.name, "batch_id": info.id, "status": info.status,
-                                    "requests": entry.count, "completed": info.counts.get("completed", 0)})
+            harvest.waiting.append(
+                {
+                    "name": entry.name,
+                    "batch_id": info.id,
+                    "status": info.status,
+                    "requests": entry.count,
+                    "completed": info.counts.get("completed", 0),
+                }
+            )
     stages = {e.plan["fingerprint"]: stage_of(project, e.plan) for e, _ in finished}
     harvest.model = pending[0].plan["model"]
     if finished:
         first = next(iter(stages.values()))
         reviewed = [r for s in stages.values() for r in s.reviewed]
-        with Outputs(project, first.seeds, reviewed) as outputs, ReplyCache(project.output("cache") / "replies.jsonl") as cache:
+        with (
+            Outputs(project, first.seeds, reviewed) as outputs,
+            ReplyCache(project.output("cache") / "replies.jsonl") as cache,
+        ):
             for entry, info in finished:
                 result = Collected(entry.name, info.id, info.status, entry.count, errors=info.errors)
-                files = [api.download(file_id, project.output("batches") / f"{entry.name}-{kind}.jsonl")
-                         for kind, file_id in (("output", info.output_file_id), ("errors", info.error_file_id)) if file_id]
+                files = [
+                    api.download(file_id, project.output("batches") / f"{entry.name}-{kind}.jsonl")
+                    for kind, file_id in (("output", info.output_file_id), ("errors", info.error_file_id))
+                    if file_id
+                ]
                 with ResultIndex(files, project.show) as index:
-                    failed = _take_in(project, stages[entry.plan["fingerprint"]], list(expand(entry.ranges)), index,
-                                      cache, outputs, result, harvest, progress, MISSING.get(info.status, "missing"))
-                ledger.append("collected", entry.name, batch_id=info.id, status=info.status, answered=result.answered,
-                              failed=to_ranges(failed), failures=dict(result.failed), unmatched=result.unmatched,
-                              accepted=result.accepted, rejected=result.rejected)
+                    failed = _take_in(
+                        project,
+                        stages[entry.plan["fingerprint"]],
+                        list(expand(entry.ranges)),
+                        index,
+                        cache,
+                        outputs,
+                        result,
+                        harvest,
+                        progress,
+                        MISSING.get(info.status, "missing"),
+                    )
+                ledger.append(
+                    "collected",
+                    entry.name,
+                    batch_id=info.id,
+                    status=info.status,
+                    answered=result.answered,
+                    failed=to_ranges(failed),
+                    failures=dict(result.failed),
+                    unmatched=result.unmatched,
+                    accepted=result.accepted,
+                    rejected=result.rejected,
+                )
                 for path in files:
                     path.unlink()
                 harvest.batches.append(result)
@@ -222,16 +275,23 @@ def collect_file(project: Project, options: Options, path: Path, progress: Progr
     stage, ledger = RunSettings(project, options), Ledger(project)
     harvest = Harvest(stage.model)
     fingerprint = stage.planner.request(0).key
-    numbers = sorted({n for e in ledger.entries().values() if e.plan["fingerprint"] == fingerprint for n in expand(e.ranges)})
+    numbers = sorted(
+        {n for e in ledger.entries().values() if e.plan["fingerprint"] == fingerprint for n in expand(e.ranges)}
+    )
     result = Collected(path.name, None, "file", len(numbers))
-    with ResultIndex([path], project.show) as index, Outputs(project, stage.seeds, stage.reviewed) as outputs, \
-            ReplyCache(project.output("cache") / "replies.jsonl") as cache:
+    with (
+        ResultIndex([path], project.show) as index,
+        Outputs(project, stage.seeds, stage.reviewed) as outputs,
+        ReplyCache(project.output("cache") / "replies.jsonl") as cache,
+    ):
         lines = len(index)
         _take_in(project, stage, numbers, index, cache, outputs, result, harvest, progress, None)
     result.requests = lines
     if result.unmatched:
-        harvest.notes.append(f"{result.unmatched} lines answer requests this plan does not have: were --model, --mode "
-                             "and --pool the same as for --batch-file? (their answers are cached)")
+        harvest.notes.append(
+            f"{result.unmatched} lines answer requests this plan does not have: were --model, --mode "
+            "and --pool the same as for --batch-file? (their answers are cached)"
+        )
     harvest.batches.append(result)
     harvest.costs = costs(project.config.prices.get(harvest.model), harvest.prompt_tokens, harvest.completion_tokens)
     return harvest

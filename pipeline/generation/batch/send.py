@@ -46,13 +46,13 @@ def quiet(what: str, done: int, total: int | None) -> None:
 
 def costs(price: Price | None, prompt: int, output: int) -> dict[str, float | None]:
     """The cost of these tokens at batch and at online prices (None where a price is not configured)."""
+
     def at(rate_in: float | None, rate_out: float | None) -> float | None:
         return None if rate_in is None or rate_out is None else (prompt * rate_in + output * rate_out) / 1e6
 
     price = price or Price()
     batch, online = at(price.batch_input, price.batch_output), at(price.input, price.output)
-    return {"batch": batch, "online": online,
-            "saving": None if batch is None or online is None else online - batch}
+    return {"batch": batch, "online": online, "saving": None if batch is None or online is None else online - batch}
 
 
 def requests(n: int) -> str:
@@ -84,12 +84,22 @@ class Sent:
 
 def _plan(stage: RunSettings) -> dict[str, Any]:
     first = stage.planner.request(0)
-    return {"backend": stage.backend, "model": stage.model, "mode": stage.mode, "pool": stage.options.pool,
-            "round": stage.round, "endpoint": first.endpoint, "host": stage.label, "fingerprint": first.key}
+    return {
+        "backend": stage.backend,
+        "model": stage.model,
+        "mode": stage.mode,
+        "pool": stage.options.pool,
+        "round": stage.round,
+        "endpoint": first.endpoint,
+        "host": stage.label,
+        "fingerprint": first.key,
+    }
 
 
 def stage_of(project: Project, plan: dict[str, Any]) -> RunSettings:
-    return RunSettings(project, Options(backend=plan["backend"], model=plan["model"], mode=plan["mode"], pool=plan["pool"]))
+    return RunSettings(
+        project, Options(backend=plan["backend"], model=plan["model"], mode=plan["mode"], pool=plan["pool"])
+    )
 
 
 def api_for(project: Project, model: str) -> BatchAPI:
@@ -101,8 +111,10 @@ def _budget(project: Project, stage: RunSettings, options: Options) -> Budget:
     price = project.config.prices.get(stage.model)
     batch = Price(input=price.batch_input, output=price.batch_output) if price else None
     if options.max_cost is not None and (batch is None or batch.input is None or batch.output is None):
-        raise InputError(f"--max-cost in batch mode needs the batch price of {stage.model!r}",
-                         hint=f'set batch_input and batch_output (USD per 1M tokens) under [prices."{stage.model}"]')
+        raise InputError(
+            f"--max-cost in batch mode needs the batch price of {stage.model!r}",
+            hint=f'set batch_input and batch_output (USD per 1M tokens) under [prices."{stage.model}"]',
+        )
     return Budget(options.max_requests, options.max_tokens, options.max_cost, batch, stage.model)
 
 
@@ -110,13 +122,24 @@ def _round_counts(project: Project, round_: int) -> tuple[int, int]:
     counts = []
     for name in ("candidates.jsonl", "rejected.jsonl"):
         path = project.output(name)
-        counts.append(sum(1 for _, record in read_records(path, project.show(path))
-                          if record.provenance.get("round") == round_) if path.exists() else 0)
+        counts.append(
+            sum(1 for _, record in read_records(path, project.show(path)) if record.provenance.get("round") == round_)
+            if path.exists()
+            else 0
+        )
     return counts[0], counts[1]
 
 
-def _choose(stage: RunSettings, numbers: Iterable[int], cache: ReplyCache, skip: set[int], wanted: int | None,
-            budget: Budget, sent: Sent, progress: Progress) -> Iterator[tuple[int, PlannedRequest]]:
+def _choose(
+    stage: RunSettings,
+    numbers: Iterable[int],
+    cache: ReplyCache,
+    skip: set[int],
+    wanted: int | None,
+    budget: Budget,
+    sent: Sent,
+    progress: Progress,
+) -> Iterator[tuple[int, PlannedRequest]]:
     """The requests to send: `numbers` less those skipped or cached, within `wanted` and the budget."""
     for number in numbers:
         if wanted is not None and sent.requests >= wanted:
@@ -139,22 +162,42 @@ def _choose(stage: RunSettings, numbers: Iterable[int], cache: ReplyCache, skip:
         yield number, request
 
 
-def _write(project: Project, ledger: Ledger, stage: RunSettings, chosen: Iterator[tuple[int, PlannedRequest]],
-           sent: Sent, to: Path | None, dry_run: bool) -> list[Entry]:
+def _write(
+    project: Project,
+    ledger: Ledger,
+    stage: RunSettings,
+    chosen: Iterator[tuple[int, PlannedRequest]],
+    sent: Sent,
+    to: Path | None,
+    dry_run: bool,
+) -> list[Entry]:
     """Write the chosen requests as input files and record them; nothing is sent yet."""
     if dry_run:
         sum(1 for _ in chosen)
         return []
     name = f"ftboot-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
     directory = project.output("batches")
-    path_of = (lambda n: to if n == 0 else to.with_name(f"{to.stem}-{n + 1}{to.suffix}")) if to else \
-        (lambda n: directory / f"{name}-{n + 1}.jsonl")
+    path_of = (
+        (lambda n: to if n == 0 else to.with_name(f"{to.stem}-{n + 1}{to.suffix}"))
+        if to
+        else (lambda n: directory / f"{name}-{n + 1}.jsonl")
+    )
     parts = write_parts(chosen, path_of)
     plan, names = _plan(stage), [f"{name}-{number + 1}" for number in range(len(parts))]
     for part_name, part in zip(names, parts, strict=True):
-        ledger.append("file" if to else "planned", part_name, plan=plan, ranges=part.ranges,
-                      count=part.count, bytes=part.bytes, sha256=part.sha256, input=project.show(part.path))
-        sent.files.append({"name": part_name, "path": project.show(part.path), "requests": part.count, "bytes": part.bytes})
+        ledger.append(
+            "file" if to else "planned",
+            part_name,
+            plan=plan,
+            ranges=part.ranges,
+            count=part.count,
+            bytes=part.bytes,
+            sha256=part.sha256,
+            input=project.show(part.path),
+        )
+        sent.files.append(
+            {"name": part_name, "path": project.show(part.path), "requests": part.count, "bytes": part.bytes}
+        )
     entries = ledger.entries()
     return [entries[part_name] for part_name in names]
 
@@ -163,8 +206,15 @@ def _send(project: Project, ledger: Ledger, api: BatchAPI, entry: Entry, fresh: 
     """Upload a planned input file and create its batch, unless a run killed half-way did (`fresh` = surely not)."""
     path, since = project.root / entry.input, entry.planned_ts - LOOKBACK
     if not fresh and (found := api.find_batch(entry.name, since)) is not None:
-        ledger.append("submitted", entry.name, batch_id=found.id, file_id=found.input_file_id, status=found.status,
-                      counts=found.counts, adopted=True)
+        ledger.append(
+            "submitted",
+            entry.name,
+            batch_id=found.id,
+            file_id=found.input_file_id,
+            status=found.status,
+            counts=found.counts,
+            adopted=True,
+        )
         path.unlink(missing_ok=True)
         return f"adopted batch {found.id} ({entry.name}), created by a run that stopped before recording it"
     file_id = entry.file_id or (None if fresh else api.find_file(path.name, entry.bytes, since))
@@ -186,25 +236,35 @@ def reconcile(project: Project, ledger: Ledger, api: BatchAPI) -> list[str]:
     return [_send(project, ledger, api, e, fresh=False) for e in ledger.open_entries() if e.batch_id is None]
 
 
-def plan_batch(project: Project, options: Options, to: Path | None = None, dry_run: bool = False,
-               progress: Progress = quiet) -> Sent:
+def plan_batch(
+    project: Project, options: Options, to: Path | None = None, dry_run: bool = False, progress: Progress = quiet
+) -> Sent:
     """--batch (send), --batch-file (`to`: write only), or either with --dry-run (count and price only)."""
     stage, ledger = RunSettings(project, options), Ledger(project)
     if to is None and stage.backend != "openai":
-        raise InputError("--batch needs --backend openai: a Batch API is an OpenAI-compatible provider's",
-                         hint="write the requests with --batch-file PATH for an engine such as `vllm run-batch`")
+        raise InputError(
+            "--batch needs --backend openai: a Batch API is an OpenAI-compatible provider's",
+            hint="write the requests with --batch-file PATH for an engine such as `vllm run-batch`",
+        )
     api = api_for(project, stage.model) if to is None and not dry_run else None
-    sent = Sent(stage.model, target=stage.target, round=stage.round, notes=reconcile(project, ledger, api) if api else [])
+    sent = Sent(
+        stage.model, target=stage.target, round=stage.round, notes=reconcile(project, ledger, api) if api else []
+    )
     outstanding = ledger.outstanding(stage.planner.request(0).key)
     accepted, rejected = _round_counts(project, stage.round)
     seen, m = accepted + rejected, stage.planner.m
-    sent.rate, sent.rate_from = ((max(accepted / seen, 0.05), f"{seen} items seen in round {stage.round}")
-                                 if seen >= MIN_SEEN else (project.config.generate.acceptance_guess, "generate.acceptance_guess"))
+    sent.rate, sent.rate_from = (
+        (max(accepted / seen, 0.05), f"{seen} items seen in round {stage.round}")
+        if seen >= MIN_SEEN
+        else (project.config.generate.acceptance_guess, "generate.acceptance_guess")
+    )
     sent.existing, sent.outstanding = accepted, len(outstanding)
     wanted = max(math.ceil((stage.target - accepted - len(outstanding) * m * sent.rate) / (m * sent.rate)), 0)
     if wanted == 0:
-        sent.stopped = (f"nothing to plan: round {stage.round} has {accepted} candidates and open batches should bring "
-                        f"{round(len(outstanding) * m * sent.rate)} more (--n {stage.target})")
+        sent.stopped = (
+            f"nothing to plan: round {stage.round} has {accepted} candidates and open batches should bring "
+            f"{round(len(outstanding) * m * sent.rate)} more (--n {stage.target})"
+        )
     budget = _budget(project, stage, options)
     with ReplyCache(project.output("cache") / "replies.jsonl") as cache:
         chosen = _choose(stage, count(), cache, outstanding, wanted, budget, sent, progress)
@@ -237,7 +297,9 @@ def resubmit(project: Project, options: Options, dry_run: bool = False, progress
             sent.notes += reconcile(project, ledger, api)
         budget = _budget(project, stage, options)
         with ReplyCache(project.output("cache") / "replies.jsonl") as cache:
-            chosen = _choose(stage, sorted(numbers), cache, ledger.outstanding(fingerprint), None, budget, sent, progress)
+            chosen = _choose(
+                stage, sorted(numbers), cache, ledger.outstanding(fingerprint), None, budget, sent, progress
+            )
             entries = _write(project, ledger, stage, chosen, sent, None, dry_run)
         if api:
             for entry in entries:
