@@ -167,13 +167,13 @@ def project_status(project: Project) -> Status:
             + ", ".join(
                 f"{b['batch_id'] or b['name']} {b['status']} {b['completed']:,}/{b['requests']:,}" for b in batches
             )
-            + "); `ftboot generate --collect` takes in the finished ones"
+            + "); `ftboot batch collect` takes in the finished ones"
         )
 
     if seeds < MIN_SEEDS:
         step = f"write at least {MIN_SEEDS} seeds in seeds/, then `ftboot seeds check`"
     elif batches and counts["candidates"] == 0:
-        step = "`ftboot generate --collect` once the open batches have finished"
+        step = "`ftboot batch collect` once the open batches have finished"
     elif counts["candidates"] == 0 and counts["reviewed"] == 0 and counts["train"] == 0:
         step = "`ftboot generate` to grow the seeds into candidates"
     elif counts["candidates"] and counts["reviewed"] == 0:

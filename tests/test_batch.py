@@ -193,9 +193,9 @@ def test_batch_prices_and_the_saving(run, project: Path, batches: FakeBatches, s
     )
     assert cost["online"] == pytest.approx(2 * cost["batch"]) and cost["saving"] == pytest.approx(cost["batch"])
     summary = run(*spell["send"], "--n", "12").output
-    assert "at batch prices" in summary and "saved" in summary and "next: ftboot generate --collect" in summary
+    assert "at batch prices" in summary and "saved" in summary and "next: ftboot batch collect" in summary
     texts = [run(*spell["collect"]).output for _ in range(3)]
-    assert "still open: batch" in texts[0] and "next: ftboot generate --collect again later" in texts[0]
+    assert "still open: batch" in texts[0] and "next: ftboot batch collect again later" in texts[0]
     assert "at batch prices" in texts[-1] and "saved" in texts[-1] and "next: ftboot review push" in texts[-1]
 
 

@@ -51,12 +51,10 @@ def run_batch(project: Any, options: Any, action: str, path: Path | None, dry_ru
     elif action == "write" and sent.files:
         click.echo(
             f"next: run it elsewhere (e.g. vllm run-batch -i {sent.files[0]['path']} -o results.jsonl --model {sent.model}), "
-            "then `ftboot generate --collect-file results.jsonl` with the same --model, --mode and --pool"
+            "then `ftboot batch read results.jsonl` with the same --model, --mode and --pool"
         )
     elif sent.files:
-        click.echo(
-            "next: ftboot generate --collect  (a batch finishes within 24 h; `ftboot status` shows open batches)"
-        )
+        click.echo("next: ftboot batch collect  (a batch finishes within 24 h; `ftboot status` shows open batches)")
 
 
 def price_text(costs: dict[str, float | None], model: str) -> str:
@@ -120,11 +118,11 @@ def harvest_lines(harvest: Any) -> list[str]:  # harvest: pipeline.generation.ba
         for w in harvest.waiting
     ]
     if harvest.failed and any(b.batch_id for b in harvest.batches):
-        out.append(f"next: ftboot generate --resubmit  ({harvest.failed:,} failed)")
+        out.append(f"next: ftboot batch resubmit  ({harvest.failed:,} failed)")
     elif harvest.failed:
-        out.append("next: write the missing requests again with the same --batch-file command")
+        out.append("next: write the missing requests again with the same `ftboot batch write` command")
     elif harvest.waiting:
-        out.append("next: ftboot generate --collect again later (a batch finishes within 24 h)")
+        out.append("next: ftboot batch collect again later (a batch finishes within 24 h)")
     elif harvest.batches:
         out.append("next: ftboot review push")
     return out

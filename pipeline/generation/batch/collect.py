@@ -290,7 +290,7 @@ def collect_file(project: Project, options: Options, path: Path, progress: Progr
     if result.unmatched:
         harvest.notes.append(
             f"{result.unmatched} lines answer requests this plan does not have: were --model, --mode "
-            "and --pool the same as for --batch-file? (their answers are cached)"
+            "and --pool the same as for `ftboot batch write`? (their answers are cached)"
         )
     harvest.batches.append(result)
     harvest.costs = costs(project.config.prices.get(harvest.model), harvest.prompt_tokens, harvest.completion_tokens)

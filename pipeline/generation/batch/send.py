@@ -244,7 +244,7 @@ def plan_batch(
     if to is None and stage.backend != "openai":
         raise InputError(
             "--batch needs --backend openai: a Batch API is an OpenAI-compatible provider's",
-            hint="write the requests with --batch-file PATH for an engine such as `vllm run-batch`",
+            hint="write the requests with `ftboot batch write PATH` for an engine such as `vllm run-batch`",
         )
     api = api_for(project, stage.model) if to is None and not dry_run else None
     sent = Sent(
