@@ -72,7 +72,7 @@ def main() -> None:
         edit_config(root, "eval", concurrency=args.concurrency)
         with open(root / "ftboot.toml", "a", encoding="utf-8") as handle:
             handle.write("".join(f'\n[eval.systems.{name}]\nmodel = "{name}"\n' for name in SYSTEMS))
-        os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="sk-bench-placeholder-0000")
+        os.environ.update(OPENAI_BASE_URL=url, OPENAI_API_KEY="bench-placeholder-not-a-key")
         sending: dict[str, list[float]] = {}
         cpu: dict[str, list[float]] = {}
 

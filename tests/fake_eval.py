@@ -25,7 +25,7 @@ import pytest
 from tests.fake_chat import WORDS
 from tests.fakeapi import FakeAPI, Request
 
-KEY = "sk-fake-eval-key-0123456789"
+KEY = "test-eval-key-not-a-secret"
 
 
 def paraphrase(text: str) -> str:
