@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 WORDS = [
@@ -48,3 +49,8 @@ def varied_examples(n: int, seed: int = 0) -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def ftboot_argv(project: Path, *args: str) -> list[str]:
+    """The command line of `ftboot --project PROJECT ARGS...` in a process of its own (this interpreter)."""
+    return [sys.executable, "-m", "pipeline", "--project", str(project), *args]

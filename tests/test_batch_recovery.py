@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from tests.conftest import REPO
 from tests.fake_batch import FakeBatches
 from tests.fakeapi import Fault
+from tests.helpers import ftboot_argv
 
 
 def ok(result) -> dict:
@@ -27,12 +27,8 @@ def ok(result) -> dict:
 @pytest.mark.parametrize("held", ["/v1/files", "/v1/batches"])
 def test_killed_between_the_provider_and_the_ledger(run, project: Path, batches: FakeBatches, held: str) -> None:
     batches.chat.api.inject(Fault(path=held, after=20))  # the work is done, the answer waits
-    command = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "--project",
-        str(project),
+    command = ftboot_argv(
+        project,
         "generate",
         "--backend",
         "openai",
@@ -41,7 +37,7 @@ def test_killed_between_the_provider_and_the_ledger(run, project: Path, batches:
         "--n",
         "16",
         "--batch",
-    ]
+    )
     process = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     done = (lambda: batches.uploads()) if held == "/v1/files" else (lambda: batches.batches)
     deadline = time.monotonic() + 30

@@ -7,24 +7,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.conftest import REPO
 from tests.fake_chat import KEY, FakeChat
+from tests.helpers import ftboot_argv
 
 CONCURRENCY = 4
 
 
 def generate(project: Path, chat: FakeChat) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OPENAI_BASE_URL": chat.api.url, "OPENAI_API_KEY": KEY}
-    command = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "--project",
-        str(project),
+    command = ftboot_argv(
+        project,
         "generate",
         "--backend",
         "openai",
@@ -35,7 +31,7 @@ def generate(project: Path, chat: FakeChat) -> subprocess.Popen[bytes]:
         "--concurrency",
         str(CONCURRENCY),
         "--json",
-    ]
+    )
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.generation import filters, modes, online
 from tests.fake_chat import Canned, FakeChat
+from tests.helpers import ftboot_argv
 
 OPENAI = ("generate", "--backend", "openai", "--mode", "chat", "--json")
 REPO = Path(__file__).resolve().parent.parent
@@ -101,18 +102,14 @@ def test_a_killed_run_leaves_no_worker_holding_the_project_lock(run, project: Pa
     import time
 
     chat.delay = 0.05
-    command = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "--project",
-        str(project),
+    command = ftboot_argv(
+        project,
         *OPENAI,
         "--n",
         "100000",
         "--concurrency",
         "4",
-    ]
+    )
     proc = subprocess.Popen(
         command,
         cwd=project,

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,16 +17,13 @@ from pipeline.cli import Writes, cli
 from pipeline.lock import project_lock
 from tests.conftest import REPO
 from tests.fake_chat import KEY, FakeChat
+from tests.helpers import ftboot_argv
 
 
 def generate(project: Path, chat: FakeChat, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OPENAI_BASE_URL": chat.api.url, "OPENAI_API_KEY": KEY}
-    command = [
-        sys.executable,
-        "-m",
-        "pipeline",
-        "--project",
-        str(project),
+    command = ftboot_argv(
+        project,
         "generate",
         "--backend",
         "openai",
@@ -39,7 +35,7 @@ def generate(project: Path, chat: FakeChat, *extra: str) -> subprocess.Popen[str
         "2",
         "--json",
         *extra,
-    ]
+    )
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -35,35 +35,34 @@ CHAT_SYSTEM = "You write new training examples for fine-tuning a language model.
 ROLE_LABELS = {"system": "SYSTEM", "user": "USER", "assistant": "ASSISTANT"}
 END = "### END"
 
-EXAMPLES_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "examples": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "messages": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "role": {"type": "string", "enum": ["user", "assistant"]},
-                                "content": {"type": "string"},
-                            },
-                            "required": ["role", "content"],
-                            "additionalProperties": False,
-                        },
-                    }
-                },
-                "required": ["messages"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["examples"],
-    "additionalProperties": False,
-}
+
+def _examples_schema(message: dict[str, Any]) -> dict[str, Any]:
+    """The reply's schema, `{"examples": [{"messages": [MESSAGE, ...]}, ...]}`, strict at every level."""
+    example = {
+        "type": "object",
+        "properties": {"messages": {"type": "array", "items": message}},
+        "required": ["messages"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"examples": {"type": "array", "items": example}},
+        "required": ["examples"],
+        "additionalProperties": False,
+    }
+
+
+EXAMPLES_SCHEMA: dict[str, Any] = _examples_schema(
+    {
+        "type": "object",
+        "properties": {
+            "role": {"type": "string", "enum": ["user", "assistant"]},
+            "content": {"type": "string"},
+        },
+        "required": ["role", "content"],
+        "additionalProperties": False,
+    }
+)
 
 # With tools: a message may be a tool call or a tool's answer. Strict structured output wants every key required,
 # so the keys a message does not use are null (dropped when the example is validated).
@@ -82,37 +81,19 @@ _TOOL_CALL = {
     "required": ["id", "type", "function"],
     "additionalProperties": False,
 }
-TOOL_EXAMPLES_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "examples": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "messages": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "role": {"type": "string", "enum": ["user", "assistant", "tool"]},
-                                "content": {"type": ["string", "null"]},
-                                "tool_calls": {"type": ["array", "null"], "items": _TOOL_CALL},
-                                "tool_call_id": {"type": ["string", "null"]},
-                            },
-                            "required": ["role", "content", "tool_calls", "tool_call_id"],
-                            "additionalProperties": False,
-                        },
-                    }
-                },
-                "required": ["messages"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["examples"],
-    "additionalProperties": False,
-}
+TOOL_EXAMPLES_SCHEMA: dict[str, Any] = _examples_schema(
+    {
+        "type": "object",
+        "properties": {
+            "role": {"type": "string", "enum": ["user", "assistant", "tool"]},
+            "content": {"type": ["string", "null"]},
+            "tool_calls": {"type": ["array", "null"], "items": _TOOL_CALL},
+            "tool_call_id": {"type": ["string", "null"]},
+        },
+        "required": ["role", "content", "tool_calls", "tool_call_id"],
+        "additionalProperties": False,
+    }
+)
 TOOL_USE = (
     "The assistant can call the tools above. In each example it calls one or more of them where they help: an "
     'assistant message with "tool_calls" (each {"id", "type": "function", "function": {"name", "arguments"}}, '
