@@ -265,6 +265,15 @@ class Server:
             ]
         return min(found, key=lambda p: p.id) if found else None
 
+    def pushed_project(self, title: str) -> FoundProject:
+        """The project `ftboot review push` made under this title; RunError when there is none."""
+        found = self.find_project(title)
+        if found is None:
+            raise RunError(
+                f"no Label Studio project titled {title!r} at {self.url}", hint="`ftboot review push` creates it"
+            )
+        return found
+
     def ensure_project(self, title: str, slots: int, overlap: int = 1) -> tuple[int, int]:
         """(project id, turn slots) of the project with this title, created or widened to `slots` turns; every
         task waits for `overlap` reviewers (Label Studio's overlap settings)."""

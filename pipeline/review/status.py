@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.config import Project
-from pipeline.errors import RunError
 from pipeline.labelstudio import adapter as lsa
 from pipeline.labelstudio import db as lsdb
 from pipeline.review.lsexport import read_export
@@ -113,12 +112,7 @@ def summarize(tasks: list[dict[str, Any]], total: int, overlap: int, reviewers: 
 def review_status(project: Project) -> ReviewStatus:
     settings = project.config.labelstudio
     server = lsa.Server.connect(project)
-    found = server.find_project(settings.project_title)
-    if found is None:
-        raise RunError(
-            f"no Label Studio project titled {settings.project_title!r} at {server.url}",
-            hint="`ftboot review push` creates it",
-        )
+    found = server.pushed_project(settings.project_title)
     overlap = found.maximum_annotations or settings.overlap
     data = lsdb.local_data(project.root, server.url)
     if data is not None:

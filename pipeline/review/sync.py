@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.config import Project
-from pipeline.errors import InputError, Location, RunError
+from pipeline.errors import InputError, Location
 from pipeline.jsonl import atomic_write, read_jsonl
 from pipeline.labelstudio import adapter as lsa
 from pipeline.review import reviewed as store
@@ -292,12 +292,7 @@ def pull(
         )
     else:
         server = lsa.Server.connect(project)
-        found = server.find_project(settings.project_title)
-        if found is None:
-            raise RunError(
-                f"no Label Studio project titled {settings.project_title!r} at {server.url}",
-                hint="`ftboot review push` creates it",
-            )
+        found = server.pushed_project(settings.project_title)
         tasks = read_export(server.export(found.id), f"Label Studio's export of project {found.id}", result.notes)
         for task in tasks:
             task.setdefault("project", found.id)
