@@ -5,10 +5,8 @@ the adapters.
 
 from __future__ import annotations
 
-from typing import Any
-
-from pipeline.export import Exporter, Layout
-from pipeline.export.trl import EPOCHS, script, trl_line
+from pipeline.export import Layout
+from pipeline.export.trl import EPOCHS, TRLExporter, script
 
 LOAD = """model, tokenizer = FastLanguageModel.from_pretrained(model_name=MODEL, max_seq_length=2048, load_in_4bit=True)
 model = FastLanguageModel.get_peft_model(model, r=16, lora_alpha=16, target_modules=[
@@ -16,13 +14,10 @@ model = FastLanguageModel.get_peft_model(model, r=16, lora_alpha=16, target_modu
 """
 
 
-class UnslothExporter(Exporter):
+class UnslothExporter(TRLExporter):  # the same lines; its own script and README
     name = "unsloth"
     label = "Unsloth"
     default_model = "unsloth/Llama-3.2-1B-Instruct"
-
-    def convert(self, example: dict[str, Any], fmt: str) -> dict[str, Any]:
-        return trl_line(example, fmt)
 
     def configs(self, layout: Layout) -> dict[str, str]:
         # Unsloth must be imported before TRL so that its patches apply; DPO needs its trainer patch as well.
