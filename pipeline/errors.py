@@ -1,7 +1,7 @@
 """The project's exception types. Library code raises these; only `pipeline.cli` turns them into messages and exit codes.
 
 `InputError` is bad input from the user (exit 2) and carries where it is: file, line and field.
-`RunError` is a failure while running (network, server, budget; exit 1).
+`RunError` is a failure while running (network, server, budget; exit 1); `Transient` one that may pass if retried.
 `InputWarning` is input that is accepted but worth a word (a byte-order mark); it goes through `warnings.warn`
 so that a reader deep in a stage needs no channel of its own, and the CLI prints it as one `warning:` line.
 """
@@ -80,3 +80,15 @@ class RunError(FtbootError):
     """A failure at run time: unreachable server, refused key, budget reached with nothing done (exit 1)."""
 
     exit_code = 1
+
+
+class Transient(RunError):
+    """A failure that may pass: a 429 (`maybe_done` false: refused before any work), a 5xx or a lost answer
+    (`maybe_done` true: the service may have acted on the request). `retry_after`: the wait the server asked for."""
+
+    def __init__(
+        self, message: str, maybe_done: bool, retry_after: float | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.maybe_done = maybe_done
+        self.retry_after = retry_after

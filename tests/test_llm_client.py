@@ -13,9 +13,10 @@ from pipeline.config import Price
 from pipeline.errors import InputError, RunError
 from pipeline.llm import client as client_module
 from pipeline.llm.cache import ReplyCache
-from pipeline.llm.client import Client, retry_after
+from pipeline.llm.client import Client
 from pipeline.llm.limits import Budget, Pacer
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
+from pipeline.llm.sdk import retry_after
 from tests.fake_chat import KEY, Canned, FakeChat
 from tests.fakeapi import Fault
 

@@ -11,7 +11,6 @@ Sending the requests is `pipeline.llm`'s job; scoring the answers is `pipeline.e
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from pipeline.config import EvalSystem, Project, key_location
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.ledgers.uploads import Ledger as UploadLedger
+from pipeline.llm.endpoint import read_key
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
 from pipeline.schema import content_text, example_id
 from pipeline.shots import rotation
@@ -151,7 +151,7 @@ def endpoint_of(system: System, local: Endpoint | None) -> Endpoint:
         assert local is not None
         return local
     base_url = system.base_url
-    key = os.environ.get(system.api_key_env, "")
+    key = read_key(system.api_key_env)
     if not key:
         raise InputError(
             f"{system.api_key_env} is not set; system {system.name!r} needs an API key",

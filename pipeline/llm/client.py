@@ -18,7 +18,6 @@ It leaves streaming, tool calls and the provider Batch APIs out.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 import time
 from collections import Counter, deque
@@ -30,8 +29,9 @@ from pipeline.errors import RunError
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.limits import Budget, Pacer, Reservation
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply, reply_from_bytes
+from pipeline.llm.sdk import client_for, retry_after, sdk_error
 
-BACKOFF_BASE, BACKOFF_CAP, RETRY_AFTER_CAP = 0.5, 30.0, 600.0
+BACKOFF_BASE, BACKOFF_CAP = 0.5, 30.0
 
 
 class _OutOfBudget(Exception):
@@ -53,33 +53,6 @@ def _failure(exc: BaseException) -> tuple[str, bool]:
     if isinstance(chain, aiohttp.ConnectionTimeoutError):
         return "timeout", False  # no connection in time, from the pool or the network
     return ("timeout" if isinstance(chain, TimeoutError) else "connection"), True
-
-
-def retry_after(headers: Any) -> float | None:
-    """Seconds a 429/503 asks us to wait (retry-after-ms, retry-after in seconds or as an HTTP date)."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return min(max(float(value) / scale, 0.0), RETRY_AFTER_CAP)
-        except ValueError:
-            parsed = email.utils.parsedate_tz(value)
-            if parsed:
-                return min(max(email.utils.mktime_tz(parsed) - time.time(), 0.0), RETRY_AFTER_CAP)
-    return None
-
-
-def error_message(exc: Any) -> str:
-    """The provider's own message in an SDK status error, whether its body is the error or wraps it."""
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return str(getattr(exc, "message", exc))
 
 
 def backoff(attempt: int) -> float:
@@ -116,24 +89,10 @@ class Client:
         timeout: float = 120.0,
         retries: int = 6,
     ) -> None:
-        import openai
-
         self.endpoint, self.cache, self.budget = endpoint, cache, budget
         self.pacer = pacer or Pacer()
         self.concurrency, self.retries = concurrency, retries
-        # aiohttp's connection pool instead of the SDK's default one: the latter walks every connection and every
-        # waiting request on each request and each answer, and keeps only 100 connections alive, so at concurrency
-        # 1,000 its bookkeeping and reconnections took most of the client's CPU. One connection per worker, kept.
-        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
-            max_connections=concurrency, max_keepalive_connections=concurrency
-        )
-        self.sdk = openai.AsyncOpenAI(
-            api_key=endpoint.api_key,
-            base_url=endpoint.base_url,
-            max_retries=0,
-            timeout=timeout,
-            http_client=openai.DefaultAioHttpClient(limits=limits, timeout=timeout),
-        )
+        self.sdk = client_for(endpoint, retries=0, timeout=timeout, pool=concurrency)  # retried here, not by the SDK
         self.stats = ClientStats()
         self.in_flight = 0
         self.stop_reason: str | None = None
@@ -158,21 +117,9 @@ class Client:
                 raw = await self.sdk.post(f"/{request.endpoint}", cast_to=bytes, content=request.encoded_body)
                 return reply_from_bytes(request.endpoint, raw)
             except openai.APIStatusError as exc:
-                status = exc.status_code
-                if status in (401, 403):
-                    raise RunError(
-                        f"{host} refused the API key (HTTP {status})",
-                        hint="check the key's value and permissions, or use --backend local",
-                    ) from None
-                if status not in (408, 409, 429) and status < 500:
-                    detail = error_message(exc)
-                    hint = (
-                        'the server has no structured output: set response_format = "none" under [generate]'
-                        if "response_format" in detail
-                        else None
-                    )
-                    raise RunError(f"{host} refused the request (HTTP {status}): {detail}", hint=hint) from None
-                cause, wait, lost = str(status), retry_after(exc.response.headers), False
+                if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
+                    raise sdk_error(exc, host) from None
+                cause, wait, lost = str(exc.status_code), retry_after(exc.response.headers), False
             except openai.APIConnectionError as exc:  # timeouts included
                 cause, lost = _failure(exc)
             except ValueError:

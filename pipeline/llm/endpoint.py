@@ -6,7 +6,8 @@ Precedence, the same for every setting of every service: a command-line flag (`-
 then the environment variable (`OPENAI_BASE_URL`, `TOGETHER_BASE_URL`, `AZURE_OPENAI_ENDPOINT`,
 `FIREWORKS_BASE_URL`), then `ftboot.toml` (`base_url` under `[openai]`, `[upload.together]`, `[upload.fireworks]`;
 `endpoint` under `[upload.azure]`), then the built-in default. The key is read from the variable that
-`api_key_env` names, from the environment only, when it is needed. Sending requests is the callers' business.
+`api_key_env` names, from the environment only, when it is needed: `read_key` is the one place any stage reads a
+key or token (generation, batch, judge, eval, upload). Sending requests is the callers' business.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ DEFAULT_URL: dict[str, str] = {
 }  # an Azure resource has no default
 
 
+def read_key(env: str) -> str:
+    """The key or token in the environment variable `env`, "" when unset or blank; callers say what is missing."""
+    return os.environ.get(env, "").strip()
+
+
 @dataclass(frozen=True)
 class Target:
     """A resolved endpoint: never holds the key, so it may be shown and recorded."""
@@ -48,7 +54,7 @@ class Target:
         return host_of(self.base_url)
 
     def key(self) -> str:
-        return os.environ.get(self.key_env, "").strip()
+        return read_key(self.key_env)
 
     def endpoint(self) -> Endpoint:
         """The endpoint with its key, for sending; InputError when the key's variable is unset."""

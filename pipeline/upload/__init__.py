@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -25,9 +24,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pipeline.config import Project
-from pipeline.errors import InputError, RunError
+from pipeline.errors import InputError, RunError, Transient
 from pipeline.ledgers.uploads import LEDGER, Ledger
 from pipeline.llm.client import backoff
+from pipeline.llm.endpoint import read_key
 from pipeline.plan import Plan, make_plan
 from pipeline.rules import get_ruleset
 
@@ -79,18 +79,6 @@ class Started:
     url: str | None = None
 
 
-class Transient(RunError):
-    """A failure that may pass: a 429 (`maybe_done` false: refused before any work), a 5xx or a lost answer
-    (`maybe_done` true: the service may have acted on the request)."""
-
-    def __init__(
-        self, message: str, maybe_done: bool, retry_after: float | None = None, hint: str | None = None
-    ) -> None:
-        super().__init__(message, hint)
-        self.maybe_done = maybe_done
-        self.retry_after = retry_after
-
-
 class Provider(ABC):
     """A service that takes the final set. `start` sends a validated plan and records what it sent."""
 
@@ -116,7 +104,7 @@ class Provider(ABC):
         """Where requests go; recorded with each upload, so it must never contain a key."""
 
     def key(self) -> str:
-        value = os.environ.get(self.key_env, "").strip()
+        value = read_key(self.key_env)
         if not value:
             raise RunError(
                 f"no {self.label} key: set {self.key_env}", hint=f"export {self.key_env}=... (ftboot never stores it)"

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pipeline.errors import RunError
 from pipeline.llm.endpoint import Service, resolve
-from pipeline.upload.openai import OpenAIProvider
+from pipeline.upload.openai import OpenAIProvider, sdk_client
 
 
 class AzureProvider(OpenAIProvider):
@@ -35,13 +35,4 @@ class AzureProvider(OpenAIProvider):
 
     @functools.cached_property
     def client(self) -> Any:
-        import openai
-
-        azure = self.settings.azure
-        return openai.AzureOpenAI(
-            azure_endpoint=self.endpoint,
-            api_version=azure.api_version,
-            api_key=self.key(),
-            azure_deployment=azure.deployment or None,
-            max_retries=self.settings.max_retries,
-        )
+        return sdk_client(self, self.settings.azure)

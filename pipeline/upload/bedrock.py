@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.errors import InputError, RunError
+from pipeline.errors import InputError, RunError, Transient
 from pipeline.plan import Plan
 from pipeline.schema import content_text
-from pipeline.upload import Event, Job, JobProvider, Ledger, Started, Transient
+from pipeline.upload import Event, Job, JobProvider, Ledger, Started
 
 SCHEMA = "bedrock-conversation-2024"
 STATUSES = {

@@ -21,11 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import InputError, RunError
-from pipeline.llm.client import backoff, retry_after
+from pipeline.errors import InputError, RunError, Transient
+from pipeline.llm.client import backoff
 from pipeline.llm.endpoint import resolve
+from pipeline.llm.sdk import status_error
 from pipeline.plan import Plan
-from pipeline.upload import Event, Job, JobProvider, Transient
+from pipeline.upload import Event, Job, JobProvider
 
 MULTIPART_LIMIT = 150 * 1024 * 1024  # the single-request upload's documented ceiling
 DATASET_WAIT = 600.0  # seconds to wait for an uploaded dataset to become READY
@@ -140,24 +141,8 @@ class FireworksProvider(JobProvider):
             attempt += 1
 
     def _error(self, response: Any, doing: str, retries: int) -> RunError:
-        status, message = response.status_code, _message(response)
-        if status == 401:
-            return RunError(
-                f"{self.label} refused the key in {self.key_env} (401) during {doing}",
-                hint=f"check {self.key_env}; it may be revoked or for another account",
-            )
-        if status == 429:
-            return Transient(
-                f"{self.label} is still rate limiting (429) after {retries} retries during {doing}: {message}",
-                maybe_done=False,
-                retry_after=retry_after(response.headers),
-                hint="wait a while and run the same command again",
-            )
-        text = f"{self.label} rejected {doing} ({status}): {message}"
-        return (
-            Transient(text, maybe_done=True, retry_after=retry_after(response.headers))
-            if status >= 500
-            else RunError(text)
+        return status_error(
+            response.status_code, _message(response), response.headers, self.label, doing, self.key_env, retries
         )
 
     # --- files: one dataset each ---

@@ -10,12 +10,12 @@ is `[upload.huggingface] repo`. Nothing is trained here, so there is no job to f
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import Project
 from pipeline.errors import InputError, RunError
+from pipeline.llm.endpoint import read_key
 from pipeline.plan import Plan
 from pipeline.upload import Ledger, Provider, Started
 
@@ -75,7 +75,7 @@ def push_built(project: Project, dataset_dir: Path, repo: str) -> None:
     push_dataset(
         load_from_disk(str(dataset_dir)),
         repo,
-        os.environ.get(key_env) or None,
+        read_key(key_env) or None,
         project.config.upload.huggingface.private,
         project.show(dataset_dir),
         key_env,
@@ -107,7 +107,7 @@ class HubProvider(Provider):
         return config.HF_ENDPOINT
 
     def key(self) -> str:
-        if os.environ.get(self.key_env, "").strip():
+        if read_key(self.key_env):
             return super().key()
         from huggingface_hub import get_token
 

@@ -4,9 +4,10 @@
 The account and endpoint are the `[openai]` section's (`base_url`, `api_key_env`), the same ones generation uses.
 The SDK retries 429 and 5xx answers with backoff (`upload.max_retries`), except for the job request, which
 `JobProvider.start` retries itself so that a job is never paid for twice. `api_errors` turns what is left into one
-plain line (a 401 names the variable, a rejected file shows the provider's message). A 403 on the job request is
-what an organisation OpenAI no longer lets fine-tune gets (closed to new users in 2026): one line says so and
-names the providers still open. The other providers that speak through the SDK (Azure, Together) reuse `api_errors`.
+plain line through `pipeline.llm.sdk` (a 401 names the variable, a rejected file shows the provider's message). A
+403 on the job request is what an organisation OpenAI no longer lets fine-tune gets (closed to new users in 2026):
+one line says so and names the providers still open. The other providers that speak through the SDK (Azure,
+Together) reuse `sdk_client` and `api_errors`.
 """
 
 from __future__ import annotations
@@ -17,44 +18,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pipeline.config import AzureUploadConfig
 from pipeline.errors import RunError
-from pipeline.llm.client import error_message, retry_after
 from pipeline.llm.endpoint import Service, resolve
+from pipeline.llm.request import Endpoint
+from pipeline.llm.sdk import client_for, error_message, sdk_error
 from pipeline.plan import Plan
-from pipeline.upload import Event, Job, JobProvider, Provider, Transient
+from pipeline.upload import Event, Job, JobProvider, Provider
+
+
+def sdk_client(provider: Provider, azure: AzureUploadConfig | None = None) -> Any:
+    """The provider's SDK client at its endpoint with its key, retrying `upload.max_retries` times."""
+    endpoint = Endpoint(provider.endpoint, provider.key(), "", provider.label)
+    return client_for(endpoint, retries=provider.settings.max_retries, azure=azure)
 
 
 @contextmanager
 def api_errors(provider: Provider, doing: str) -> Iterator[None]:
-    """Turn the SDK's exceptions into RunError lines that say what failed; the key is never echoed."""
+    """Turn the SDK's exceptions into one line that says what failed; the key is never echoed."""
     import openai
 
     try:
         yield
-    except openai.AuthenticationError:
-        raise RunError(
-            f"{provider.label} refused the key in {provider.key_env} (401) during {doing}",
-            hint=f"check {provider.key_env}; it may be revoked or for another service",
-        ) from None
-    except openai.RateLimitError as exc:
-        raise Transient(
-            f"{provider.label} is still rate limiting (429) after {provider.settings.max_retries} retries "
-            f"during {doing}: {error_message(exc)}",
-            maybe_done=False,
-            retry_after=retry_after(exc.response.headers),
-            hint="wait a while and run the same command again",
-        ) from None
-    except openai.APIStatusError as exc:
-        message = f"{provider.label} rejected {doing} ({exc.status_code}): {error_message(exc)}"
-        if exc.status_code >= 500:
-            raise Transient(message, maybe_done=True, retry_after=retry_after(exc.response.headers)) from None
-        raise RunError(message) from None
-    except openai.APIConnectionError as exc:
-        raise Transient(
-            f"cannot reach {provider.label} at {provider.endpoint} during {doing}: {exc.__cause__ or exc}",
-            maybe_done=True,
-            hint="check the network and the endpoint, then run the same command again",
-        ) from None
+    except (openai.APIStatusError, openai.APIConnectionError) as exc:
+        retries = provider.settings.max_retries
+        raise sdk_error(exc, provider.label, doing, provider.key_env, provider.endpoint, retries) from None
 
 
 OPEN_ELSEWHERE = (
@@ -89,9 +77,7 @@ class OpenAIProvider(JobProvider):
 
     @functools.cached_property
     def client(self) -> Any:
-        import openai
-
-        return openai.OpenAI(api_key=self.key(), base_url=self.endpoint, max_retries=self.settings.max_retries)
+        return sdk_client(self)
 
     def upload_file(self, path: Path) -> str:
         with api_errors(self, f"the upload of {path.name}"):

@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.llm.endpoint import resolve
 from pipeline.plan import Plan
 from pipeline.upload import Event, Job, JobProvider
-from pipeline.upload.openai import api_errors
+from pipeline.upload.openai import api_errors, sdk_client
 
 STATUSES = {
     "pending": "queued",
@@ -51,9 +51,7 @@ class TogetherProvider(JobProvider):
 
     @functools.cached_property
     def client(self) -> Any:
-        import openai
-
-        return openai.OpenAI(api_key=self.key(), base_url=self.endpoint, max_retries=self.settings.max_retries)
+        return sdk_client(self)
 
     def hyperparameters(self, fmt: str) -> dict[str, Any]:
         s = self.settings

@@ -4,7 +4,8 @@ files to disk, and find a file or batch that a killed run sent but never recorde
 
 Reads and uploads are retried by the SDK on 429, 5xx and dropped connections. Creating a batch is not: an answer
 lost on the way may hide a batch that exists (and will be billed), so it is looked for by its tag first. Errors
-become one plain `RunError` line; the key is never shown. Which requests go in a batch is the stage's business.
+become one plain line (`pipeline.llm.sdk`); the key is never shown. Which requests go in a batch is the stage's
+business.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import RunError
 from pipeline.jsonl import atomic_write
-from pipeline.llm.client import error_message
 from pipeline.llm.request import Endpoint
+from pipeline.llm.sdk import client_for, sdk_error
 
 TAG = "ftboot_batch"
 RETRIES = 4
@@ -55,10 +55,8 @@ def _info(batch: Any) -> BatchInfo:
 
 class BatchAPI:
     def __init__(self, endpoint: Endpoint, key_env: str) -> None:
-        import openai
-
         self.label, self.key_env = endpoint.label, key_env
-        self.client = openai.OpenAI(api_key=endpoint.api_key, base_url=endpoint.base_url, max_retries=RETRIES)
+        self.client = client_for(endpoint, retries=RETRIES)
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -66,24 +64,11 @@ class BatchAPI:
 
         try:
             yield
-        except openai.AuthenticationError:
-            raise RunError(
-                f"{self.label} refused the key in {self.key_env} (401) during {doing}", hint=f"check {self.key_env}"
-            ) from None
-        except openai.APIStatusError as exc:
-            hint = (
-                "the endpoint may have no Batch API; online generation (without --batch) works with any"
-                if exc.status_code in (404, 405)
-                else None
-            )
-            raise RunError(
-                f"{self.label} answered {exc.status_code} during {doing}: {error_message(exc)}", hint=hint
-            ) from None
-        except openai.APIConnectionError as exc:
-            raise RunError(
-                f"cannot reach {self.label} during {doing}: {exc.__cause__ or exc}",
-                hint="check the network, then run the same command again; nothing is sent twice",
-            ) from None
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            error = sdk_error(exc, self.label, doing, self.key_env, retries=RETRIES)
+            if getattr(exc, "status_code", None) in (404, 405):
+                error.hint = "the endpoint may have no Batch API; online generation (without --batch) works with any"
+            raise error from None
 
     def upload(self, path: Path) -> str:
         with self._errors(f"the upload of {path.name}"), open(path, "rb") as handle:
