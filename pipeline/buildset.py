@@ -8,7 +8,8 @@ the swap, the new one after it) or do not (a swap cut short), and `verify`, whic
 refuses a set that does not match with a located error. A build that fails or is killed before the swap
 leaves the old set as it was; its staging directory is removed then or, after a kill, by the next build.
 
-Whatever a build writes into the staging directory joins the unit; this module does not know the file names.
+Whatever a build writes into the staging directory joins the unit; this module does not know the file names
+(`pipeline.paths.BuildSet` names them and the manifest).
 A set with no manifest (built before manifests existed, or written by hand) is not checked.
 """
 
@@ -30,11 +31,6 @@ from pipeline.jsonl import atomic_write
 
 STAGING = ".build-"
 CHUNK = 1 << 20
-
-
-def manifest_name(suffix: str = "") -> str:
-    """`build.json` for the chat set, `build-dpo.json` for the preference set (suffix `-dpo`)."""
-    return f"build{suffix}.json"
 
 
 def _stamp(path: Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A project: its directory, its `ftboot.toml` validated by pydantic, and the paths of its stage outputs.
+"""A project: its directory, its `ftboot.toml` validated by pydantic, and the paths of its stage outputs (named
+in `pipeline.paths`).
 
 The project directory is `--project DIR`, else `$FTBOOT_PROJECT`, else the current directory. Every table and
 key of `ftboot.toml` is declared below; an unknown or mistyped key is an `InputError` that names the key and
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import InputError, Location
+from pipeline.paths import OutputPaths
 from pipeline.schema import ToolDef
 
 CONFIG_NAME = "ftboot.toml"
@@ -248,8 +250,9 @@ class Project:
     def outputs(self) -> Path:
         return self.root / "outputs"
 
-    def output(self, name: str) -> Path:
-        return self.outputs / name
+    @property
+    def paths(self) -> OutputPaths:
+        return OutputPaths(self.outputs)
 
     def show(self, path: Path) -> str:
         """A path as the user should see it: relative to the project when inside it. A link is shown by its own

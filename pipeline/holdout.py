@@ -23,8 +23,6 @@ from pipeline.dedup import Duplicate
 from pipeline.jsonl import read_jsonl
 from pipeline.schema import Record, example_id, example_text, is_accepted
 
-TEST_FILE = "test.jsonl"
-
 
 def held_out_ids(project: Project) -> set[str]:
     """The ids of the examples in the current outputs/test.jsonl (empty when there is none)."""
@@ -32,7 +30,7 @@ def held_out_ids(project: Project) -> set[str]:
 
 
 def previous_test(project: Project) -> list[dict[str, Any]]:
-    path = project.output(TEST_FILE)
+    path = project.paths.test
     if not path.exists():
         return []
     return [row for _, row in read_jsonl(path, project.show(path), tolerate_torn_tail=True)]

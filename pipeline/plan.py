@@ -25,8 +25,6 @@ from pipeline.rules import Ruleset
 from pipeline.schema import Kind, parse_example, validation_messages
 from pipeline.tokens import TokenCounter
 
-# The files `ftboot build` writes, per format: (training, validation).
-SOURCES = {"chat": ("train.jsonl", "val.jsonl"), "dpo": ("train-dpo.jsonl", "val-dpo.jsonl")}
 METHODS = {"chat": "supervised", "dpo": "dpo"}
 MAX_REPORTED = 20  # refusing a file lists this many problems; the rest are counted
 
@@ -148,15 +146,15 @@ def make_plan(
 ) -> Plan:
     """Validate the built files for `ruleset` and plan the upload; raises InputErrors listing what is wrong, or
     InputError when the files are not one complete build."""
-    from pipeline.buildset import manifest_name, verify
+    from pipeline.buildset import verify
 
     settings = project.config.upload
-    train_name, val_name = SOURCES[fmt]
-    train_path, val_path = project.output(train_name), project.output(val_name)
+    built = project.paths.build(fmt == "dpo")
+    train_path, val_path = built.train, built.val
     if not train_path.exists():
         build = "ftboot build" + (" --format dpo" if fmt == "dpo" else "")
         raise InputError(f"{project.show(train_path)} does not exist", hint=f"run `{build}` first")
-    verify(project.outputs, manifest_name("-dpo" if fmt == "dpo" else ""), project.show(project.outputs))
+    verify(project.outputs, built.manifest, project.show(project.outputs))
     files, problems = [], []
     for role, path in (("train", train_path), ("validation", val_path)):
         if role == "validation" and (not path.exists() or path.stat().st_size == 0):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipeline.config import Project
@@ -20,17 +21,22 @@ from pipeline.errors import InputError
 from pipeline.jsonl import count_lines
 from pipeline.ledgers.batches import Ledger
 from pipeline.ledgers.uploads import Ledger as UploadLedger
+from pipeline.paths import OutputPaths
 from pipeline.schema import is_accepted, read_records
 
-STAGE_FILES = {
-    "candidates": "candidates.jsonl",
-    "rejected": "rejected.jsonl",
-    "reviewed": "reviewed.jsonl",
-    "train": "train.jsonl",
-    "val": "val.jsonl",
-    "test": "test.jsonl",
-    "uploads": "uploads.jsonl",
-}
+
+def stage_files(paths: OutputPaths) -> dict[str, Path]:
+    """The files whose lines `status` counts, by the name it counts them under."""
+    built = paths.build()
+    return {
+        "candidates": paths.candidates,
+        "rejected": paths.rejected,
+        "reviewed": paths.reviewed,
+        "train": built.train,
+        "val": built.val,
+        "test": built.test,
+        "uploads": paths.uploads,
+    }
 
 
 def size_advice(n: int) -> str:
@@ -67,7 +73,7 @@ class Status:
 
 
 def _accepted(project: Project) -> int:
-    path = project.output("reviewed.jsonl")
+    path = project.paths.reviewed
     if not path.exists():
         return 0
     return sum(1 for _, record in read_records(path, project.show(path)) if is_accepted(record.model_extra or {}))
@@ -75,37 +81,36 @@ def _accepted(project: Project) -> int:
 
 def _report(project: Project) -> dict[str, Any] | None:
     """The chat set's report and its charts, when a build wrote them."""
-    report = project.output("report.md")
+    report, charts = project.paths.build().report, project.paths.build().charts
     if not report.exists():
         return None
-    charts = project.output("report-charts")
     return {"report": project.show(report), "charts": [project.show(p) for p in sorted(charts.glob("*.png"))]}
 
 
 def _eval(project: Project) -> dict[str, Any] | None:
     """The last eval: its report, the verdict line, the models it asked, and whether it is older than the test set."""
-    report = project.output("eval") / "eval.md"
+    report = project.paths.eval_md
     if not report.exists():
         return None
     lines = report.read_text(encoding="utf-8").splitlines()
     after = lines[lines.index("## Verdict") + 1 :] if "## Verdict" in lines else []
     verdict = next((line.strip() for line in after if line.strip()), None)
     try:
-        systems = json.loads((project.output("eval") / "eval.json").read_text(encoding="utf-8"))["systems"]
+        systems = json.loads((project.paths.eval_json).read_text(encoding="utf-8"))["systems"]
         models = sorted({str(row.get("model")) for row in systems.values()})
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         models = []
-    test = project.output("test.jsonl")
+    test = project.paths.test
     stale = test.exists() and test.stat().st_mtime > report.stat().st_mtime
     return {"report": project.show(report), "verdict": verdict, "models": models, "stale": stale}
 
 
 def project_status(project: Project) -> Status:
     """Raises InputError when the built set is not one complete build (see `pipeline.buildset.verify`)."""
-    from pipeline.buildset import manifest_name, verify
+    from pipeline.buildset import verify
     from pipeline.seeds import MIN_SEEDS, load_seeds
 
-    verify(project.outputs, manifest_name(), project.show(project.outputs))
+    verify(project.outputs, project.paths.build().manifest, project.show(project.outputs))
     notes = []
     try:
         seeds = len(load_seeds(project))
@@ -113,7 +118,7 @@ def project_status(project: Project) -> Status:
         seeds = 0
         notes.append("the seeds have errors: `ftboot seeds check` lists them")
     counts = {"seeds": seeds}
-    counts.update({name: count_lines(project.output(file)) for name, file in STAGE_FILES.items()})
+    counts.update({name: count_lines(path) for name, path in stage_files(project.paths).items()})
     counts["accepted"] = _accepted(project)
     counts = {
         k: counts[k]
@@ -121,17 +126,17 @@ def project_status(project: Project) -> Status:
     }
 
     newest_input = max(
-        (p.stat().st_mtime for p in [*project.seeds_dir.glob("*"), project.output("reviewed.jsonl")] if p.exists()),
+        (p.stat().st_mtime for p in [*project.seeds_dir.glob("*"), project.paths.reviewed] if p.exists()),
         default=0.0,
     )
-    train = project.output("train.jsonl")
+    train = project.paths.build().train
     stale = train.exists() and train.stat().st_mtime < newest_input
     if stale:
         notes.append("train.jsonl is older than the seeds or the reviews: rebuild it")
     report = _report(project)
     if report:
         charts = (
-            f", with {len(report['charts'])} charts in {project.show(project.output('report-charts'))}/"
+            f", with {len(report['charts'])} charts in {project.show(project.paths.build().charts)}/"
             if report["charts"]
             else ""
         )
@@ -142,9 +147,7 @@ def project_status(project: Project) -> Status:
         older = " (older than test.jsonl: rerun it)" if evaluated["stale"] else ""
         notes.append(f"eval: {evaluated['report']}{older}; verdict: {evaluated['verdict'] or 'none written'}")
     elif counts["test"]:
-        notes.append(
-            f"eval: not run yet; {counts['test']:,} test items in {project.show(project.output('test.jsonl'))}"
-        )
+        notes.append(f"eval: not run yet; {counts['test']:,} test items in {project.show(project.paths.test)}")
     tuned = (UploadLedger(project).fine_tuned() or (None,))[0]  # the latest fine-tuned model, if a job succeeded
     seen = evaluated["models"] if evaluated and not evaluated["stale"] else None  # None: no current eval
     eval_tuned = tuned is not None and tuned not in (seen or [])

@@ -97,7 +97,7 @@ def main() -> None:
         project = find_project(root)
         seeds = load_seeds(project)
         rows = candidates(n, seeds)
-        write_jsonl(project.output("candidates.jsonl"), rows)
+        write_jsonl(project.paths.candidates, rows)
         server = lsa.Server.connect(project)
         by_id = {s.id: s for s in seeds}
 

@@ -185,7 +185,7 @@ def test_hub_dataset_has_the_messages_column_and_the_same_rows(hub):
 
     project = find_project(hub)
     plan = plan_upload(project, get_provider(project, "huggingface"))
-    dataset = load_checked(project.output("dataset"), "outputs/dataset", plan)
+    dataset = load_checked(project.outputs / "dataset", "outputs/dataset", plan)
     first = json.loads((hub / "outputs" / "train.jsonl").read_text().splitlines()[0])
     assert (
         dataset["train"].num_rows == plan.train.examples and dataset["validation"].num_rows == plan.validation.examples

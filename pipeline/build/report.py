@@ -37,11 +37,11 @@ def chart_data(project: Project, result: BuildResult) -> ChartData:
     )
     if result.from_input:
         return data
-    rejected = project.output("rejected.jsonl")
+    rejected = project.paths.rejected
     if rejected.exists():
         for _, record in read_records(rejected, project.show(rejected)):
             data.generation_rejects[_field(record, "reason", "code") or "unknown"] += 1
-    reviewed = project.output("reviewed.jsonl")
+    reviewed = project.paths.reviewed
     if reviewed.exists():
         labels = _seed_labels(project)
         for _, record in read_records(reviewed, project.show(reviewed)):

@@ -33,6 +33,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.holdout import Draw
 from pipeline.jsonl import dumps, read_jsonl, write_jsonl
+from pipeline.paths import BuildSet
 from pipeline.rules import Ruleset, get_ruleset
 from pipeline.schema import (
     Kind,
@@ -177,16 +178,16 @@ def load_inputs(project: Project, input_path: Path | None, kind: Kind) -> list[R
     if input_path is not None:
         return _records_from(input_path, project.show(input_path), kind, raw=True)
     if kind == "preference":
-        path = project.output("preferences.jsonl")
+        path = project.paths.preferences
         if not path.exists():
             raise InputError(
-                "no outputs/preferences.jsonl yet", hint="`ftboot review pull` writes it from reviewers' edits"
+                f"no {project.show(path)} yet", hint="`ftboot review pull` writes it from reviewers' edits"
             )
         return _records_from(path, project.show(path), kind, raw=False)
     from pipeline.seeds import load_seeds
 
     records = load_seeds(project)
-    reviewed = project.output("reviewed.jsonl")
+    reviewed = project.paths.reviewed
     if reviewed.exists():
         records += [
             r for r in _records_from(reviewed, project.show(reviewed), kind, raw=False) if is_accepted(r.model_dump())
@@ -313,41 +314,29 @@ def _build(
         held,
         from_input=input_path is not None,
     )
-    _write(project, result, train_lines, "-dpo" if kind == "preference" else "", painter)
+    _write(project, result, train_lines, kind == "preference", painter)
     return result
 
 
-def _write(project: Project, result: BuildResult, train_lines: list[str], suffix: str, painter: Painter) -> None:
+def _write(project: Project, result: BuildResult, train_lines: list[str], dpo: bool, painter: Painter) -> None:
     """Write every output into one staging directory, which `buildset.staged` swaps in as one unit; the report's
     charts are drawn into it too, so a killed build never leaves another build's charts beside the report."""
     from pipeline.build.dataset import save_dataset
     from pipeline.build.report import write_report
-    from pipeline.buildset import manifest_name, staged
+    from pipeline.buildset import staged
 
-    names = {
-        name: f"{name}{suffix}{ext}"
-        for name, ext in (
-            ("train", ".jsonl"),
-            ("val", ".jsonl"),
-            ("build-rejected", ".jsonl"),
-            ("report", ".md"),
-            ("dataset", ""),
-        )
-    }
-    if result.held is not None:
-        names["test"] = "test.jsonl"
-    names["report-charts"] = f"report{suffix}-charts"
-    result.paths = {name: project.show(project.output(file)) for name, file in names.items()}
-    with staged(project.outputs, manifest_name(suffix)) as stage:
-        paths = {name: stage / file for name, file in names.items()}
+    built = project.paths.build(dpo)
+    result.paths = {name: project.show(path) for name, path in built.entries(result.held is not None).items()}
+    with staged(project.outputs, built.manifest) as stage:
+        files = BuildSet(stage, dpo)  # the same names, staged
         # the charts are drawn by the painter's worker while the files below are written
-        finish_report = write_report(project, result, paths["report"], paths["report-charts"], painter)
-        paths["train"].write_text("".join(train_lines), encoding="utf-8")
-        write_jsonl(paths["val"], (item.record.example for item in result.val))
-        write_jsonl(paths["build-rejected"], result.rejects.rows)
+        finish_report = write_report(project, result, files.report, files.charts, painter)
+        files.train.write_text("".join(train_lines), encoding="utf-8")
+        write_jsonl(files.val, (item.record.example for item in result.val))
+        write_jsonl(files.rejected, result.rejects.rows)
         if result.held is not None:
-            write_jsonl(paths["test"], result.held.test)
-        save_dataset(paths["dataset"], [i.record.example for i in result.train], [i.record.example for i in result.val])
+            write_jsonl(files.test, result.held.test)
+        save_dataset(files.dataset, [i.record.example for i in result.train], [i.record.example for i in result.val])
         finish_report()
 
 

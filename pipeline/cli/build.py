@@ -67,14 +67,14 @@ def build(
     if push_to_hub:
         from pipeline.upload.huggingface import push_built
 
-        push_built(project, project.output("dataset-dpo" if fmt == "dpo" else "dataset"), push_to_hub)
+        push_built(project, project.paths.build(fmt == "dpo").dataset, push_to_hub)
     if as_json:
         echo_json(result.summary())
     else:
         click.echo(build_text(result))
     if export_to:
         ctx.invoke(
-            export, to=export_to, directory=project.output(f"export-{export_to}"), fmt=fmt, model=None, as_json=as_json
+            export, to=export_to, directory=project.paths.export(export_to), fmt=fmt, model=None, as_json=as_json
         )
 
 

@@ -56,8 +56,9 @@ def eval_(
     from pipeline.eval import Options, evaluate
 
     names = [n.strip() for n in systems.split(",") if n.strip()] if systems else None
+    project = project_of(ctx)
     with progress_bar(disabled=as_json) as update:
-        result = evaluate(project_of(ctx), Options(names, test_path, judge, limit, max_requests, max_cost), update)
+        result = evaluate(project, Options(names, test_path, judge, limit, max_requests, max_cost), update)
     if as_json:
         for pair in result["pairwise"].values():
             for side in ("judge", "human"):
@@ -77,7 +78,9 @@ def eval_(
     for pair, row in result["pairwise"].items():
         judged = row["judge"]
         click.echo(f"  {pair}: judge {judged['wins']} wins / {judged['ties']} ties / {judged['losses']} losses")
-    click.echo(f"verdict: {result['verdict']}\nwrote outputs/eval/eval.md (with scores.png, cost-quality.png)")
+    click.echo(
+        f"verdict: {result['verdict']}\nwrote {project.show(project.paths.eval_md)} (with scores.png, cost-quality.png)"
+    )
 
 
 @eval_.command("push")
@@ -115,7 +118,8 @@ def eval_pull(ctx: click.Context, as_json: bool) -> None:
     """
     from pipeline.eval.human import pull
 
-    results = pull(project_of(ctx))
+    project = project_of(ctx)
+    results = pull(project)
     if as_json:
         echo_json(results)
         return
@@ -129,7 +133,7 @@ def eval_pull(ctx: click.Context, as_json: bool) -> None:
             f"{pair}: humans {human['wins']} wins / {human['ties']} ties / {human['losses']} losses "
             f"over {human['judgements']} judgements; {agree}"
         )
-    click.echo("updated outputs/eval/eval.md")
+    click.echo(f"updated {project.show(project.paths.eval_md)}")
 
 
 COMMANDS = [eval_]

@@ -135,7 +135,6 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
     from pipeline.eval.scores import chrf_scores, load_checks, rouge_l_scores, summary, usage
     from pipeline.eval.systems import load_items, resolve
     from pipeline.holdout import held_out_ids
-    from pipeline.jsonl import atomic_write, dumps
     from pipeline.schema import example_id
     from pipeline.seeds import load_seeds
 
@@ -144,7 +143,7 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
         raise InputError("must be at least 1", Location("--limit"))
     systems = resolve(project, options.systems)
     checks = load_checks(project, cfg.checks)
-    test_path = options.test or project.output("test.jsonl")
+    test_path = options.test or project.paths.test
     items = load_items(test_path, project.show(test_path), options.limit)
     held = held_out_ids(project) | {item.id for item in items}
     pool = (
@@ -198,8 +197,5 @@ def evaluate(project: Project, options: Options, progress: Progress | None = Non
                 }
 
     result["verdict"] = _verdict(result["systems"], item_scores, cfg.resamples, cfg.margin)
-    directory = project.output("eval")
-    write(result, directory)
-    with atomic_write(directory / "eval.json") as handle:
-        handle.write(dumps(result) + "\n")
+    write(result, project.paths)
     return result

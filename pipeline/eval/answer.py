@@ -27,8 +27,6 @@ from pipeline.llm.client import Client
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 
-ANSWERS = "eval/answers.jsonl"
-
 
 class TimedClient(Client):
     """The client, noting how long each request took the caller to get, retries included."""
@@ -65,8 +63,8 @@ class Asker:
     _local: Endpoint | None = None
 
     def __post_init__(self) -> None:
-        self.cache = self.stack.enter_context(ReplyCache(self.project.output("cache") / "replies.jsonl"))
-        path = self.project.output(ANSWERS)
+        self.cache = self.stack.enter_context(ReplyCache(self.project.paths.replies))
+        path = self.project.paths.answers
         path.parent.mkdir(parents=True, exist_ok=True)
         self.known = (
             {row["request"]: row for _, row in read_jsonl(path, tolerate_torn_tail=True)} if path.exists() else {}
@@ -77,7 +75,7 @@ class Asker:
         if self._local is None:
             from pipeline.llm.local import local_server
 
-            log = self.project.output("cache") / "local-server.log"
+            log = self.project.paths.server_log
             self._local = self.stack.enter_context(local_server(self.project.config.local, self.project.root, log))
         return self._local
 

@@ -20,9 +20,8 @@ from typing import Any
 
 from pipeline.config import Project
 from pipeline.errors import InputError, Location
-from pipeline.jsonl import Appender, atomic_write, dumps, read_jsonl
+from pipeline.jsonl import Appender, read_jsonl
 
-PAIRS = "eval/human-pairs.jsonl"
 CHOICES = ("Answer 1", "Answer 2", "Tie")
 LABEL_CONFIG = """<View>
   <Header value="Which answer fulfils the request better?"/>
@@ -39,7 +38,7 @@ LABEL_CONFIG = """<View>
 
 
 def _result(project: Project) -> dict[str, Any]:
-    path = project.output("eval") / "eval.json"
+    path = project.paths.eval_json
     if not path.exists():
         raise InputError("no eval yet", Location(project.show(path)), hint="run `ftboot eval` first")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -68,7 +67,7 @@ def push(project: Project, pair_option: str) -> dict[str, Any]:
     pair = f"{a} vs {b}"
     items = load_items(project.root / result["test_file"], result["test_file"])
     answers: dict[tuple[str, str], str] = {}
-    for _, row in read_jsonl(project.output("eval/answers.jsonl"), tolerate_torn_tail=True):
+    for _, row in read_jsonl(project.paths.answers, tolerate_torn_tail=True):
         answers.setdefault((row["system"], row["item"]), row["answer"])
     server = Server.connect(project)
     project_id = server.ensure_plain_project(_title(project, pair), LABEL_CONFIG)
@@ -91,7 +90,7 @@ def push(project: Project, pair_option: str) -> dict[str, Any]:
         )
         orders.append({"pair": pair, "item": item.id, "token": token, "first": first, "project_id": project_id})
     if tasks:
-        with Appender(project.output(PAIRS)) as out:  # the order is saved before the tasks exist
+        with Appender(project.paths.human_pairs) as out:  # the order is saved before the tasks exist
             for order in orders:
                 out.write(order)
         server.import_tasks(project_id, tasks)
@@ -118,7 +117,7 @@ def pull(project: Project) -> dict[str, Any]:
     from pipeline.eval.report import write
     from pipeline.labelstudio.adapter import Server
 
-    path = project.output(PAIRS)
+    path = project.paths.human_pairs
     if not path.exists():
         raise InputError(
             "no pairwise tasks pushed yet", Location(project.show(path)), hint="run `ftboot eval push --pair A,B` first"
@@ -157,8 +156,5 @@ def pull(project: Project) -> dict[str, Any]:
             "judge_agreement": round(entry["agree"] / entry["compared"], 3) if entry["compared"] else None,
         }
         result["pairwise"].setdefault(pair, {"judge": None})["human"] = human
-    directory = project.output("eval")
-    write(result, directory)
-    with atomic_write(directory / "eval.json") as handle:
-        handle.write(dumps(result) + "\n")
+    write(result, project.paths)
     return {pair: row["human"] for pair, row in result["pairwise"].items() if row.get("human")}

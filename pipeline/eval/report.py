@@ -1,4 +1,4 @@
-"""`outputs/eval/eval.md` and its two charts: what an eval found, ending with the verdict.
+"""`outputs/eval/eval.md` and its two charts: what an eval found, ending with the verdict; and eval.json beside them.
 
 `scores.png` is a bar per system and score (chrF, ROUGE-L) with its 95% interval; `cost-quality.png` puts each
 system at its cost per 1,000 calls (tokens per call when no price is configured) against its chrF. Both are drawn
@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.jsonl import atomic_write
+from pipeline.jsonl import atomic_write, dumps
+from pipeline.paths import OutputPaths
 
 
 def _charts(result: dict[str, Any], directory: Path) -> None:
@@ -109,8 +110,11 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(result: dict[str, Any], directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    _charts(result, directory)
-    with atomic_write(directory / "eval.md") as handle:
+def write(result: dict[str, Any], paths: OutputPaths) -> None:
+    """eval.md and its charts, then eval.json, the result as data."""
+    paths.eval.mkdir(parents=True, exist_ok=True)
+    _charts(result, paths.eval)
+    with atomic_write(paths.eval_md) as handle:
         handle.write(render(result))
+    with atomic_write(paths.eval_json) as handle:
+        handle.write(dumps(result) + "\n")

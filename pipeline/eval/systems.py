@@ -110,7 +110,7 @@ def _resolve_one(project: Project, name: str, cfg: EvalSystem) -> System:
         found = UploadLedger(project).fine_tuned()
         if found is None:
             raise InputError(
-                'model = "auto" but outputs/uploads.jsonl has no succeeded fine-tuning job',
+                f'model = "auto" but {project.show(project.paths.uploads)} has no succeeded fine-tuning job',
                 key_location(project, f"{where}.model"),
                 hint="`ftboot upload --wait` records one; or name the model",
             )

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import atomic_write, read_jsonl, write_jsonl
-from pipeline.plan import SOURCES, make_plan
+from pipeline.plan import make_plan
 from pipeline.rules import get_ruleset
 
 EXPORTERS = {
@@ -93,8 +93,8 @@ def export(project: Project, to: str, directory: Path, fmt: str = "chat", model:
         raise InputError(f"{exporter.label} export takes {' or '.join(exporter.formats)} sets, not {fmt}")
     ruleset = get_ruleset(exporter.ruleset or project.config.build.target)
     plan = make_plan(project, f"export:{to}", ruleset, project.config.build.model, fmt, {}, trains=False)
-    names = dict(zip(("train", "validation"), SOURCES[fmt], strict=False))
-    layout = Layout({f.role: names[f.role] for f in plan.files}, model or exporter.default_model, fmt)
+    names = {f.role: f.path.name for f in plan.files}  # the built files' own names
+    layout = Layout(names, model or exporter.default_model, fmt)
     result = Exported(to, directory)
     for item in plan.files:
         rows = (exporter.convert(data, fmt) for _, data in read_jsonl(item.path, item.shown))

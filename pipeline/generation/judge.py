@@ -124,7 +124,7 @@ class Judge:
             return local
         from pipeline.llm.local import local_server
 
-        log = self.project.output("cache") / "local-server.log"
+        log = self.project.paths.server_log
         return stack.enter_context(local_server(self.project.config.local, self.project.root, log))
 
 
@@ -169,7 +169,7 @@ def judge_candidates(
     `min_score`, which go to `reject` (unless rejected.jsonl already holds them: a pass cut off between the two
     writes). Returns the pass and the candidates moved. A RunError from the client is raised after the scores
     received so far are written."""
-    path = project.output("candidates.jsonl")
+    path = project.paths.candidates
     result = Judged(judge.model, endpoint.label)
     if not path.exists():
         return result, []
@@ -223,8 +223,8 @@ def run(
     budget = Budget(max_requests, max_tokens, max_cost, judge.price, judge.model)
     with ExitStack() as stack:
         endpoint = judge.endpoint(stack)
-        cache = stack.enter_context(ReplyCache(project.output("cache") / "replies.jsonl"))
-        rejected = stack.enter_context(Appender(project.output("rejected.jsonl")))
+        cache = stack.enter_context(ReplyCache(project.paths.replies))
+        rejected = stack.enter_context(Appender(project.paths.rejected))
         threshold = min_score if min_score is not None else project.config.judge.min_score
         judged, _ = judge_candidates(
             project,
@@ -272,7 +272,7 @@ def _apply(
     model: str,
     result: Judged,
 ) -> list[Record]:
-    rejected_path = project.output("rejected.jsonl")
+    rejected_path = project.paths.rejected
     already = (
         {
             r.id
@@ -306,5 +306,5 @@ def _apply(
             kept.append(record)
     result.low_score = len(moved)
     if scores or moved:
-        write_jsonl(project.output("candidates.jsonl"), (record.model_dump() for record in kept))
+        write_jsonl(project.paths.candidates, (record.model_dump() for record in kept))
     return moved

@@ -110,7 +110,7 @@ def preview(project: Project, options: Options) -> Preview:
     stage.summary.existing = stage.count_existing()
     planned = stage.planned(stage.summary.existing)
     cached = 0
-    cache_path = project.output("cache") / "replies.jsonl"
+    cache_path = project.paths.replies
     if cache_path.exists():
         with ReplyCache(cache_path) as cache:
             cached = sum(stage.planner.request(i).key in cache for i in range(planned))
@@ -155,7 +155,7 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             judge_endpoint = judge.endpoint(
                 stack, endpoint if stage.backend == "local" and options.model is None else None
             )
-        cache = stack.enter_context(ReplyCache(project.output("cache") / "replies.jsonl"))
+        cache = stack.enter_context(ReplyCache(project.paths.replies))
         concurrency = options.concurrency or gen.concurrency
         if stage.backend == "local":
             from pipeline.llm.local import MAX_CONCURRENCY

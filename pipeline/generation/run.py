@@ -134,7 +134,7 @@ def load_reviewed(project: Project) -> list[Record]:
     from pipeline.holdout import held_out_ids
 
     held = held_out_ids(project)
-    path = project.output("reviewed.jsonl")
+    path = project.paths.reviewed
     shown = project.show(path)
     if not path.exists():
         raise InputError(
@@ -162,8 +162,8 @@ class Outputs:
     far; the (request, item) pairs already written are skipped, so a reply taken twice adds nothing twice."""
 
     def __init__(self, project: Project, seeds: list[Record], reviewed: list[Record]) -> None:
-        self._candidates = Appender(project.output("candidates.jsonl"))
-        self._rejected = Appender(project.output("rejected.jsonl"))
+        self._candidates = Appender(project.paths.candidates)
+        self._rejected = Appender(project.paths.rejected)
         self.screen = Screen(project.config, seeds)
         for record in reviewed:
             self.screen.remember(record.id, record.example)
@@ -299,7 +299,7 @@ class RunSettings:
         return Judge(self.project, backend=self.backend)
 
     def count_existing(self) -> int:
-        path = self.project.output("candidates.jsonl")
+        path = self.project.paths.candidates
         if not path.exists():
             return 0
         return sum(
@@ -315,6 +315,6 @@ class RunSettings:
         from pipeline.llm.local import local_server
 
         if self.backend == "local":
-            log = self.project.output("cache") / "local-server.log"
+            log = self.project.paths.server_log
             return stack.enter_context(local_server(self.local_config, self.project.root, log))
         return resolve(self.project.config, "openai", self.model).endpoint()

@@ -31,7 +31,6 @@ from pipeline.errors import Location
 from pipeline.jsonl import Appender, read_jsonl
 from pipeline.schema import check_shape
 
-LEDGER = "batches.jsonl"
 CLOSED = ("collected", "abandoned")
 
 
@@ -138,7 +137,7 @@ SHAPES: dict[str, type[_Event]] = {
 
 class Ledger:
     def __init__(self, project: Project) -> None:
-        self.project, self.path = project, project.output(LEDGER)
+        self.project, self.path = project, project.paths.batch_ledger
 
     def append(self, event: str, name: str, **row: Any) -> None:
         with Appender(self.path) as out:

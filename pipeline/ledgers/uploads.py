@@ -16,8 +16,6 @@ from pipeline.errors import Location
 from pipeline.jsonl import Appender, read_jsonl
 from pipeline.schema import check_shape
 
-LEDGER = "uploads.jsonl"
-
 
 class _Event(BaseModel):
     """What every line must hold to be read back; the events' own keys below."""
@@ -45,7 +43,7 @@ class Ledger:
     """outputs/uploads.jsonl: one line per uploaded file, started job, status change or dataset push."""
 
     def __init__(self, project: Project) -> None:
-        self.project, self.path = project, project.output(LEDGER)
+        self.project, self.path = project, project.paths.uploads
 
     def rows(self) -> list[dict[str, Any]]:
         """Every line, each checked to have its event's shape (a located InputError otherwise)."""

@@ -47,8 +47,7 @@ def agreement(reviewed: Iterable[dict[str, Any]], scores: dict[str, int]) -> dic
 def candidate_scores(project: Project) -> dict[str, int]:
     """Judge scores by candidate id, from candidates.jsonl and rejected.jsonl (low scores end up there)."""
     out: dict[str, int] = {}
-    for name in ("candidates.jsonl", "rejected.jsonl"):
-        path = project.output(name)
+    for path in (project.paths.candidates, project.paths.rejected):
         if path.exists():
             for _, record in read_records(path, project.show(path)):
                 score = record.provenance.get("judge_score")

@@ -26,8 +26,6 @@ from pipeline.jsonl import atomic_write, dumps, read_jsonl
 from pipeline.review.lsexport import check_values
 from pipeline.schema import Envelope, Record, validation_messages
 
-REVIEWED, PREFERENCES = "reviewed.jsonl", "preferences.jsonl"
-
 
 class _Shape(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
@@ -71,11 +69,11 @@ class Earlier:
 
 def load(project: Project) -> Earlier:
     """What the last pull wrote; a line of the wrong shape stops the pull (exit 2) before anything is written."""
-    return Earlier(_read(project, REVIEWED, _ReviewedLine), _read(project, PREFERENCES, _PreferenceLine))
+    paths = project.paths
+    return Earlier(_read(project, paths.reviewed, _ReviewedLine), _read(project, paths.preferences, _PreferenceLine))
 
 
-def _read(project: Project, name: str, model: type[Envelope]) -> list[dict[str, Any]]:
-    path = project.output(name)
+def _read(project: Project, path: Path, model: type[Envelope]) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     shown, rows = project.show(path), []
@@ -95,7 +93,7 @@ def _read(project: Project, name: str, model: type[Envelope]) -> list[dict[str, 
         else:
             rows.append(value)
     if errors:
-        raise InputErrors(errors, hint=f"{name} is written by `ftboot review pull`; fix or remove the line named")
+        raise InputErrors(errors, hint=f"{path.name} is written by `ftboot review pull`; fix or remove the line named")
     return rows
 
 
@@ -170,14 +168,14 @@ def _why(review: dict[str, Any], answered: set[str], projects: set[int]) -> str:
 def save(project: Project, merged: Merged, now: time.struct_time) -> None:
     """Replace both files where their content changes, each after a dated copy of the old one."""
     stamp = time.strftime("%Y%m%dT%H%M%S", now)
-    for name, rows in ((REVIEWED, merged.reviewed), (PREFERENCES, merged.preferences)):
-        path = project.output(name)
+    paths = project.paths
+    for path, rows in ((paths.reviewed, merged.reviewed), (paths.preferences, merged.preferences)):
         new = "".join(dumps(row) + "\n" for row in rows).encode("utf-8")
         old = path.read_bytes() if path.exists() else b""
         if new == old and path.exists():
             continue
         if old:
-            copy = _history_path(path, stamp)
+            copy = _history_path(paths.history, path, stamp)
             with atomic_write(copy, "wb") as handle:
                 handle.write(old)
             merged.history.append(project.show(copy))
@@ -185,8 +183,7 @@ def save(project: Project, merged: Merged, now: time.struct_time) -> None:
             handle.write(new)
 
 
-def _history_path(path: Path, stamp: str) -> Path:
-    folder = path.parent / "history"
+def _history_path(folder: Path, path: Path, stamp: str) -> Path:
     candidate, n = folder / f"{path.stem}-{stamp}.jsonl", 1
     while candidate.exists():  # two pulls within one second
         candidate, n = folder / f"{path.stem}-{stamp}-{n}.jsonl", n + 1

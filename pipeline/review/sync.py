@@ -53,9 +53,9 @@ class ReviewedRecord(Record):
 
 def load_candidates(project: Project) -> list[Record]:
     """The generated candidates, one per id, in file order."""
-    path = project.output("candidates.jsonl")
+    path = project.paths.candidates
     if not path.exists():
-        raise InputError("no outputs/candidates.jsonl yet", hint="`ftboot generate` writes it")
+        raise InputError(f"no {project.show(path)} yet", hint="`ftboot generate` writes it")
     shown = project.show(path)
     records: dict[str, Record] = {}
     for line, row in read_jsonl(path, shown, tolerate_torn_tail=True):

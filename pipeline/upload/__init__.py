@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from pipeline.config import Project
 from pipeline.errors import InputError, RunError, Transient
-from pipeline.ledgers.uploads import LEDGER, Ledger
+from pipeline.ledgers.uploads import Ledger
 from pipeline.llm.client import backoff
 from pipeline.llm.endpoint import read_key
 from pipeline.plan import Plan, make_plan
@@ -293,7 +293,7 @@ def job_provider(project: Project, job_id: str | None, name: str | None = None) 
     record = Ledger(project).job(job_id)
     if record is None and job_id is None:
         raise InputError(
-            f"no job recorded in {project.show(project.output(LEDGER))} yet", hint="start one with `ftboot upload`"
+            f"no job recorded in {project.show(project.paths.uploads)} yet", hint="start one with `ftboot upload`"
         )
     provider = get_provider(project, name or (record or {}).get("provider"))
     if not isinstance(provider, JobProvider):

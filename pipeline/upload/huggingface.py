@@ -129,7 +129,7 @@ class HubProvider(Provider):
                 "no Hub repo: set repo under [upload.huggingface] in ftboot.toml",
                 hint='e.g. repo = "your-name/support-chat"',
             )
-        directory = self.project.output("dataset-dpo" if plan.method == "dpo" else "dataset")
+        directory = self.project.paths.build(plan.method == "dpo").dataset
         dataset = load_checked(directory, self.project.show(directory), plan)
         push_dataset(
             dataset, repo, self.key(), self.settings.huggingface.private, self.project.show(directory), self.key_env

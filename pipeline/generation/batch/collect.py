@@ -229,12 +229,12 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
         reviewed = [r for s in stages.values() for r in s.reviewed]
         with (
             Outputs(project, first.seeds, reviewed) as outputs,
-            ReplyCache(project.output("cache") / "replies.jsonl") as cache,
+            ReplyCache(project.paths.replies) as cache,
         ):
             for entry, info in finished:
                 result = Collected(entry.name, info.id, info.status, entry.count, errors=info.errors)
                 files = [
-                    api.download(file_id, project.output("batches") / f"{entry.name}-{kind}.jsonl")
+                    api.download(file_id, project.paths.batches / f"{entry.name}-{kind}.jsonl")
                     for kind, file_id in (("output", info.output_file_id), ("errors", info.error_file_id))
                     if file_id
                 ]
@@ -282,7 +282,7 @@ def collect_file(project: Project, options: Options, path: Path, progress: Progr
     with (
         ResultIndex([path], project.show) as index,
         Outputs(project, stage.seeds, stage.reviewed) as outputs,
-        ReplyCache(project.output("cache") / "replies.jsonl") as cache,
+        ReplyCache(project.paths.replies) as cache,
     ):
         lines = len(index)
         _take_in(project, stage, numbers, index, cache, outputs, result, harvest, progress, None)

@@ -120,8 +120,7 @@ def _budget(project: Project, stage: RunSettings, options: Options) -> Budget:
 
 def _round_counts(project: Project, round_: int) -> tuple[int, int]:
     counts = []
-    for name in ("candidates.jsonl", "rejected.jsonl"):
-        path = project.output(name)
+    for path in (project.paths.candidates, project.paths.rejected):
         counts.append(
             sum(1 for _, record in read_records(path, project.show(path)) if record.provenance.get("round") == round_)
             if path.exists()
@@ -176,7 +175,7 @@ def _write(
         sum(1 for _ in chosen)
         return []
     name = f"ftboot-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
-    directory = project.output("batches")
+    directory = project.paths.batches
     path_of = (
         (lambda n: to if n == 0 else to.with_name(f"{to.stem}-{n + 1}{to.suffix}"))
         if to
@@ -266,7 +265,7 @@ def plan_batch(
             f"{round(len(outstanding) * m * sent.rate)} more (--n {stage.target})"
         )
     budget = _budget(project, stage, options)
-    with ReplyCache(project.output("cache") / "replies.jsonl") as cache:
+    with ReplyCache(project.paths.replies) as cache:
         chosen = _choose(stage, count(), cache, outstanding, wanted, budget, sent, progress)
         entries = _write(project, ledger, stage, chosen, sent, to, dry_run)
     sent.costs = costs(project.config.prices.get(stage.model), sent.prompt_tokens, sent.output_tokens)
@@ -296,7 +295,7 @@ def resubmit(project: Project, options: Options, dry_run: bool = False, progress
         if api:
             sent.notes += reconcile(project, ledger, api)
         budget = _budget(project, stage, options)
-        with ReplyCache(project.output("cache") / "replies.jsonl") as cache:
+        with ReplyCache(project.paths.replies) as cache:
             chosen = _choose(
                 stage, sorted(numbers), cache, ledger.outstanding(fingerprint), None, budget, sent, progress
             )
