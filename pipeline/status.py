@@ -19,8 +19,8 @@ from typing import Any
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import count_lines
-from pipeline.ledgers.batches import Ledger
-from pipeline.ledgers.uploads import Ledger as UploadLedger
+from pipeline.ledgers.batches import BatchLedger
+from pipeline.ledgers.uploads import UploadLedger
 from pipeline.paths import OutputPaths
 from pipeline.schema import is_accepted, read_records
 
@@ -162,7 +162,7 @@ def project_status(project: Project) -> Status:
             "completed": e.counts.get("completed", 0),
             "failed": e.counts.get("failed", 0),
         }
-        for e in Ledger(project).open_entries()
+        for e in BatchLedger(project).open_entries()
     ]
     if batches:
         notes.append(

@@ -207,8 +207,8 @@ STAGE_LINES = st.lists(
 @given(text=STAGE_LINES)
 def test_stage_file_readers_yield_rows_or_located_errors(seeds_project, text: str) -> None:
     """candidates.jsonl as records, batches.jsonl and uploads.jsonl as ledgers: any line, a row or a located error."""
-    from pipeline.ledgers.batches import Ledger as BatchLedger
-    from pipeline.ledgers.uploads import Ledger as UploadLedger
+    from pipeline.ledgers.batches import BatchLedger
+    from pipeline.ledgers.uploads import UploadLedger
 
     outputs = seeds_project.root / "outputs"
     for name, read in (

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pipeline.config import find_project
 from pipeline.generation.batch.files import outcome
 from pipeline.generation.filters import Screen, records_from_reply
-from pipeline.generation.parsing import Item, parse_json_reply, parse_numbered
+from pipeline.generation.parsing import ParsedItem, parse_json_reply, parse_numbered
 from pipeline.generation.run import Options, RunSettings
 from pipeline.jsonl import MAX_LINE_BYTES, dumps
 from pipeline.llm.request import CHAT, COMPLETION, Reply, reply_from_body, reply_from_bytes
@@ -106,7 +106,7 @@ bodies = st.one_of(
 )
 
 
-def assert_items(items: list[Item]) -> None:
+def assert_items(items: list[ParsedItem]) -> None:
     for item in items:
         assert (item.problem is None) == isinstance(item.value, dict)
         dumps({"raw": item.raw}).encode()  # every text an item keeps can be written

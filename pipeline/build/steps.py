@@ -49,7 +49,7 @@ from pipeline.schema import (
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
 
-def _counted(items: Iterable[Item], step: str, total: int, progress: Progress | None) -> Iterator[Item]:
+def _counted(items: Iterable[BuildItem], step: str, total: int, progress: Progress | None) -> Iterator[BuildItem]:
     """Pass items through, telling `progress` how far a step has come every so often."""
     done = 0
     for done, item in enumerate(items, start=1):
@@ -61,7 +61,7 @@ def _counted(items: Iterable[Item], step: str, total: int, progress: Progress | 
 
 
 @dataclass
-class Item:
+class BuildItem:
     """An example on its way through the build: its record, and its token count once validated."""
 
     record: Record
@@ -75,7 +75,7 @@ class Rejects:
     rows: list[dict[str, Any]] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
 
-    def add(self, item: Item, code: str, detail: str, **extra: Any) -> None:
+    def add(self, item: BuildItem, code: str, detail: str, **extra: Any) -> None:
         self.reasons[code] += 1
         self.rows.append({**item.record.model_dump(), "reason": code, "detail": detail, **extra})
 
@@ -84,7 +84,7 @@ class Validate:
     def __init__(self, rules: Ruleset, model: str, kind: Kind) -> None:
         self.rules, self.model, self.kind = rules, model, kind
 
-    def run(self, items: Iterable[Item], rejects: Rejects) -> list[Item]:
+    def run(self, items: Iterable[BuildItem], rejects: Rejects) -> list[BuildItem]:
         from pipeline.tokens import TokenCounter
 
         counter = TokenCounter(self.model)
@@ -108,7 +108,7 @@ class Dedup:
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
 
-    def run(self, items: Iterable[Item], rejects: Rejects) -> list[Item]:
+    def run(self, items: Iterable[BuildItem], rejects: Rejects) -> list[BuildItem]:
         from pipeline.dedup import DuplicateIndex
 
         index = DuplicateIndex(self.threshold)
@@ -137,8 +137,8 @@ class Split:
     def __init__(self, val_fraction: float, seed: int, min_train: int) -> None:
         self.val_fraction, self.seed, self.min_train = val_fraction, seed, min_train
 
-    def run(self, items: list[Item]) -> tuple[list[Item], list[Item]]:
-        def rank(item: Item) -> str:
+    def run(self, items: list[BuildItem]) -> tuple[list[BuildItem], list[BuildItem]]:
+        def rank(item: BuildItem) -> str:
             return hashlib.sha256(f"{self.seed}:{item.record.id}".encode()).hexdigest()
 
         ordered = sorted(items, key=rank)
@@ -201,8 +201,8 @@ def load_inputs(project: Project, input_path: Path | None, kind: Kind) -> list[R
 @dataclass
 class BuildResult:
     inputs: int
-    train: list[Item]
-    val: list[Item]
+    train: list[BuildItem]
+    val: list[BuildItem]
     rejects: Rejects
     epochs: int
     price: float | None
@@ -285,7 +285,7 @@ def _build(
     records = load_inputs(project, input_path, kind)
     rejects = Rejects()
     items = Validate(rules, model, kind).run(
-        _counted((Item(r) for r in records), "validate", len(records), progress), rejects
+        _counted((BuildItem(r) for r in records), "validate", len(records), progress), rejects
     )
     items = Dedup(cfg.near_duplicate_threshold).run(_counted(items, "dedup", len(items), progress), rejects)
     held = None
@@ -340,7 +340,7 @@ def _write(project: Project, result: BuildResult, train_lines: list[str], dpo: b
         finish_report()
 
 
-def _hold_out(project: Project, items: list[Item], rejects: Rejects) -> tuple[Draw, list[Item]]:
+def _hold_out(project: Project, items: list[BuildItem], rejects: Rejects) -> tuple[Draw, list[BuildItem]]:
     """Draw the test set and take its examples, and their near duplicates, out of what train and val get."""
     from pipeline.holdout import draw, overlap
 

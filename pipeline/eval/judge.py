@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.config import Config
 from pipeline.eval.scores import summary
-from pipeline.eval.systems import Item
+from pipeline.eval.systems import EvalItem
 from pipeline.llm.judging import ask, transcript
 from pipeline.llm.request import Endpoint, PlannedRequest
 
@@ -33,7 +33,7 @@ def verdict_of(text: str) -> str:
     return found.group(1).upper() if found and found.group(1).lower() != "tie" else "tie"
 
 
-def judge_request(config: Config, endpoint: Endpoint, item: Item, first: str, second: str) -> PlannedRequest:
+def judge_request(config: Config, endpoint: Endpoint, item: EvalItem, first: str, second: str) -> PlannedRequest:
     text = (
         f"Task: {config.task.description.strip() or config.task.name}\n\n"
         f"Conversation:\n{transcript(item.prompt)}\n\nReference answer:\n{item.reference}\n\n"
@@ -43,7 +43,7 @@ def judge_request(config: Config, endpoint: Endpoint, item: Item, first: str, se
 
 
 def pair_requests(
-    config: Config, endpoint: Endpoint, items: list[Item], a: list[str], b: list[str]
+    config: Config, endpoint: Endpoint, items: list[EvalItem], a: list[str], b: list[str]
 ) -> list[tuple[PlannedRequest, PlannedRequest]]:
     """For each item, the judge's request with a's answer first and the one with b's answer first."""
     return [

@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.config import EvalSystem, Project, key_location
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
-from pipeline.ledgers.uploads import Ledger as UploadLedger
+from pipeline.ledgers.uploads import UploadLedger
 from pipeline.llm.endpoint import read_key
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
 from pipeline.schema import content_text, example_id
@@ -28,7 +28,7 @@ AUTO = "auto"
 
 
 @dataclass(frozen=True)
-class Item:
+class EvalItem:
     id: str
     prompt: list[dict[str, str]]  # the conversation up to the last assistant turn
     reference: str
@@ -49,7 +49,7 @@ def _messages(example: dict[str, Any]) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": content_text(m.get("content"))} for m in example.get("messages") or []]
 
 
-def load_items(path: Path, shown: str, limit: int | None = None) -> list[Item]:
+def load_items(path: Path, shown: str, limit: int | None = None) -> list[EvalItem]:
     """The test items of a chat JSONL file (outputs/test.jsonl or --test FILE)."""
     if not path.exists():
         raise InputError(
@@ -63,7 +63,7 @@ def load_items(path: Path, shown: str, limit: int | None = None) -> list[Item]:
         last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
         if last is None or last == 0:
             raise InputError("a test example needs a prompt and an assistant answer", Location(shown, line, "messages"))
-        items.append(Item(example_id(row), messages[:last], messages[last]["content"]))
+        items.append(EvalItem(example_id(row), messages[:last], messages[last]["content"]))
         if limit is not None and len(items) >= limit:
             break
     if not items:
@@ -166,7 +166,12 @@ def shot_turns(shots: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def request_for(
-    system: System, endpoint: Endpoint, item: Item, number: int, pool: list[tuple[str, dict[str, Any]]], max_tokens: int
+    system: System,
+    endpoint: Endpoint,
+    item: EvalItem,
+    number: int,
+    pool: list[tuple[str, dict[str, Any]]],
+    max_tokens: int,
 ) -> PlannedRequest:
     """The request that asks `system` for item number `number`. Greedy decoding keeps answers repeatable."""
     picked = (

@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from pipeline.config import CONFIG_NAME, Config
 from pipeline.dedup import DuplicateIndex, signature
 from pipeline.errors import InputError, Location
-from pipeline.generation.parsing import Item, parse_json_reply, parse_numbered
+from pipeline.generation.parsing import ParsedItem, parse_json_reply, parse_numbered
 from pipeline.jsonl import MAX_LINE_BYTES, dumps
 from pipeline.llm.request import CHAT, PlannedRequest, Reply
 from pipeline.schema import (
@@ -250,24 +250,24 @@ class Screen:
         return item.example, {"nearest_seed": key, "nearest_seed_similarity": similarity}, item.id
 
 
-def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
+def _items(request: PlannedRequest, reply: Reply) -> list[ParsedItem]:
     if reply.problem:
-        return [Item(problem=("unparseable", f"the response is not a completion: {reply.problem}"))]
-    items: list[Item] = []
+        return [ParsedItem(problem=("unparseable", f"the response is not a completion: {reply.problem}"))]
+    items: list[ParsedItem] = []
     for choice in reply.choices:
         if choice.problem:
-            items.append(Item(problem=("unparseable", f"the response is not a completion: {choice.problem}")))
+            items.append(ParsedItem(problem=("unparseable", f"the response is not a completion: {choice.problem}")))
             continue
         if choice.refusal or choice.finish_reason == "content_filter":
             items.append(
-                Item(
+                ParsedItem(
                     problem=("refusal", (choice.refusal or "the content filter stopped the reply")[:300]),
                     raw=choice.text,
                 )
             )
             continue
         if not choice.text.strip():
-            items.append(Item(problem=("empty", f"an empty reply (finish_reason {choice.finish_reason})")))
+            items.append(ParsedItem(problem=("empty", f"an empty reply (finish_reason {choice.finish_reason})")))
             continue
         if request.endpoint == CHAT:
             found = parse_json_reply(choice.text, choice.finish_reason)
@@ -276,7 +276,9 @@ def _items(request: PlannedRequest, reply: Reply) -> list[Item]:
         if not found:
             cut = choice.finish_reason == "length"
             found = [
-                Item(problem=("truncated" if cut else "unparseable", "no example found in the reply"), raw=choice.text)
+                ParsedItem(
+                    problem=("truncated" if cut else "unparseable", "no example found in the reply"), raw=choice.text
+                )
             ]
         items += found
     return items

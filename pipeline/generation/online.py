@@ -40,7 +40,7 @@ from pipeline.errors import RunError
 from pipeline.generation.filters import Screen, Screened, screen_reply, unparsed
 from pipeline.generation.modes import ModeCheck
 from pipeline.generation.run import DEFAULT_CAP, Options, Outputs, Preview, RunSettings, Summary
-from pipeline.ledgers.batches import Ledger
+from pipeline.ledgers.batches import BatchLedger
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
 from pipeline.llm.limits import Budget, Pacer
@@ -200,7 +200,7 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             rate = (summary.accepted + 1) / (summary.accepted + summary.rejected + 1)
             return summary.total + pending * stage.planner.m * rate < stage.target
 
-        outstanding = Ledger(project).outstanding(stage.planner.request(0).key)  # open batches will answer these
+        outstanding = BatchLedger(project).outstanding(stage.planner.request(0).key)  # open batches will answer these
         requests = (stage.planner.request(i) for i in count() if i not in outstanding)
         asyncio.run(client.run(requests, want_more, handle))
         screening.take_ready(wait=len(screening.queue))

@@ -1,6 +1,6 @@
 """Reading examples out of what a model wrote, tolerantly, item by item.
 
-A reply becomes a list of `Item`s in the order they appear, each either an object to validate or a problem (a
+A reply becomes a list of `ParsedItem`s in the order they appear, each either an object to validate or a problem (a
 short code and a detail) that becomes a line of `rejected.jsonl`. Nothing is dropped silently except prose.
 
 - JSON replies (chat mode): any prose around the JSON, code fences, one object holding `{"examples": [...]}`, a
@@ -36,7 +36,7 @@ MAX_DEPTH = 32  # an example with tool calls nests 7 deep; far deeper is no exam
 
 
 @dataclass(frozen=True)
-class Item:
+class ParsedItem:
     """One thing found in a reply: an object to validate, or a problem `(code, detail)`; `raw` is the text a
     problem was found in, or a numbered block's text."""
 
@@ -68,7 +68,7 @@ def _span_end(text: str, start: int) -> int | None:
     return None
 
 
-def _flatten(value: Any) -> list[Item]:
+def _flatten(value: Any) -> list[ParsedItem]:
     """A decoded JSON value → example candidates: a container's items, a list's items, or the object itself.
     Their `raw` is left empty: the object itself is what a rejection shows."""
     if isinstance(value, dict) and "messages" not in value:
@@ -78,9 +78,9 @@ def _flatten(value: Any) -> list[Item]:
     if isinstance(value, list):
         return [item for v in value for item in _flatten(v)]
     if isinstance(value, dict):
-        return [Item(value)]
+        return [ParsedItem(value)]
     return [
-        Item(
+        ParsedItem(
             problem=("not-an-example", f"a JSON {type(value).__name__} where an example object belongs"),
             raw=json.dumps(value, ensure_ascii=False),
         )
@@ -98,24 +98,26 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
-def _decoded(value: Any, span: str) -> list[Item]:
+def _decoded(value: Any, span: str) -> list[ParsedItem]:
     """The example candidates of a decoded JSON value, or the problem that keeps it from being stored."""
     # Fewer opening brackets than MAX_DEPTH cannot nest deeper: counting them is far cheaper than the walk.
     if span.count("{") + span.count("[") >= MAX_DEPTH and _too_deep(value):
-        return [Item(problem=("unparseable", f"JSON nested more than {MAX_DEPTH} levels deep"), raw=span)]
+        return [ParsedItem(problem=("unparseable", f"JSON nested more than {MAX_DEPTH} levels deep"), raw=span)]
     if _SURROGATE_ESCAPE.search(span):
         try:
             json.dumps(value, ensure_ascii=False).encode()
         except UnicodeEncodeError:
             return [
-                Item(problem=("unparseable", "a string holds a lone UTF-16 surrogate, which is not text"), raw=span)
+                ParsedItem(
+                    problem=("unparseable", "a string holds a lone UTF-16 surrogate, which is not text"), raw=span
+                )
             ]
     return _flatten(value)
 
 
-def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item]:
+def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[ParsedItem]:
     """Every example object in a reply, with a problem item for each part that cannot be read."""
-    items: list[Item] = []
+    items: list[ParsedItem] = []
     position = 0
     end: int | None
     while (found := _START.search(text, position)) is not None:
@@ -131,7 +133,9 @@ def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item
             # Valid JSON Python refuses: stepping inside would meet the same again, so the whole span is one item.
             end = _span_end(text, start)
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
-            items.append(Item(problem=("unparseable", f"JSON Python cannot read ({reason})"), raw=text[start:end]))
+            items.append(
+                ParsedItem(problem=("unparseable", f"JSON Python cannot read ({reason})"), raw=text[start:end])
+            )
             if end is None:
                 break
             position = end
@@ -152,9 +156,9 @@ def parse_json_reply(text: str, finish_reason: str | None = "stop") -> list[Item
             continue
         if end is None:
             reason = "the reply hit the output limit" if finish_reason == "length" else "the JSON ends unclosed"
-            items.append(Item(problem=("truncated", reason), raw=text[start:]))
+            items.append(ParsedItem(problem=("truncated", reason), raw=text[start:]))
             break
-        items.append(Item(problem=("unparseable", f"invalid JSON: {error}"), raw=text[start:end]))
+        items.append(ParsedItem(problem=("unparseable", f"invalid JSON: {error}"), raw=text[start:end]))
         position = end
     return items
 
@@ -172,11 +176,11 @@ def _turns(block: str) -> list[dict[str, str]]:
     return messages
 
 
-def parse_numbered(text: str, first: int, count: int, finish_reason: str | None = "stop") -> list[Item]:
+def parse_numbered(text: str, first: int, count: int, finish_reason: str | None = "stop") -> list[ParsedItem]:
     """Examples `first` … `first+count-1` of a continued numbered pattern (the prompt ended with `first`'s header)."""
     full = f"{header(first)}\n{text}"
     marks = list(_HEADER.finditer(full))
-    items: list[Item] = []
+    items: list[ParsedItem] = []
     for index, mark in enumerate(marks):
         number = int(mark.group(1))
         if not first <= number < first + count:
@@ -187,14 +191,18 @@ def parse_numbered(text: str, first: int, count: int, finish_reason: str | None 
         block = block.split(END, 1)[0]
         if not closed and is_last and finish_reason == "length":
             items.append(
-                Item(problem=("truncated", "the reply hit the output limit inside this example"), raw=block.strip())
+                ParsedItem(
+                    problem=("truncated", "the reply hit the output limit inside this example"), raw=block.strip()
+                )
             )
             continue
         messages = _turns(block)
         if not messages:
             items.append(
-                Item(problem=("unparseable", f"example {number} has no USER:/ASSISTANT: turns"), raw=block.strip())
+                ParsedItem(
+                    problem=("unparseable", f"example {number} has no USER:/ASSISTANT: turns"), raw=block.strip()
+                )
             )
             continue
-        items.append(Item({"messages": messages}, raw=block.strip()))
+        items.append(ParsedItem({"messages": messages}, raw=block.strip()))
     return items

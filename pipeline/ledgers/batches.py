@@ -135,7 +135,7 @@ SHAPES: dict[str, type[_Event]] = {
 }
 
 
-class Ledger:
+class BatchLedger:
     def __init__(self, project: Project) -> None:
         self.project, self.path = project, project.paths.batch_ledger
 

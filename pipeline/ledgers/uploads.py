@@ -39,7 +39,7 @@ class _Job(_Event):
 SHAPES: dict[str, type[_Event]] = {"file": _File, "job": _Job}
 
 
-class Ledger:
+class UploadLedger:
     """outputs/uploads.jsonl: one line per uploaded file, started job, status change or dataset push."""
 
     def __init__(self, project: Project) -> None:

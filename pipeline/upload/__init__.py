@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from pipeline.config import Project
 from pipeline.errors import InputError, RunError, Transient
-from pipeline.ledgers.uploads import Ledger
+from pipeline.ledgers.uploads import UploadLedger
 from pipeline.llm.client import backoff
 from pipeline.llm.endpoint import read_key
 from pipeline.plan import Plan, make_plan
@@ -125,7 +125,7 @@ class Provider(ABC):
         return example
 
     @abstractmethod
-    def start(self, plan: Plan, ledger: Ledger, force: bool = False) -> Started:
+    def start(self, plan: Plan, ledger: UploadLedger, force: bool = False) -> Started:
         """Send the plan's files and start whatever the service does with them."""
 
 
@@ -155,7 +155,7 @@ class JobProvider(Provider):
         """Usable checkpoint models of a finished job, for services that keep them."""
         return []
 
-    def start(self, plan: Plan, ledger: Ledger, force: bool = False) -> Started:
+    def start(self, plan: Plan, ledger: UploadLedger, force: bool = False) -> Started:
         fingerprint = plan.fingerprint(self.endpoint)
         previous = None if force else ledger.job(fingerprint=fingerprint)
         if previous:
@@ -204,7 +204,7 @@ class JobProvider(Provider):
         started.job = job
         return started
 
-    def _create(self, plan: Plan, ledger: Ledger, training_file: str, validation_file: str | None) -> Job:
+    def _create(self, plan: Plan, ledger: UploadLedger, training_file: str, validation_file: str | None) -> Job:
         """Create the job, retrying only when that cannot pay twice: after a 429 (refused before any work) at
         once, after a 5xx or a lost answer only once the service's job list shows no job made from this request."""
         known = {row["job_id"] for row in ledger.rows() if row.get("event") == "job"}
@@ -275,7 +275,7 @@ def first_line(provider: Provider, plan: Plan) -> dict[str, Any]:
 
 
 def start_upload(project: Project, provider: Provider, plan: Plan, force: bool = False) -> Started:
-    return provider.start(plan, Ledger(project), force)
+    return provider.start(plan, UploadLedger(project), force)
 
 
 @dataclass
@@ -290,7 +290,7 @@ class Update:
 
 def job_provider(project: Project, job_id: str | None, name: str | None = None) -> tuple[JobProvider, str]:
     """The provider and id of a job to follow: the one named, else the last one in uploads.jsonl."""
-    record = Ledger(project).job(job_id)
+    record = UploadLedger(project).job(job_id)
     if record is None and job_id is None:
         raise InputError(
             f"no job recorded in {project.show(project.paths.uploads)} yet", hint="start one with `ftboot upload`"
@@ -304,7 +304,7 @@ def job_provider(project: Project, job_id: str | None, name: str | None = None) 
 def follow(project: Project, provider: JobProvider, job_id: str) -> Iterator[Update]:
     """Poll the job until it ends, yielding each poll; status changes are recorded. A failed or cancelled job
     raises RunError after its last update, with the provider's error code and message."""
-    ledger = Ledger(project)
+    ledger = UploadLedger(project)
     seen: set[str] = set()
     last_status, loss, step = None, None, None
     while True:

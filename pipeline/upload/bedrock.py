@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pipeline.errors import InputError, RunError, Transient
 from pipeline.plan import Plan
 from pipeline.schema import content_text
-from pipeline.upload import Event, Job, JobProvider, Ledger, Started
+from pipeline.upload import Event, Job, JobProvider, Started, UploadLedger
 
 SCHEMA = "bedrock-conversation-2024"
 STATUSES = {
@@ -134,7 +134,7 @@ class BedrockProvider(JobProvider):
             self.s3.put_object(Bucket=self._bucket(), Key=key, Body=body, ContentType="application/jsonl")
         return f"s3://{self._bucket()}/{key}"
 
-    def start(self, plan: Plan, ledger: Ledger, force: bool = False) -> Started:
+    def start(self, plan: Plan, ledger: UploadLedger, force: bool = False) -> Started:
         if not self.config.role_arn:  # checked before the files go up, not after
             raise InputError(
                 "no IAM role: set role_arn under [upload.bedrock] in ftboot.toml",

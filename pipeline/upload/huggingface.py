@@ -17,7 +17,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError, RunError
 from pipeline.llm.endpoint import read_key
 from pipeline.plan import Plan
-from pipeline.upload import Ledger, Provider, Started
+from pipeline.upload import Provider, Started, UploadLedger
 
 COLUMNS = {"supervised": ("messages",), "dpo": ("prompt", "chosen", "rejected")}
 
@@ -122,7 +122,7 @@ class HubProvider(Provider):
     def hyperparameters(self, fmt: str) -> dict[str, Any]:
         return {}
 
-    def start(self, plan: Plan, ledger: Ledger, force: bool = False) -> Started:
+    def start(self, plan: Plan, ledger: UploadLedger, force: bool = False) -> Started:
         repo = self.settings.huggingface.repo
         if not repo:
             raise InputError(

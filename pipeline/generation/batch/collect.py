@@ -24,7 +24,7 @@ from pipeline.generation.batch.files import ResultIndex, outcome
 from pipeline.generation.batch.send import Progress, api_for, costs, quiet, reconcile, stage_of
 from pipeline.generation.filters import Screen, Screened, screen_reply
 from pipeline.generation.run import Options, Outputs, RunSettings
-from pipeline.ledgers.batches import Ledger, expand, to_ranges
+from pipeline.ledgers.batches import BatchLedger, expand, to_ranges
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.request import PlannedRequest, Reply
 
@@ -198,7 +198,7 @@ def _take_in(
 
 def collect(project: Project, progress: Progress = quiet) -> Harvest:
     """--collect: read every open batch; take in the finished ones."""
-    ledger, harvest = Ledger(project), Harvest()
+    ledger, harvest = BatchLedger(project), Harvest()
     pending = ledger.open_entries()
     if not pending:
         harvest.notes.append("no open batches")
@@ -272,7 +272,7 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
 
 def collect_file(project: Project, options: Options, path: Path, progress: Progress = quiet) -> Harvest:
     """--collect-file: take in a result file produced elsewhere for requests this plan wrote with --batch-file."""
-    stage, ledger = RunSettings(project, options), Ledger(project)
+    stage, ledger = RunSettings(project, options), BatchLedger(project)
     harvest = Harvest(stage.model)
     fingerprint = stage.planner.request(0).key
     numbers = sorted(

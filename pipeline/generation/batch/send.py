@@ -29,7 +29,7 @@ from pipeline.errors import InputError
 from pipeline.generation.batch.api import LOOKBACK, TAG, BatchAPI
 from pipeline.generation.batch.files import url_of, write_parts
 from pipeline.generation.run import Options, RunSettings
-from pipeline.ledgers.batches import Entry, Ledger, expand
+from pipeline.ledgers.batches import BatchLedger, Entry, expand
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.endpoint import resolve
 from pipeline.llm.limits import Budget
@@ -163,7 +163,7 @@ def _choose(
 
 def _write(
     project: Project,
-    ledger: Ledger,
+    ledger: BatchLedger,
     stage: RunSettings,
     chosen: Iterator[tuple[int, PlannedRequest]],
     sent: Sent,
@@ -201,7 +201,7 @@ def _write(
     return [entries[part_name] for part_name in names]
 
 
-def _send(project: Project, ledger: Ledger, api: BatchAPI, entry: Entry, fresh: bool) -> str:
+def _send(project: Project, ledger: BatchLedger, api: BatchAPI, entry: Entry, fresh: bool) -> str:
     """Upload a planned input file and create its batch, unless a run killed half-way did (`fresh` = surely not)."""
     path, since = project.root / entry.input, entry.planned_ts - LOOKBACK
     if not fresh and (found := api.find_batch(entry.name, since)) is not None:
@@ -230,7 +230,7 @@ def _send(project: Project, ledger: Ledger, api: BatchAPI, entry: Entry, fresh: 
     return f"sent batch {batch.id} ({entry.name}, {requests(entry.count)})"
 
 
-def reconcile(project: Project, ledger: Ledger, api: BatchAPI) -> list[str]:
+def reconcile(project: Project, ledger: BatchLedger, api: BatchAPI) -> list[str]:
     """Finish what a killed run left between planning a batch and recording it."""
     return [_send(project, ledger, api, e, fresh=False) for e in ledger.open_entries() if e.batch_id is None]
 
@@ -239,7 +239,7 @@ def plan_batch(
     project: Project, options: Options, to: Path | None = None, dry_run: bool = False, progress: Progress = quiet
 ) -> Sent:
     """--batch (send), --batch-file (`to`: write only), or either with --dry-run (count and price only)."""
-    stage, ledger = RunSettings(project, options), Ledger(project)
+    stage, ledger = RunSettings(project, options), BatchLedger(project)
     if to is None and stage.backend != "openai":
         raise InputError(
             "--batch needs --backend openai: a Batch API is an OpenAI-compatible provider's",
@@ -276,7 +276,7 @@ def plan_batch(
     return sent
 
 
-def _note_ids(ledger: Ledger, sent: Sent) -> None:
+def _note_ids(ledger: BatchLedger, sent: Sent) -> None:
     entries = ledger.entries()
     for f in sent.files:
         f["batch_id"], f["status"] = entries[f["name"]].batch_id, entries[f["name"]].status
@@ -284,7 +284,7 @@ def _note_ids(ledger: Ledger, sent: Sent) -> None:
 
 def resubmit(project: Project, options: Options, dry_run: bool = False, progress: Progress = quiet) -> Sent:
     """Send the failed and expired requests of collected batches again, those not answered or outstanding."""
-    ledger, sent = Ledger(project), Sent()
+    ledger, sent = BatchLedger(project), Sent()
     plans: dict[str, tuple[dict[str, Any], set[int]]] = {}
     for entry in ledger.entries().values():
         if entry.status == "collected" and entry.failed:
