@@ -76,7 +76,7 @@ def main() -> None:
         sending: dict[str, list[float]] = {}
         cpu: dict[str, list[float]] = {}
 
-        def progress(step: str, done: int, total: int) -> None:
+        def progress(step: str, done: int, total: int | None) -> None:
             now, used = time.monotonic(), time.process_time()
             window = sending.setdefault(step, [now, now])
             window[1] = now

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from pipeline.errors import InputError, InputErrors, Location
 from pipeline.holdout import Draw
 from pipeline.jsonl import dumps, read_jsonl, write_jsonl
 from pipeline.paths import BuildSet
+from pipeline.progress import Progress, quiet
 from pipeline.rules import Ruleset, get_ruleset
 from pipeline.schema import (
     Kind,
@@ -46,18 +47,15 @@ from pipeline.schema import (
     validation_messages,
 )
 
-Progress = Callable[[str, int, int], None]  # (step, done, total)
 
-
-def _counted(items: Iterable[BuildItem], step: str, total: int, progress: Progress | None) -> Iterator[BuildItem]:
+def _counted(items: Iterable[BuildItem], step: str, total: int, progress: Progress) -> Iterator[BuildItem]:
     """Pass items through, telling `progress` how far a step has come every so often."""
     done = 0
     for done, item in enumerate(items, start=1):
-        if progress and done % 500 == 0:
+        if done % 500 == 0:
             progress(step, done, total)
         yield item
-    if progress:
-        progress(step, done, total)
+    progress(step, done, total)
 
 
 @dataclass
@@ -261,7 +259,7 @@ def build(
     fmt: str = "chat",
     target: str | None = None,
     model: str | None = None,
-    progress: Progress | None = None,
+    progress: Progress = quiet,
 ) -> BuildResult:
     cfg = project.config.build
     kind: Kind = "preference" if fmt == "dpo" else "chat"
@@ -278,7 +276,7 @@ def _build(
     kind: Kind,
     rules: Ruleset,
     model: str,
-    progress: Progress | None,
+    progress: Progress,
     painter: Painter,
 ) -> BuildResult:
     cfg = project.config.build

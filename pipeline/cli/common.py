@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from pipeline.progress import Progress
+
 # Kept here (not imported from pipeline.export) so that `ftboot --help` imports nothing heavy.
 EXPORT_TARGETS = ["trl", "axolotl", "unsloth", "vertex"]
 
@@ -61,8 +63,8 @@ def print_warnings(warnings: list[str]) -> None:
 
 
 @contextmanager
-def progress_bar(disabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
-    """A transient rich progress display on stderr with one bar per step; yields update(step, done, total)."""
+def progress_bar(disabled: bool) -> Iterator[Progress]:
+    """A transient rich progress display on stderr with one bar per step; yields the `Progress` it shows."""
     from rich.console import Console
     from rich.progress import Progress
 

@@ -45,7 +45,7 @@ def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None
     from pipeline.review.sync import push
 
     with progress_bar(disabled=as_json) as update:
-        result = push(project_of(ctx), to_file, progress=lambda done, total: update("importing tasks", done, total))
+        result = push(project_of(ctx), to_file, progress=update)
     if as_json:
         echo_json(result.summary())
     elif to_file is not None:

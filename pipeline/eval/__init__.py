@@ -12,7 +12,6 @@ Human judgement in Label Studio is `pipeline.eval.human`'s; formatting for the t
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError, Location
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import Endpoint, PlannedRequest
-
-Progress = Callable[[str, int, int], None]
+from pipeline.progress import Progress, quiet
 
 
 @dataclass
@@ -128,7 +126,7 @@ def _verdict(
     return decide(side[candidate], side[others[0]], interval, len(item_scores[candidate]), margin)
 
 
-def evaluate(project: Project, options: Options, progress: Progress | None = None) -> dict[str, Any]:
+def evaluate(project: Project, options: Options, progress: Progress = quiet) -> dict[str, Any]:
     from pipeline.eval import judge as judging
     from pipeline.eval.answer import Asker
     from pipeline.eval.report import write

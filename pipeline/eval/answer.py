@@ -26,6 +26,7 @@ from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
+from pipeline.progress import Progress, quiet
 
 
 class TimedClient(Client):
@@ -58,7 +59,7 @@ class Asker:
     project: Project
     stack: ExitStack
     concurrency: int
-    progress: Callable[[str, int, int], None] | None = None
+    progress: Progress = quiet
     budget: Budget = field(default_factory=Budget)  # one for the whole eval: answers and judge alike
     _local: Endpoint | None = None
 
@@ -116,8 +117,7 @@ class Asker:
                     self.out.write(row)
                     self.known[request.key] = row
             answers.rows[request.key] = row
-            if self.progress:
-                self.progress(step, len(answers.rows), total)
+            self.progress(step, len(answers.rows), total)
 
         asyncio.run(client.run(iter(list(requests)), lambda pending: True, handle))
         answers.sent, answers.cached = client.stats.sent, client.stats.cached

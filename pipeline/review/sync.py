@@ -32,6 +32,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import atomic_write, read_jsonl
 from pipeline.labelstudio import adapter as lsa
+from pipeline.progress import Progress, quiet
 from pipeline.review import reviewed as store
 from pipeline.review.lsexport import read_export
 from pipeline.schema import (
@@ -95,10 +96,8 @@ class PushResult:
         }
 
 
-def push(
-    project: Project, to_file: Path | None = None, progress: Callable[[int, int], None] | None = None
-) -> PushResult:
-    """Send the candidates not yet in the project; `progress(done, total)` after each batch."""
+def push(project: Project, to_file: Path | None = None, progress: Progress = quiet) -> PushResult:
+    """Send the candidates not yet in the project; `progress` after each batch of tasks imported."""
     from pipeline.seeds import load_seeds
 
     records = load_candidates(project)
@@ -120,8 +119,7 @@ def push(
     size = project.config.labelstudio.batch_size
     for start in range(0, len(new), size):
         server.import_tasks(project_id, [lsa.make_task(r, slots, seeds) for r in new[start : start + size]])
-        if progress:
-            progress(min(start + size, len(new)), len(new))
+        progress("importing tasks", min(start + size, len(new)), len(new))
     return PushResult(len(records), len(new), project_id, f"{server.url}/projects/{project_id}/data")
 
 

@@ -21,12 +21,13 @@ from typing import Any
 
 from pipeline.config import Project, find_project
 from pipeline.generation.batch.files import ResultIndex, outcome
-from pipeline.generation.batch.send import Progress, api_for, costs, quiet, reconcile, stage_of
+from pipeline.generation.batch.send import api_for, costs, reconcile, stage_of
 from pipeline.generation.filters import Screen, Screened, screen_reply
 from pipeline.generation.run import Options, Outputs, RunSettings
 from pipeline.ledgers.batches import BatchLedger, expand, to_ranges
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.request import PlannedRequest, Reply
+from pipeline.progress import Progress, quiet
 
 PARALLEL_FROM = 2000  # requests from which worker processes prepare them (starting one takes about a second)
 WORKERS = min(4, os.cpu_count() or 1)  # on 2 cores, 2 workers keep this process (the duplicate index) busiest

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
@@ -34,14 +34,10 @@ from pipeline.llm.cache import ReplyCache
 from pipeline.llm.endpoint import resolve
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import PlannedRequest
+from pipeline.progress import Progress, quiet
 from pipeline.schema import read_records
 
 MIN_SEEN = 20
-Progress = Callable[[str, int, int | None], None]  # (what, done, total)
-
-
-def quiet(what: str, done: int, total: int | None) -> None:
-    pass
 
 
 def costs(price: Price | None, prompt: int, output: int) -> dict[str, float | None]:
