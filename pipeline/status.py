@@ -156,6 +156,7 @@ def project_status(project: Project) -> Status:
     batches: list[dict[str, Any]] = [
         {
             "name": e.name,
+            "purpose": e.purpose,
             "batch_id": e.batch_id,
             "status": e.status,
             "requests": e.count,
@@ -168,7 +169,9 @@ def project_status(project: Project) -> Status:
         notes.append(
             f"open batches: {len(batches)} with {sum(b['requests'] for b in batches):,} requests ("
             + ", ".join(
-                f"{b['batch_id'] or b['name']} {b['status']} {b['completed']:,}/{b['requests']:,}" for b in batches
+                f"{'judge ' * (b['purpose'] == 'judge')}{b['batch_id'] or b['name']} {b['status']} "
+                f"{b['completed']:,}/{b['requests']:,}"
+                for b in batches
             )
             + "); `ftboot batch collect` takes in the finished ones"
         )

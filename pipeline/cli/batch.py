@@ -42,19 +42,31 @@ def run_batch(project: Any, options: Any, action: str, path: Path | None, dry_ru
         return
     for line in harvest_lines(harvest) if harvest else []:
         click.echo(line)
-    if sent is None:
-        return
-    for line in sent_lines(sent):
+    for line in sent_lines(sent) + next_lines(sent, action, dry_run) if sent else []:
         click.echo(line)
+
+
+def print_sent(sent: Any, dry_run: bool, as_json: bool) -> None:  # sent: pipeline.generation.batch.send.Sent
+    """What `ftboot judge --batch` planned and sent, as `batch send` says it."""
+    if as_json:
+        echo_json({"dry_run": dry_run, "planned": sent.as_dict()})
+        return
+    for line in sent_lines(sent) + next_lines(sent, "send", dry_run):
+        click.echo(line)
+
+
+def next_lines(sent: Any, action: str, dry_run: bool) -> list[str]:
+    """What to run after a planning command."""
     if dry_run:
-        click.echo("dry run: nothing written or sent")
-    elif action == "write" and sent.files:
-        click.echo(
+        return ["dry run: nothing written or sent"]
+    if action == "write" and sent.files:
+        return [
             f"next: run it elsewhere (e.g. vllm run-batch -i {sent.files[0]['path']} -o results.jsonl --model {sent.model}), "
             "then `ftboot batch read results.jsonl` with the same --model, --mode and --pool"
-        )
-    elif sent.files:
-        click.echo("next: ftboot batch collect  (a batch finishes within 24 h; `ftboot status` shows open batches)")
+        ]
+    if sent.files:
+        return ["next: ftboot batch collect  (a batch finishes within 24 h; `ftboot status` shows open batches)"]
+    return []
 
 
 def price_text(costs: dict[str, float | None], model: str) -> str:
@@ -96,14 +108,22 @@ def harvest_lines(harvest: Any) -> list[str]:  # harvest: pipeline.generation.ba
     out = [*harvest.notes]
     for b in harvest.batches:
         failures = ", ".join(f"{code} {n}" for code, n in b.failed.most_common())
-        what = f"batch {b.batch_id} ({b.name})" if b.batch_id else b.name
+        what = ("judge " if b.purpose == "judge" else "") + (f"batch {b.batch_id} ({b.name})" if b.batch_id else b.name)
         out.append(
             f"{what}: {b.status}, {requests(b.requests)}, {b.answered:,} answered, {sum(b.failed.values()):,} failed"
             + (f" ({failures})" if failures else "")
             + (f", {b.unmatched} unmatched" if b.unmatched else "")
         )
         out += [f"  {error}" for error in b.errors]
-    if harvest.batches:
+    for judged in harvest.judged:
+        from pipeline.cli.generate import judge_text  # which imports this module
+
+        out.append(judge_text(judged))
+        out.append(
+            f"  tokens: {judged['tokens']['prompt']:,} prompt, {judged['tokens']['completion']:,} output; "
+            + price_text(judged["cost_usd"], judged["model"])
+        )
+    if any(b.purpose == "generate" for b in harvest.batches):
         reasons = ", ".join(f"{code} {n}" for code, n in harvest.reasons.most_common())
         out.append(
             f"candidates: +{sum(b.accepted for b in harvest.batches)}, rejected {sum(b.rejected for b in harvest.batches)}"
@@ -121,6 +141,11 @@ def harvest_lines(harvest: Any) -> list[str]:  # harvest: pipeline.generation.ba
         out.append(f"next: ftboot batch resubmit  ({harvest.failed:,} failed)")
     elif harvest.failed:
         out.append("next: write the missing requests again with the same `ftboot batch write` command")
+    elif harvest.judge_failed:
+        out.append(
+            f"next: ftboot judge --batch, or `ftboot judge` online  ({harvest.judge_failed:,} judge requests failed: "
+            "their candidates have no score yet)"
+        )
     elif harvest.waiting:
         out.append("next: ftboot batch collect again later (a batch finishes within 24 h)")
     elif harvest.batches:

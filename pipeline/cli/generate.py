@@ -1,4 +1,5 @@
-"""`ftboot generate` and `ftboot judge`: few-shot generate candidates online, and score them 1-5.
+"""`ftboot generate` and `ftboot judge`: few-shot generate candidates online, and score them 1-5 (online, or
+through a Batch API with `judge --batch`).
 
 Generating is `pipeline.generation.online`'s and judging `pipeline.generation.judge`'s; this module turns their
 summaries into a progress bar, a table and a line. The `--batch`, `--collect`, `--resubmit`, `--batch-file` and
@@ -12,8 +13,8 @@ from typing import Any
 
 import click
 
-from pipeline.cli.batch import run_batch
-from pipeline.cli.common import Writes, echo_json, limit_options, n_option, plan_options, project_of
+from pipeline.cli.batch import print_sent, run_batch
+from pipeline.cli.common import Writes, echo_json, limit_options, n_option, plan_options, progress_bar, project_of
 
 
 @click.command(cls=Writes)
@@ -254,6 +255,13 @@ def _print_generate_summary(s: Any) -> None:
 @click.option("--min-score", type=click.IntRange(1, 5), help="Candidates scored below this become rejects (low-score).")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at once (default: generation's).")
 @limit_options
+@click.option(
+    "--batch",
+    "batch",
+    is_flag=True,
+    help="Send the requests as Batch API batches at the batch price and return; `ftboot batch collect` scores.",
+)
+@click.option("--dry-run", is_flag=True, help="With --batch: count and price the requests; write and send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def judge_command(
@@ -265,34 +273,55 @@ def judge_command(
     max_requests: int | None,
     max_tokens: int | None,
     max_cost: float | None,
+    batch: bool,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Score the candidates in outputs/candidates.jsonl that have no judge score yet (1-5, with a reason).
 
     For candidates collected from a batch, or generated before the judge was on. Scores are cached: judging
     again sends nothing. The file is rewritten atomically; --min-score moves low scores to rejected.jsonl.
+    With --batch the requests go to the provider's Batch API instead (--backend openai; --max-cost at the
+    batch price), and `ftboot batch collect` applies the scores, --min-score included, once they are back.
 
     \b
     Examples:
       ftboot judge
       ftboot judge --model gpt-4.1 --min-score 3 --max-cost 1
+      ftboot judge --batch --backend openai --model gpt-4.1 --min-score 3 --dry-run
+      ftboot judge --batch --backend openai --model gpt-4.1 --min-score 3 --max-cost 1
+      ftboot batch collect          (again later for the batches still open)
     """
+    if dry_run and not batch:
+        raise click.UsageError("--dry-run goes with --batch")
+    if batch:
+        from pipeline.generation.batch.judging import plan_judge_batch
+
+        with progress_bar(as_json) as progress:
+            sent = plan_judge_batch(
+                project_of(ctx), backend, model, min_score, max_requests, max_tokens, max_cost, dry_run, progress
+            )
+        print_sent(sent, dry_run, as_json)
+        return
     from pipeline.generation.judge import run
 
     judged = run(project_of(ctx), backend, model, min_score, concurrency, max_requests, max_tokens, max_cost)
     if as_json:
         echo_json(judged.as_dict())
     else:
-        click.echo(judge_text(judged))
+        click.echo(judge_text(judged.as_dict()))
 
 
-def judge_text(judged: Any) -> str:  # judged: pipeline.generation.judge.Judged
+def judge_text(judged: dict[str, Any]) -> str:  # judged: pipeline.generation.judge.Judged.as_dict()
     """One judge pass: the scores given, the failures, the low scores moved, the requests."""
-    scores = ", ".join(f"{s}: {n}" for s, n in sorted(judged.scores.items()))
+    scores = ", ".join(f"{s}: {n}" for s, n in judged["scores"].items())
+    asked = judged["requests"]
     return (
-        f"judge {judged.model}: {judged.judged} scored ({scores or 'none'}), {judged.failed} without a score, "
-        f"{judged.low_score} moved to rejected.jsonl as low-score; {judged.sent} requests sent, {judged.cached} "
-        f"from the cache" + (f"; {judged.stopped}" if judged.stopped else "")
+        f"judge {judged['model']}: {judged['judged']} scored ({scores or 'none'}), {judged['failed']} without a "
+        f"score, {judged['low_score']} moved to rejected.jsonl as low-score; {asked['sent']} requests sent, "
+        f"{asked['cached']} from the cache"
+        + (f", {judged['in_batches']} left to open judge batches" if judged["in_batches"] else "")
+        + (f"; {judged['stopped']}" if judged["stopped"] else "")
     )
 
 

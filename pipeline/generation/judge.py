@@ -12,8 +12,10 @@ again sends nothing, and counted in the budget of the run that asks (at the judg
 candidate scored below `min_score` to `rejected.jsonl` with reason `low-score`. `pipeline.review.judged` says how well the
 scores predicted the reviewers' verdicts: ROC AUC (the Mann-Whitney statistic) and the acceptance rate per score.
 
-It leaves out batch judging (a batch-collected set is judged online afterwards, by `ftboot judge`) and pairwise
-comparison of systems (`pipeline.eval.judge`).
+Requests that open judge batches will answer are left to them (a candidate whose request one holds stays unscored
+until `ftboot batch collect`), so nothing is paid for twice; sending and collecting those batches
+(`ftboot judge --batch`) is `pipeline.generation.batch.judging`'s, which scores through `judge_candidates` too,
+from the cache only (`send=False`). It leaves out pairwise comparison of systems (`pipeline.eval.judge`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pipeline.config import Config, Price, Project
 from pipeline.errors import RunError
 from pipeline.generation.parsing import parse_json_reply
 from pipeline.jsonl import write_jsonl
+from pipeline.ledgers.batches import BatchLedger
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
 from pipeline.llm.judging import ask, transcript
@@ -139,6 +142,7 @@ class Judged:
     low_score: int = 0  # candidates moved to rejected.jsonl by this pass
     sent: int = 0
     cached: int = 0
+    in_batches: int = 0  # requests left to open judge batches
     scores: Counter[int] = field(default_factory=Counter)
     stopped: str = ""
 
@@ -151,6 +155,7 @@ class Judged:
             "low_score": self.low_score,
             "scores": {str(s): self.scores[s] for s in sorted(self.scores)},
             "requests": {"sent": self.sent, "cached": self.cached},
+            "in_batches": self.in_batches,
             "stopped": self.stopped,
         }
 
@@ -164,24 +169,21 @@ def judge_candidates(
     concurrency: int,
     min_score: int | None,
     reject: Callable[[dict[str, Any]], None],
+    send: bool = True,
 ) -> tuple[Judged, list[Record]]:
     """Score the unscored candidates, rewrite candidates.jsonl with the scores and without those below
     `min_score`, which go to `reject` (unless rejected.jsonl already holds them: a pass cut off between the two
     writes). Returns the pass and the candidates moved. A RunError from the client is raised after the scores
-    received so far are written."""
+    received so far are written. `send=False`: only the replies the cache holds are read; nothing is sent."""
     path = project.paths.candidates
     result = Judged(judge.model, endpoint.label)
     if not path.exists():
         return result, []
     records = [record for _, record in read_records(path, project.show(path))]
-    planned: dict[str, list[str]] = {}  # request key -> candidate ids (equal examples ask the same)
-    requests: list[PlannedRequest] = []
-    for record in records:
-        if "judge_score" not in record.provenance:
-            request = request_for(project.config, endpoint, record.example)
-            if request.key not in planned:
-                requests.append(request)
-            planned.setdefault(request.key, []).append(record.id)
+    planned, requests = unscored(project.config, endpoint, records)
+    held = BatchLedger(project).outstanding_keys() if send else set()  # open judge batches will answer these
+    result.in_batches = sum(r.key in held and r.key not in cache for r in requests)
+    requests = [r for r in requests if r.key in cache or (send and r.key not in held)]
     scores: dict[str, Score] = {}
 
     def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
@@ -204,6 +206,22 @@ def judge_candidates(
     if error:
         raise error
     return result, moved
+
+
+def unscored(
+    config: Config, endpoint: Endpoint, records: list[Record]
+) -> tuple[dict[str, list[str]], list[PlannedRequest]]:
+    """The judge's requests for the candidates with no score, one per distinct example, and the candidates each
+    scores (request key -> candidate ids)."""
+    planned: dict[str, list[str]] = {}
+    requests: list[PlannedRequest] = []
+    for record in records:
+        if "judge_score" not in record.provenance:
+            request = request_for(config, endpoint, record.example)
+            if request.key not in planned:
+                requests.append(request)
+            planned.setdefault(request.key, []).append(record.id)
+    return planned, requests
 
 
 def run(

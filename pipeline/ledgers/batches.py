@@ -12,7 +12,9 @@ provider, and the tag in the batch's metadata. Its lines, appended one at a time
   file       an offline input file (`--batch-file`), for `--collect-file` to know its requests
 
 A batch is open from `planned` to `collected` or `abandoned`; its requests are outstanding, so neither a later
-`--batch` nor an online run plans them again. A planned file's path must lie inside outputs/ (ftboot uploads and
+`--batch` nor an online run plans them again. An entry's `purpose` says what it holds: `generate` (the default, so
+older ledgers read as before), requests of a generation plan named by their numbers; or `judge`, the candidate
+judge's requests (`ftboot judge --batch`), named by their cache keys (`keys`), since they follow no plan. A planned file's path must lie inside outputs/ (ftboot uploads and
 deletes it); a `file` entry's path is where the user asked for it, and only a record. Keys never appear here.
 Talking to the provider is `pipeline.generation.batch.api`'s job.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -69,6 +71,8 @@ class Entry:
     counts: dict[str, int] = field(default_factory=dict)
     failed: list[list[int]] = field(default_factory=list)
     collected: dict[str, Any] | None = None
+    purpose: str = "generate"  # or "judge"
+    keys: list[str] = field(default_factory=list)  # a judge entry's requests (cache keys)
 
     @property
     def open(self) -> bool:
@@ -103,7 +107,9 @@ class _PlanRef(BaseModel):
 
 class _Planned(_Event):
     plan: _PlanRef
+    purpose: Literal["generate", "judge"] = "generate"
     ranges: list[tuple[int, int]]
+    keys: list[str] = []
     count: int
     bytes: int
     sha256: str
@@ -166,6 +172,8 @@ class BatchLedger:
                     row["sha256"],
                     row["input"],
                     row["at"],
+                    purpose=row.get("purpose", "generate"),
+                    keys=row.get("keys", []),
                 )
                 continue
             entry = entries.get(name)
@@ -189,3 +197,7 @@ class BatchLedger:
     def outstanding(self, fingerprint: str) -> set[int]:
         """Request numbers of a plan that open batches will answer."""
         return {n for e in self.open_entries() if e.plan["fingerprint"] == fingerprint for n in expand(e.ranges)}
+
+    def outstanding_keys(self) -> set[str]:
+        """Cache keys of the judge requests that open batches will answer."""
+        return {key for e in self.open_entries() if e.purpose == "judge" for key in e.keys}

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Project, find_project
+from pipeline.generation.batch.api import BatchAPI, BatchInfo
 from pipeline.generation.batch.files import ResultIndex, outcome
 from pipeline.generation.batch.send import api_for, costs, reconcile, stage_of
 from pipeline.generation.filters import Screen, Screened, screen_reply
 from pipeline.generation.run import Options, Outputs, RunSettings
-from pipeline.ledgers.batches import BatchLedger, expand, to_ranges
+from pipeline.ledgers.batches import BatchLedger, Entry, expand, to_ranges
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.request import PlannedRequest, Reply
 from pipeline.progress import Progress, quiet
@@ -53,6 +54,7 @@ class Collected:
     rejected: int = 0
     unmatched: int = 0  # lines for requests this plan does not have
     errors: list[str] = field(default_factory=list)
+    purpose: str = "generate"  # or "judge": the candidate judge's requests (`pipeline.generation.batch.judging`)
 
 
 @dataclass
@@ -65,10 +67,17 @@ class Harvest:
     completion_tokens: int = 0
     costs: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    judged: list[dict[str, Any]] = field(default_factory=list)  # a judging pass per judge model, from the cache
 
     @property
     def failed(self) -> int:
-        return sum(sum(b.failed.values()) for b in self.batches)
+        """Failed generation requests (`batch resubmit` sends them again)."""
+        return sum(sum(b.failed.values()) for b in self.batches if b.purpose == "generate")
+
+    @property
+    def judge_failed(self) -> int:
+        """Failed judge requests (their candidates stay unscored until `ftboot judge` or `judge --batch`)."""
+        return sum(sum(b.failed.values()) for b in self.batches if b.purpose == "judge")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +87,7 @@ class Harvest:
             "rejected": sum(b.rejected for b in self.batches),
             "rejected_by_reason": dict(self.reasons.most_common()),
             "failed": self.failed,
+            "judged": self.judged,
             "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
             "cost_usd": self.costs,
             "notes": self.notes,
@@ -197,6 +207,15 @@ def _take_in(
     return failed
 
 
+def download_results(project: Project, api: BatchAPI, entry: Entry, info: BatchInfo) -> list[Path]:
+    """A finished batch's output and error files, on disk under outputs/batches/."""
+    return [
+        api.download(file_id, project.paths.batches / f"{entry.name}-{kind}.jsonl")
+        for kind, file_id in (("output", info.output_file_id), ("errors", info.error_file_id))
+        if file_id
+    ]
+
+
 def collect(project: Project, progress: Progress = quiet) -> Harvest:
     """--collect: read every open batch; take in the finished ones."""
     ledger, harvest = BatchLedger(project), Harvest()
@@ -223,8 +242,10 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
                     "completed": info.counts.get("completed", 0),
                 }
             )
+    judging = [(e, info) for e, info in finished if e.purpose == "judge"]
+    finished = [(e, info) for e, info in finished if e.purpose != "judge"]
     stages = {e.plan["fingerprint"]: stage_of(project, e.plan) for e, _ in finished}
-    harvest.model = pending[0].plan["model"]
+    harvest.model = next((e.plan["model"] for e in pending if e.purpose != "judge"), "")
     if finished:
         first = next(iter(stages.values()))
         reviewed = [r for s in stages.values() for r in s.reviewed]
@@ -234,11 +255,7 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
         ):
             for entry, info in finished:
                 result = Collected(entry.name, info.id, info.status, entry.count, errors=info.errors)
-                files = [
-                    api.download(file_id, project.paths.batches / f"{entry.name}-{kind}.jsonl")
-                    for kind, file_id in (("output", info.output_file_id), ("errors", info.error_file_id))
-                    if file_id
-                ]
+                files = download_results(project, api, entry, info)
                 with ResultIndex(files, project.show) as index:
                     failed = _take_in(
                         project,
@@ -267,6 +284,10 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
                 for path in files:
                     path.unlink()
                 harvest.batches.append(result)
+    if judging:
+        from pipeline.generation.batch.judging import collect_judged  # which imports this module
+
+        collect_judged(project, ledger, api, judging, harvest)
     harvest.costs = costs(project.config.prices.get(harvest.model), harvest.prompt_tokens, harvest.completion_tokens)
     return harvest
 

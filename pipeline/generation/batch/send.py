@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any
 from pipeline.config import Price, Project
 from pipeline.errors import InputError
 from pipeline.generation.batch.api import LOOKBACK, TAG, BatchAPI
-from pipeline.generation.batch.files import url_of, write_parts
+from pipeline.generation.batch.files import Part, url_of, write_parts
 from pipeline.generation.run import Options, RunSettings
 from pipeline.ledgers.batches import BatchLedger, Entry, expand
 from pipeline.llm.cache import ReplyCache
@@ -104,14 +104,21 @@ def api_for(project: Project, model: str) -> BatchAPI:
 
 
 def _budget(project: Project, stage: RunSettings, options: Options) -> Budget:
-    price = project.config.prices.get(stage.model)
+    return batch_budget(project, stage.model, options.max_requests, options.max_tokens, options.max_cost)
+
+
+def batch_budget(
+    project: Project, model: str, max_requests: int | None, max_tokens: int | None, max_cost: float | None
+) -> Budget:
+    """A batch's budget, priced at `model`'s configured batch prices."""
+    price = project.config.prices.get(model)
     batch = Price(input=price.batch_input, output=price.batch_output) if price else None
-    if options.max_cost is not None and (batch is None or batch.input is None or batch.output is None):
+    if max_cost is not None and (batch is None or batch.input is None or batch.output is None):
         raise InputError(
-            f"--max-cost in batch mode needs the batch price of {stage.model!r}",
-            hint=f'set batch_input and batch_output (USD per 1M tokens) under [prices."{stage.model}"]',
+            f"--max-cost in batch mode needs the batch price of {model!r}",
+            hint=f'set batch_input and batch_output (USD per 1M tokens) under [prices."{model}"]',
         )
-    return Budget(options.max_requests, options.max_tokens, options.max_cost, batch, stage.model)
+    return Budget(max_requests, max_tokens, max_cost, batch, model)
 
 
 def _round_counts(project: Project, round_: int) -> tuple[int, int]:
@@ -136,12 +143,23 @@ def _choose(
     progress: Progress,
 ) -> Iterator[tuple[int, PlannedRequest]]:
     """The requests to send: `numbers` less those skipped or cached, within `wanted` and the budget."""
-    for number in numbers:
+    planned = ((number, stage.planner.request(number)) for number in numbers if number not in skip)
+    return admit(planned, cache, wanted, budget, sent, progress)
+
+
+def admit(
+    requests: Iterable[tuple[int, PlannedRequest]],
+    cache: ReplyCache,
+    wanted: int | None,
+    budget: Budget,
+    sent: Sent,
+    progress: Progress,
+) -> Iterator[tuple[int, PlannedRequest]]:
+    """The (number, request) pairs to send: those the cache has not answered, within `wanted` and the budget,
+    counted in `sent`."""
+    for number, request in requests:
         if wanted is not None and sent.requests >= wanted:
             return
-        if number in skip:
-            continue
-        request = stage.planner.request(number)
         if request.key in cache:
             continue
         max_tokens = int(request.params.get("max_tokens") or 0)
@@ -167,6 +185,21 @@ def _write(
     dry_run: bool,
 ) -> list[Entry]:
     """Write the chosen requests as input files and record them; nothing is sent yet."""
+    return write_inputs(project, ledger, _plan(stage), chosen, sent, to, dry_run, lambda part: {"ranges": part.ranges})
+
+
+def write_inputs(
+    project: Project,
+    ledger: BatchLedger,
+    plan: dict[str, Any],
+    chosen: Iterator[tuple[int, PlannedRequest]],
+    sent: Sent,
+    to: Path | None,
+    dry_run: bool,
+    fields: Callable[[Part], dict[str, Any]],
+) -> list[Entry]:
+    """Write the chosen requests as input files and record each in the ledger under `plan`, with what
+    `fields(part)` says names its requests; nothing is sent yet. A dry run only counts them."""
     if dry_run:
         sum(1 for _ in chosen)
         return []
@@ -178,13 +211,13 @@ def _write(
         else (lambda n: directory / f"{name}-{n + 1}.jsonl")
     )
     parts = write_parts(chosen, path_of)
-    plan, names = _plan(stage), [f"{name}-{number + 1}" for number in range(len(parts))]
+    names = [f"{name}-{number + 1}" for number in range(len(parts))]
     for part_name, part in zip(names, parts, strict=True):
         ledger.append(
             "file" if to else "planned",
             part_name,
             plan=plan,
-            ranges=part.ranges,
+            **fields(part),
             count=part.count,
             bytes=part.bytes,
             sha256=part.sha256,
@@ -224,6 +257,12 @@ def _send(project: Project, ledger: BatchLedger, api: BatchAPI, entry: Entry, fr
     ledger.append("submitted", entry.name, batch_id=batch.id, file_id=file_id, status=batch.status, counts=batch.counts)
     path.unlink(missing_ok=True)
     return f"sent batch {batch.id} ({entry.name}, {requests(entry.count)})"
+
+
+def send_entries(project: Project, ledger: BatchLedger, api: BatchAPI, entries: list[Entry]) -> None:
+    """Send input files this run planned (none of them can have been sent before)."""
+    for entry in entries:
+        _send(project, ledger, api, entry, fresh=True)
 
 
 def reconcile(project: Project, ledger: BatchLedger, api: BatchAPI) -> list[str]:
@@ -266,13 +305,13 @@ def plan_batch(
         entries = _write(project, ledger, stage, chosen, sent, to, dry_run)
     sent.costs = costs(project.config.prices.get(stage.model), sent.prompt_tokens, sent.output_tokens)
     if api:
-        for entry in entries:
-            _send(project, ledger, api, entry, fresh=True)
-        _note_ids(ledger, sent)
+        send_entries(project, ledger, api, entries)
+        note_ids(ledger, sent)
     return sent
 
 
-def _note_ids(ledger: BatchLedger, sent: Sent) -> None:
+def note_ids(ledger: BatchLedger, sent: Sent) -> None:
+    """The batch id and status of each file sent, in the summary."""
     entries = ledger.entries()
     for f in sent.files:
         f["batch_id"], f["status"] = entries[f["name"]].batch_id, entries[f["name"]].status
@@ -297,9 +336,8 @@ def resubmit(project: Project, options: Options, dry_run: bool = False, progress
             )
             entries = _write(project, ledger, stage, chosen, sent, None, dry_run)
         if api:
-            for entry in entries:
-                _send(project, ledger, api, entry, fresh=True)
-    _note_ids(ledger, sent)
+            send_entries(project, ledger, api, entries)
+    note_ids(ledger, sent)
     sent.model = next(iter(plans.values()))[0]["model"] if plans else ""
     sent.costs = costs(project.config.prices.get(sent.model), sent.prompt_tokens, sent.output_tokens)
     return sent
