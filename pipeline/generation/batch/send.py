@@ -185,7 +185,16 @@ def _write(
     dry_run: bool,
 ) -> list[Entry]:
     """Write the chosen requests as input files and record them; nothing is sent yet."""
-    return write_inputs(project, ledger, _plan(stage), chosen, sent, to, dry_run, lambda part: {"ranges": part.ranges})
+    return write_inputs(
+        project,
+        ledger,
+        _plan(stage),
+        chosen,
+        sent,
+        to,
+        dry_run,
+        lambda part: {"purpose": "generate", "ranges": part.ranges},
+    )
 
 
 def write_inputs(
