@@ -19,6 +19,7 @@ from pipeline.ledgers.batches import Ledger
 from pipeline.llm.request import PlannedRequest
 from tests.fake_batch import FakeBatches, Outcome
 from tests.fake_chat import edit_config
+from tests.fakeapi import Fault
 from tests.test_batch import collect_until_done, lines, ok
 from tests.test_judge import GENERATE, judge_requests, score_of, scorer
 
@@ -111,6 +112,7 @@ def test_collect_writes_the_judge_summary_and_a_failed_request_stays_unscored(
     ok(run(*JUDGE_BATCH, "--json"))
     (first,) = batches.batches
     failed_key = batches.input_lines(first)[1]["custom_id"]
+    assert "still open: judge batch" in run("batch", "collect").output
     while "still open" in (text := run("batch", "collect").output):
         pass
     assert f"judge batch {first}" in text and "1 failed (500 1)" in text
@@ -178,3 +180,19 @@ def test_a_ledger_line_from_before_judge_batches_reads_as_generation(project: Pa
     (entry,) = ledger.open_entries()
     assert (entry.purpose, entry.keys) == ("generate", []) and ledger.outstanding("f") == set(range(5))
     assert ledger.outstanding_keys() == set()
+
+
+def test_a_judge_batch_refused_at_creation_is_sent_by_the_next_command_not_planned_again(
+    run, project: Path, batches: FakeBatches
+) -> None:
+    generated(run, project, batches, 4)
+    batches.chat.api.inject(Fault(status=500, path="/v1/batches"))
+    failed = run(*JUDGE_BATCH)
+    assert failed.exit_code == 1 and "answered 500 during the batch request" in failed.output
+    assert batches.batches == {} and len(batches.uploads()) == 1
+    again = ok(run(*JUDGE_BATCH, "--json"))["planned"]
+    (batch_id,) = batches.batches
+    assert again["notes"][0].startswith(f"sent batch {batch_id}") and again["requests"] == 0
+    assert len(batches.uploads()) == 1 and len(batches.input_lines(batch_id)) == 4
+    collect_until_done(run)
+    assert all("judge_score" in c["provenance"] for c in lines(project / "outputs" / "candidates.jsonl"))

@@ -1,7 +1,8 @@
 """`ftboot batch send|collect|resubmit|write|read`: generate through a provider's Batch API (about half price,
 answered within 24 h), or through batch files run by an engine ftboot does not call (`vllm run-batch`).
 
-Planning, sending and collecting are `pipeline.generation.batch`'s; this module prints their results.
+Planning, sending and collecting are `pipeline.generation.batch`'s; this module prints their results, those of
+`ftboot judge --batch` (`print_sent`) and the judging passes of collected judge batches included.
 `ftboot generate --batch`, `--collect`, `--resubmit`, `--batch-file` and `--collect-file` are hidden aliases
 that call `run_batch` too.
 """
@@ -134,7 +135,8 @@ def harvest_lines(harvest: Any) -> list[str]:  # harvest: pipeline.generation.ba
             + price_text(harvest.costs, harvest.model)
         )
     out += [
-        f"still open: batch {w['batch_id']} ({w['name']}) {w['status']}, {w['completed']} of {w['requests']} done"
+        f"still open: {'judge ' * (w['purpose'] == 'judge')}batch {w['batch_id']} ({w['name']}) {w['status']}, "
+        f"{w['completed']} of {w['requests']} done"
         for w in harvest.waiting
     ]
     if harvest.failed and any(b.batch_id for b in harvest.batches):
@@ -163,7 +165,8 @@ def _options(**given: Any) -> Any:  # -> pipeline.generation.run.Options
 def batch() -> None:
     """Generate at about half price through a Batch API, or through batch files run elsewhere.
 
-    outputs/batches.jsonl records every batch; `ftboot status` shows the open ones.
+    outputs/batches.jsonl records every batch; `ftboot status` shows the open ones. `batch collect` also
+    takes in the judge's batches (`ftboot judge --batch`) and writes their scores.
 
     \b
     Examples:

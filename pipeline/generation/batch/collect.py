@@ -6,7 +6,8 @@ online replies go through, so the candidates are what an online run would have w
 adds nothing twice. For a large batch, worker processes plan the requests, read their answers and run the filters
 that need no memory of other candidates (`filters.screen_reply`) a few blocks ahead, while this process runs
 the duplicate index and writes, in order: the same records as one process would write, on every core. Requests without an answer are recorded as failed, by error code, for `--resubmit`. Costs
-are priced at the configured batch prices and compared with the online ones. Sending is `pipeline.generation.batch.send`'s,
+are priced at the configured batch prices and compared with the online ones. Finished judge batches (ledger
+`purpose` "judge") are handed to `pipeline.generation.batch.judging.collect_judged`, after the generation ones. Sending is `pipeline.generation.batch.send`'s,
 wording the `Harvest` for a person `pipeline.cli.batch`'s.
 """
 
@@ -236,6 +237,7 @@ def collect(project: Project, progress: Progress = quiet) -> Harvest:
             harvest.waiting.append(
                 {
                     "name": entry.name,
+                    "purpose": entry.purpose,
                     "batch_id": info.id,
                     "status": info.status,
                     "requests": entry.count,
