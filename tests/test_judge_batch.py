@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.config import find_project
 from pipeline.generation.judge import Judge, request_for
-from pipeline.ledgers.batches import Ledger
+from pipeline.ledgers.batches import BatchLedger
 from pipeline.llm.request import PlannedRequest
 from tests.fake_batch import FakeBatches, Outcome
 from tests.fake_chat import edit_config
@@ -71,7 +71,7 @@ def test_judge_batch_sends_the_unscored_and_collect_scores_as_online_judging_wou
         for r in online_requests(project, unscored)
     ]
     assert not judge_requests(batches.chat)  # nothing went online
-    entry = Ledger(find_project(project)).open_entries()[0]
+    entry = BatchLedger(find_project(project)).open_entries()[0]
     assert (entry.purpose, entry.keys, entry.plan["min_score"]) == ("judge", [li["custom_id"] for li in sent], 3)
 
     # while it is open, neither another --batch nor online judging asks again
@@ -176,7 +176,7 @@ def test_a_ledger_line_from_before_judge_batches_reads_as_generation(project: Pa
         "input": "outputs/batches/ftboot-old-1.jsonl",
     }
     (project / "outputs" / "batches.jsonl").write_text(json.dumps(row) + "\n")
-    ledger = Ledger(find_project(project))
+    ledger = BatchLedger(find_project(project))
     (entry,) = ledger.open_entries()
     assert (entry.purpose, entry.keys) == ("generate", []) and ledger.outstanding("f") == set(range(5))
     assert ledger.outstanding_keys() == set()
