@@ -1,9 +1,11 @@
 """Build: validated, deduplicated, split fine-tuning files from the seeds and the accepted reviews.
 
-The steps, each a small class with one `run` (the pattern of datatrove's pipeline steps):
+The steps, each a small class with one `run(items, rejects) -> items` (the shape of datatrove's pipeline steps),
+driven as a list: what a step refuses goes to `rejects` with its reason, and the next step gets what it kept.
   Validate   parse each example and apply the target's ruleset; refused ones get a reason
   Dedup      drop exact and near duplicates (MinHash), keeping the first, with the one it duplicates
-  Split      a deterministic train/val split by a seeded hash of each id
+  HoldOut    (chat builds from the project's own pool) draw the test set and refuse what is near it
+  Split      a deterministic train/val split by a seeded hash of each id, marking each item's side
 Then the set-level rules (enough examples, file size) are checked, and only then is anything written:
 `train.jsonl` and `val.jsonl` (plain fine-tuning lines), `test.jsonl` (held-out reviewed examples drawn by
 `pipeline.holdout`; no test example or near duplicate of one reaches train or val), `build-rejected.jsonl` (records with reasons),
@@ -24,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -60,10 +62,12 @@ def _counted(items: Iterable[BuildItem], step: str, total: int, progress: Progre
 
 @dataclass
 class BuildItem:
-    """An example on its way through the build: its record, and its token count once validated."""
+    """An example on its way through the build: its record, its token count once validated, and whether `Split`
+    put it in the validation set."""
 
     record: Record
     tokens: int = 0
+    val: bool = False
 
 
 @dataclass
@@ -78,7 +82,17 @@ class Rejects:
         self.rows.append({**item.record.model_dump(), "reason": code, "detail": detail, **extra})
 
 
+class Step(Protocol):
+    """One step of the build: the items it keeps, in order; each item it refuses goes to `rejects` with a reason."""
+
+    name: str  # what the progress display calls it
+
+    def run(self, items: Iterable[BuildItem], rejects: Rejects) -> list[BuildItem]: ...
+
+
 class Validate:
+    name = "validate"
+
     def __init__(self, rules: Ruleset, model: str, kind: Kind) -> None:
         self.rules, self.model, self.kind = rules, model, kind
 
@@ -103,6 +117,8 @@ class Validate:
 
 
 class Dedup:
+    name = "dedup"
+
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
 
@@ -128,21 +144,55 @@ class Dedup:
         return kept
 
 
+class HoldOut:
+    """Draw the test set (`pipeline.holdout`) and refuse its examples and their near duplicates, so that none of
+    them reaches train or val. The draw is kept in `held` for the result."""
+
+    name = "hold out"
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.held: Draw | None = None
+
+    def run(self, items: Iterable[BuildItem], rejects: Rejects) -> list[BuildItem]:
+        from pipeline.holdout import draw, overlap
+
+        items = list(items)
+        self.held = draw(self.project, [item.record for item in items])
+        threshold = self.project.config.build.near_duplicate_threshold
+        hits = overlap(self.held.test, [item.record for item in items], threshold)
+        for position, duplicate in hits.items():
+            if duplicate is not None:
+                rejects.add(
+                    items[position],
+                    "near-test",
+                    f"similarity {duplicate.similarity:.2f} to test example {duplicate.key}",
+                    neighbour=duplicate.key,
+                    similarity=duplicate.similarity,
+                )
+        return [item for position, item in enumerate(items) if position not in hits]
+
+
 class Split:
-    """Order by a hash of (seed, id) and cut; the same input and seed always give the same split. Near
-    duplicates were removed before, so no near-duplicate pair can end up on both sides."""
+    """Order by a hash of (seed, id) and cut, marking the items before the cut for validation; the same input and
+    seed always give the same split. Near duplicates were removed before, so no near-duplicate pair can end up
+    on both sides."""
+
+    name = "split"
 
     def __init__(self, val_fraction: float, seed: int, min_train: int) -> None:
         self.val_fraction, self.seed, self.min_train = val_fraction, seed, min_train
 
-    def run(self, items: list[BuildItem]) -> tuple[list[BuildItem], list[BuildItem]]:
+    def run(self, items: Iterable[BuildItem], rejects: Rejects) -> list[BuildItem]:
         def rank(item: BuildItem) -> str:
             return hashlib.sha256(f"{self.seed}:{item.record.id}".encode()).hexdigest()
 
         ordered = sorted(items, key=rank)
         n_val = round(len(ordered) * self.val_fraction)
         n_val = max(0, min(n_val, len(ordered) - self.min_train)) if len(ordered) > self.min_train else 0
-        return ordered[n_val:], ordered[:n_val]
+        for item in ordered[:n_val]:
+            item.val = True
+        return ordered
 
 
 # --- inputs -------------------------------------------------------------------------------------------------
@@ -282,14 +332,18 @@ def _build(
     cfg = project.config.build
     records = load_inputs(project, input_path, kind)
     rejects = Rejects()
-    items = Validate(rules, model, kind).run(
-        _counted((BuildItem(r) for r in records), "validate", len(records), progress), rejects
-    )
-    items = Dedup(cfg.near_duplicate_threshold).run(_counted(items, "dedup", len(items), progress), rejects)
-    held = None
-    if kind == "chat" and input_path is None:
-        held, items = _hold_out(project, items, rejects)
-    train, val = Split(cfg.val_fraction, cfg.seed, rules.min_examples).run(items)
+    hold_out = HoldOut(project) if kind == "chat" and input_path is None else None
+    steps: list[Step] = [
+        Validate(rules, model, kind),
+        Dedup(cfg.near_duplicate_threshold),
+        *([hold_out] if hold_out else []),
+        Split(cfg.val_fraction, cfg.seed, rules.min_examples),
+    ]
+    items = [BuildItem(r) for r in records]
+    for step in steps:
+        items = step.run(_counted(items, step.name, len(items), progress), rejects)
+    train = [item for item in items if not item.val]
+    val = [item for item in items if item.val]
     train_lines = [dumps(item.record.example) + "\n" for item in train]
     problems = rules.check_set(len(train), sum(len(line.encode()) for line in train_lines))
     if problems:
@@ -309,7 +363,7 @@ def _build(
         {},
         model,
         rules.name,
-        held,
+        hold_out.held if hold_out else None,
         from_input=input_path is not None,
     )
     _write(project, result, train_lines, kind == "preference", painter)
@@ -336,21 +390,3 @@ def _write(project: Project, result: BuildResult, train_lines: list[str], dpo: b
             write_jsonl(files.test, result.held.test)
         save_dataset(files.dataset, [i.record.example for i in result.train], [i.record.example for i in result.val])
         finish_report()
-
-
-def _hold_out(project: Project, items: list[BuildItem], rejects: Rejects) -> tuple[Draw, list[BuildItem]]:
-    """Draw the test set and take its examples, and their near duplicates, out of what train and val get."""
-    from pipeline.holdout import draw, overlap
-
-    held = draw(project, [item.record for item in items])
-    hits = overlap(held.test, [item.record for item in items], project.config.build.near_duplicate_threshold)
-    for position, duplicate in hits.items():
-        if duplicate is not None:
-            rejects.add(
-                items[position],
-                "near-test",
-                f"similarity {duplicate.similarity:.2f} to test example {duplicate.key}",
-                neighbour=duplicate.key,
-                similarity=duplicate.similarity,
-            )
-    return held, [item for position, item in enumerate(items) if position not in hits]
