@@ -128,10 +128,55 @@ def field_name(path: Iterable[Any]) -> str:
     return out
 
 
-def too_deep(path: tuple[Any, ...], where: Location) -> InputError:
-    return InputError(
-        f"nested deeper than {MAX_DEPTH} levels", Location(where.file, where.line, field_name(path[:3]) or None)
-    )
+def _under(where: Location, path: Iterable[Any]) -> Location:
+    """The location of the node at `path` in a value found at `where` (whose field, if any, is the value's)."""
+    field = field_name(path)
+    if where.field and field:
+        field = where.field + ("" if field.startswith("[") else ".") + field
+    return Location(where.file, where.line, field or where.field or None)
+
+
+def too_deep(path: tuple[Any, ...], where: Location, max_depth: int = MAX_DEPTH) -> InputError:
+    return InputError(f"nested deeper than {max_depth} levels", _under(where, path[:3]))
+
+
+def check_value(value: Any, where: Location, max_depth: int = MAX_DEPTH) -> None:
+    """Raise the located `InputError` for the first node of a parsed JSON value that no line could carry: one
+    nested deeper than `max_depth`, or a key or text holding a lone surrogate (only an escape such as `\\ud800`
+    makes one, and no UTF-8 file can hold it). Loops, no recursion, so no value can exhaust the stack here.
+    Used for every line `read_jsonl` reads and for the parts of a Label Studio export a review keeps."""
+    if _carried(value, max_depth):
+        return
+    for path, node in walk(value):  # in document order, to name the first problem
+        if len(path) > max_depth:
+            raise too_deep(path, where, max_depth)
+        texts = [node] if isinstance(node, str) else list(node) if isinstance(node, dict) else []
+        for text in texts:
+            if not encodable(text):
+                field = path if isinstance(node, str) else (*path, text)
+                raise InputError(
+                    "holds a lone surrogate escape (such as \\ud800), which is not text", _under(where, field)
+                )
+    raise AssertionError("unreachable: `_carried` refused only what the walk finds")
+
+
+def _carried(value: Any, max_depth: int) -> bool:
+    """Whether `check_value` passes the value: the same test without building paths, which is all that the
+    values that pass need (nearly all of them; a review pull checks two per task)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii() and not encodable(node):
+                return False
+        elif isinstance(node, dict | list):
+            if node and depth >= max_depth:
+                return False
+            for key in node if isinstance(node, dict) else ():
+                if not key.isascii() and not encodable(key):
+                    return False
+            stack += [(item, depth + 1) for item in (node.values() if isinstance(node, dict) else node)]
+    return True
 
 
 def parse_line(raw: bytes, where: Location) -> Any:
@@ -158,21 +203,9 @@ def parse_line(raw: bytes, where: Location) -> Any:
                     Location(where.file, where.line, field_name((*path, key))),
                 ) from None
         raise  # unreachable: `_marking_keys` marks what `_unique_keys` refused
-    # Both checks walk the whole value, so they run only when the line could fail them.
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
-        deep = next((path for path, _ in walk(value) if len(path) > MAX_DEPTH), None)
-        if deep is not None:
-            raise too_deep(deep, where)
-    if _SURROGATE_ESCAPE.search(raw):
-        for path, node in walk(value):
-            texts = [node] if isinstance(node, str) else list(node) if isinstance(node, dict) else []
-            for text in texts:
-                if not encodable(text):
-                    field = field_name(path if isinstance(node, str) else (*path, text))
-                    raise InputError(
-                        "holds a lone surrogate escape (such as \\ud800), which is not text",
-                        Location(where.file, where.line, field or None),
-                    )
+    # The check walks the whole value, so it runs only when the line could fail it.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH or _SURROGATE_ESCAPE.search(raw):
+        check_value(value, where)
     if not isinstance(value, dict):
         raise InputError(f"must be a JSON object, not {json_kind(value)}", where)
     return value

@@ -5,8 +5,9 @@ Every shape the review stage relies on is checked here: a list of tasks, each wi
 holding the candidate's id and a valid chat `example`, and `annotations` whose ids, results, choices, texts and
 reviewers have the types Label Studio gives them. An export is one JSON document, not lines, so a problem is
 located by file and field (`export.json: [3].annotations[0].result`). A UTF-8 byte-order mark is accepted and
-reported. NaN, infinities, lone surrogates and nesting deeper than `MAX_DEPTH` are refused here, because a
-reviewed record holding them could not be written, or read back, later.
+reported. NaN, infinities, lone surrogates and nesting deeper than `MAX_DEPTH` are refused here (the last two by
+`jsonl.check_value`, the walk every JSONL line gets), because a reviewed record holding them could not be written,
+or read back, later.
 
 It leaves out what the annotations mean (`pipeline.labelstudio.adapter.read_annotations`) and how tasks settle into
 reviews (`pipeline.review.sync`).
@@ -25,6 +26,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from pipeline.errors import InputError, Location
+from pipeline.jsonl import check_value
 from pipeline.schema import parse_example, validation_messages
 
 MAX_DEPTH = 64
@@ -157,35 +159,10 @@ def _kind(value: Any) -> str:
 
 
 def check_values(value: Any, where: Location) -> None:
-    """Refuse lone surrogates (in keys or texts) and nesting deeper than MAX_DEPTH, naming the field under
-    `where`. A loop, not recursion, so that no input can exhaust the stack here."""
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
-    while stack:
-        node, path, depth = stack.pop()
-        if isinstance(node, str):
-            _check_text(node, where, path)
-            continue
-        if not isinstance(node, dict | list):
-            continue
-        if depth >= MAX_DEPTH:
-            raise InputError(f"nested more than {MAX_DEPTH} deep", _at(where, path))
-        if isinstance(node, list):
-            stack += [(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node)]
-        else:
-            for key, item in node.items():
-                _check_text(key, where, path)
-                stack.append((item, f"{path}.{key}" if path else key, depth + 1))
+    """Refuse lone surrogates (in keys or texts) and nesting deeper than `MAX_DEPTH`, naming the field under
+    `where`: `jsonl.check_value` with an export's depth limit."""
+    check_value(value, where, MAX_DEPTH)
 
 
 def _at(where: Location, path: str) -> Location:
     return Location(where.file, where.line, ".".join(filter(None, [where.field, path])).replace(".[", "[") or None)
-
-
-def _check_text(text: str, where: Location, path: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InputError(
-                "holds a lone surrogate (an escape such as \\ud800 that is no character)", _at(where, path)
-            ) from None
