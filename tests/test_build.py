@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import find_project
+from pipeline.build.steps import BuildItem, Dedup, Rejects, Split, Step, Validate
+from pipeline.config import Config, find_project
 from pipeline.dedup import DuplicateIndex
-from pipeline.schema import example_text
+from pipeline.rules import get_ruleset
+from pipeline.schema import example_text, make_record
 from tests.helpers import chat, varied_examples, write_jsonl
 from tests.openai_format_check import check_file
 
@@ -203,3 +205,25 @@ def test_push_to_hub_failure_is_one_line_and_keeps_local_files(project, run, mon
     assert "pushing outputs/dataset to the Hub repo me/shop" in result.stderr
     assert "hf_secret_token_value" not in result.output
     assert (project / "outputs" / "train.jsonl").exists()
+
+
+def test_every_step_runs_on_items_and_a_reject_sink_and_the_split_marks_sides():
+    cfg = Config().build
+    examples = varied_examples(20)
+    records = [make_record(e, {"source": "test"}) for e in [*examples, examples[3], chat("Lamp", "")]]
+    steps: list[Step] = [
+        Validate(get_ruleset(cfg.target), cfg.model, "chat"),
+        Dedup(cfg.near_duplicate_threshold),
+        Split(0.25, 7, 10),
+    ]
+    items, rejects = [BuildItem(r) for r in records], Rejects()
+    for step in steps:
+        items = step.run(items, rejects)
+    # Validate refuses first, whatever its place in the input; the sink keeps the order of refusal
+    assert [(row["id"], row["reason"]) for row in rejects.rows] == [
+        (records[-1].id, "empty-content"),
+        (records[3].id, "duplicate"),
+    ]
+    assert len(items) == 20 and sum(item.val for item in items) == 5
+    again = Split(0.25, 7, 10).run([BuildItem(item.record) for item in reversed(items)], Rejects())
+    assert [(i.record.id, i.val) for i in again] == [(i.record.id, i.val) for i in items]

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pipeline.config import Config
+from pipeline.generation.checks import Blocklist, Draft, Filter, Length, Reason
 from pipeline.generation.filters import Screen, dedup_text, records_from_reply
 from pipeline.llm.request import CHAT, COMPLETION, Choice, PlannedRequest, Reply
 from pipeline.schema import make_record
@@ -194,3 +195,20 @@ def test_completion_replies_and_replays_skip_what_was_written(screen: Screen) ->
     assert records_from_reply(planned, reply(Choice(text)), screen, "h", skip={(planned.key, 0)}) == []
     # Without the skip, the replayed example would meet itself in the index.
     assert records_from_reply(planned, reply(Choice(text)), screen, "h")[0][0].reason["code"] == "duplicate"
+
+
+def test_each_filter_answers_alone_and_the_first_refusal_in_order_wins(screen: Screen) -> None:
+    short = Draft(None, example("Lorem ipsum", "Bright."))
+    assert Length(40, 600).reason(short) == ("too-short", "19 characters, fewer than min_chars 40")
+    assert Blocklist(["lorem ipsum"]).reason(short) == ("blocklisted", "contains 'lorem ipsum'")
+    assert Length(10, 600).reason(short) is None
+    _, verdict = screen.check(example("Lorem ipsum", "Bright."))  # too short and blocklisted: length comes first
+    assert verdict["reason"] == {"code": "too-short", "detail": "19 characters, fewer than min_chars 40"}
+
+    class NoKettles(Filter):
+        def reason(self, draft: Draft) -> Reason | None:
+            return ("off-topic", "a kettle") if "kettle" in draft.text else None
+
+    screen.filters.append(NoKettles())
+    _, verdict = screen.check(example("Product: Fjord kettle", "A steel kettle that sings when the water boils."))
+    assert verdict["reason"] == {"code": "off-topic", "detail": "a kettle"}

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.errors import InputError
-from pipeline.jsonl import Appender, atomic_write, count_lines, read_jsonl, repair_torn_tail, write_jsonl
+from pipeline.errors import InputError, Location
+from pipeline.jsonl import (
+    Appender,
+    atomic_write,
+    check_value,
+    count_lines,
+    read_jsonl,
+    repair_torn_tail,
+    write_jsonl,
+)
 
 
 def test_read_yields_line_numbers_and_skips_blank_lines(tmp_path):
@@ -63,3 +71,16 @@ def test_repair_without_any_newline_empties_the_file(tmp_path):
     assert repair_torn_tail(path)
     assert path.read_text() == ""
     assert not repair_torn_tail(path)
+
+
+def test_one_check_names_depth_and_lone_surrogates_under_the_field_it_is_given():
+    where = Location("export.json", None, "[0].data.example")
+    with pytest.raises(InputError, match=r"^export.json: \[0\]\.data\.example\.messages\[1\]: holds a lone surrogate"):
+        check_value({"messages": ["fine", "\ud800"]}, where)
+    with pytest.raises(
+        InputError, match=r"^export.json: \[0\]\.data\.example\[0\]\[0\]\[0\]: nested deeper than 2 levels"
+    ):
+        check_value([[["x"]]], where, max_depth=2)
+    check_value([["x"]], where, max_depth=2)
+    with pytest.raises(InputError, match=r"^in\.jsonl:3: \\udc00: holds a lone surrogate"):  # the same words per line
+        check_value({"\udc00": 1}, Location("in.jsonl", 3))
