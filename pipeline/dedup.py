@@ -92,7 +92,9 @@ class DuplicateIndex:
             return Duplicate(exact, 1.0, exact=True)
         sig = sig if sig is not None else signature(text, self.num_perm)
         best: Duplicate | None = None
-        for key in self._lsh.query(sig):
+        # The index answers in set order, which changes with the hash seed: equal similarities go to the
+        # smallest key, so a reject names the same neighbour on every run.
+        for key in sorted(self._lsh.query(sig)):
             similarity = sig.jaccard(self._signatures[key])
             if similarity >= self.threshold and (best is None or similarity > best.similarity):
                 best = Duplicate(key, round(similarity, 3))
