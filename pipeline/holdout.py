@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import BuildConfig, Project
-from pipeline.dedup import Duplicate
+from pipeline.dedup import Duplicate, DuplicateIndex
 from pipeline.jsonl import read_jsonl
 from pipeline.schema import Record, example_id, example_text, is_accepted
 
@@ -78,8 +78,6 @@ def draw(project: Project, records: list[Record]) -> Draw:
 def overlap(test: list[dict[str, Any]], records: list[Record], threshold: float) -> dict[int, Duplicate | None]:
     """The records (by position) that must stay out of train and val: a test example itself (None) or a near
     duplicate of one (the test example it is like)."""
-    from pipeline.dedup import DuplicateIndex
-
     index = DuplicateIndex(threshold)
     held = set()
     for example in test:

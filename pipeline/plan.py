@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pipeline.buildset import verify
 from pipeline.config import Config, Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
@@ -146,8 +147,6 @@ def make_plan(
 ) -> Plan:
     """Validate the built files for `ruleset` and plan the upload; raises InputErrors listing what is wrong, or
     InputError when the files are not one complete build."""
-    from pipeline.buildset import verify
-
     settings = project.config.upload
     built = project.paths.build(fmt == "dpo")
     train_path, val_path = built.train, built.val

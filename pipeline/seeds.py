@@ -19,10 +19,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.config import Project
+from pipeline.dedup import DuplicateIndex
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
-from pipeline.schema import ChatExample, Record, dump_example, make_record, validation_messages
+from pipeline.rules import get_ruleset
+from pipeline.schema import ChatExample, Record, dump_example, example_text, make_record, validation_messages
 from pipeline.seedyaml import node_line, yaml_entries
+from pipeline.tokens import count_example_tokens
 
 MIN_SEEDS = 5
 SHORT_KEYS = {"input", "output", "system"}
@@ -100,9 +103,6 @@ class _SeedProblem(Exception):
 def _seed_record(
     value: Any, node: Any, line: int, shown: str, project: Project, errors: list[InputError]
 ) -> Record | None:
-    from pipeline.rules import get_ruleset
-    from pipeline.tokens import count_example_tokens
-
     def where(field_path: str) -> Location:
         at = node_line(node, field_path, line) if node is not None else line
         return Location(shown, at, field_path or None)
@@ -155,8 +155,6 @@ def _load(project: Project, files: list[Path]) -> tuple[list[Record], list[Input
 
 def check_seeds(project: Project, paths: list[Path] | None = None) -> SeedCheck:
     """Load the seeds (raising on any error) and collect warnings that do not stop the pipeline."""
-    from pipeline.dedup import DuplicateIndex
-
     files = seed_files(project, paths)
     records = load_seeds(project, paths)
     warnings = []
@@ -179,6 +177,4 @@ def check_seeds(project: Project, paths: list[Path] | None = None) -> SeedCheck:
 
 
 def _text(record: Record) -> str:
-    from pipeline.schema import example_text
-
     return example_text(record.example)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.buildset import verify
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import count_lines
@@ -23,6 +24,7 @@ from pipeline.ledgers.batches import BatchLedger
 from pipeline.ledgers.uploads import UploadLedger
 from pipeline.paths import OutputPaths
 from pipeline.schema import is_accepted, read_records
+from pipeline.seeds import MIN_SEEDS, load_seeds
 
 
 def stage_files(paths: OutputPaths) -> dict[str, Path]:
@@ -107,9 +109,6 @@ def _eval(project: Project) -> dict[str, Any] | None:
 
 def project_status(project: Project) -> Status:
     """Raises InputError when the built set is not one complete build (see `pipeline.buildset.verify`)."""
-    from pipeline.buildset import verify
-    from pipeline.seeds import MIN_SEEDS, load_seeds
-
     verify(project.outputs, project.paths.build().manifest, project.show(project.outputs))
     notes = []
     try:

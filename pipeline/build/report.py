@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.build.charts import ChartData, Drawn, Painter, Rate
 from pipeline.build.diversity import DISTINCT_SAMPLE, PAIR_SAMPLE, RoundDiversity, per_round, round_of
+from pipeline.config import Project
+from pipeline.errors import InputError
 from pipeline.schema import ACCEPTED_VERDICTS, Record, example_text, read_records
+from pipeline.seeds import load_seeds
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for annotations only: steps imports this module to write the report
     from pipeline.build.steps import BuildResult
-    from pipeline.config import Project
 
 
 def chart_data(project: Project, result: BuildResult) -> ChartData:
@@ -62,9 +64,6 @@ def _field(record: Record, key: str, inner: str) -> str | None:
 
 def _seed_labels(project: Project) -> dict[str, str]:
     """Seed id -> `file:line`, the name a person knows a seed by; empty when the seeds do not load."""
-    from pipeline.errors import InputError
-    from pipeline.seeds import load_seeds
-
     try:
         return {r.id: f"{Path(r.provenance['file']).name}:{r.provenance['line']}" for r in load_seeds(project)}
     except InputError:

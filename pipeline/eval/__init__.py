@@ -17,11 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Project
+from pipeline.config import Price, Project
 from pipeline.errors import InputError, Location
+from pipeline.eval import judge as judging
+from pipeline.eval.answer import Asker
+from pipeline.eval.report import write
+from pipeline.eval.scores import chrf_scores, load_checks, paired_difference, rouge_l_scores, summary, usage
+from pipeline.eval.systems import System, endpoint_of, load_items, request_for, resolve
+from pipeline.eval.verdict import Side, decide
+from pipeline.holdout import held_out_ids
+from pipeline.llm.endpoint import resolve as resolve_endpoint
 from pipeline.llm.limits import Budget
+from pipeline.llm.local import model_name
 from pipeline.llm.request import Endpoint, PlannedRequest
 from pipeline.progress import Progress, quiet
+from pipeline.schema import example_id
+from pipeline.seeds import load_seeds
 
 
 @dataclass
@@ -35,14 +46,10 @@ class Options:
 
 
 def _judge_endpoint(project: Project, model: str, asker: Any) -> Any:
-    from pipeline.eval.systems import System, endpoint_of
-
     cfg = project.config.eval.judge
     if model == "local" or (cfg.backend == "local" and not model):
         return asker.local()
-    from pipeline.llm.endpoint import resolve
-
-    target = resolve(project.config, "openai")
+    target = resolve_endpoint(project.config, "openai")
     system = System(
         "judge",
         "openai",
@@ -58,9 +65,6 @@ def _judge_endpoint(project: Project, model: str, asker: Any) -> Any:
 def _budget(project: Project, options: Options, systems: list[Any]) -> Budget:
     """One budget for every request of the eval: each system's model and the judge's at their configured prices
     (`--max-cost` refuses to start without them), the bundled local model free."""
-    from pipeline.config import Price
-    from pipeline.llm.local import model_name
-
     judge = project.config.eval.judge
     local_judge = options.judge == "local" or (judge.backend == "local" and not options.judge)
     models = {s.model for s in systems if s.backend != "local"}
@@ -81,8 +85,6 @@ def _answer(
     counts: dict[str, int],
 ) -> dict[str, list[dict[str, Any]]]:
     """Every system's answer rows, in item order; the systems on one endpoint are sent as one run."""
-    from pipeline.eval.systems import endpoint_of, request_for
-
     planned: dict[str, list[PlannedRequest]] = {}
     by_endpoint: dict[tuple[str, str], tuple[Endpoint, list[PlannedRequest]]] = {}
     for system in systems:
@@ -110,9 +112,6 @@ def _verdict(
     systems: dict[str, dict[str, Any]], item_scores: dict[str, list[float]], resamples: int, margin: float
 ) -> str:
     """The candidate (the best fine-tuned system, else the best) against the best of the others, on chrF."""
-    from pipeline.eval.scores import paired_difference
-    from pipeline.eval.verdict import Side, decide
-
     ranked = sorted(systems, key=lambda n: -systems[n]["chrf"]["mean"])
     tuned = [n for n in ranked if systems[n]["fine_tuned"]]
     candidate = tuned[0] if tuned else ranked[0]
@@ -127,15 +126,6 @@ def _verdict(
 
 
 def evaluate(project: Project, options: Options, progress: Progress = quiet) -> dict[str, Any]:
-    from pipeline.eval import judge as judging
-    from pipeline.eval.answer import Asker
-    from pipeline.eval.report import write
-    from pipeline.eval.scores import chrf_scores, load_checks, rouge_l_scores, summary, usage
-    from pipeline.eval.systems import load_items, resolve
-    from pipeline.holdout import held_out_ids
-    from pipeline.schema import example_id
-    from pipeline.seeds import load_seeds
-
     cfg = project.config.eval
     if options.limit is not None and options.limit < 1:
         raise InputError("must be at least 1", Location("--limit"))

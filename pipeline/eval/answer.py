@@ -25,6 +25,7 @@ from pipeline.jsonl import Appender, read_jsonl
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
 from pipeline.llm.limits import Budget
+from pipeline.llm.local import MAX_CONCURRENCY, local_server
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.progress import Progress, quiet
 
@@ -74,8 +75,6 @@ class Asker:
 
     def local(self) -> Endpoint:
         if self._local is None:
-            from pipeline.llm.local import local_server
-
             log = self.project.paths.server_log
             self._local = self.stack.enter_context(local_server(self.project.config.local, self.project.root, log))
         return self._local
@@ -91,8 +90,6 @@ class Asker:
         """Send `requests` to `endpoint`; every answer, recorded in answers.jsonl when `provenance` is given."""
         concurrency = self.concurrency
         if endpoint.label == "local":
-            from pipeline.llm.local import MAX_CONCURRENCY
-
             concurrency = min(concurrency, MAX_CONCURRENCY)
         # Systems sharing an endpoint share a client (their requests name their own models), so no system waits
         # for another's last answers; their costs are counted per system from the usage.

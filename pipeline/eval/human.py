@@ -20,7 +20,11 @@ from typing import Any
 
 from pipeline.config import Project
 from pipeline.errors import InputError, Location
+from pipeline.eval.judge import tally
+from pipeline.eval.report import write
+from pipeline.eval.systems import load_items
 from pipeline.jsonl import Appender, read_jsonl
+from pipeline.labelstudio.adapter import Server
 
 CHOICES = ("Answer 1", "Answer 2", "Tie")
 LABEL_CONFIG = """<View>
@@ -54,9 +58,6 @@ def _title(project: Project, pair: str) -> str:
 
 def push(project: Project, pair_option: str) -> dict[str, Any]:
     """Send the two systems' answers of every test item of the last eval as blind pairwise tasks."""
-    from pipeline.eval.systems import load_items
-    from pipeline.labelstudio.adapter import Server
-
     names = [n.strip() for n in pair_option.split(",")]
     result = _result(project)
     if len(names) != 2 or names[0] == names[1] or not set(names) <= set(result["systems"]):
@@ -113,10 +114,6 @@ def _choice(annotation: dict[str, Any]) -> str | None:
 
 def pull(project: Project) -> dict[str, Any]:
     """Human wins per pushed pair, and the judge's agreement with them; written into eval.json and eval.md."""
-    from pipeline.eval.judge import tally
-    from pipeline.eval.report import write
-    from pipeline.labelstudio.adapter import Server
-
     path = project.paths.human_pairs
     if not path.exists():
         raise InputError(

@@ -20,6 +20,8 @@ from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.ledgers.uploads import UploadLedger
 from pipeline.llm.endpoint import read_key
+from pipeline.llm.endpoint import resolve as resolve_endpoint
+from pipeline.llm.local import model_name
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
 from pipeline.schema import content_text, example_id
 from pipeline.shots import rotation
@@ -74,8 +76,6 @@ def load_items(path: Path, shown: str, limit: int | None = None) -> list[EvalIte
 def _provider_chat(project: Project, provider: str, job_endpoint: str) -> tuple[str, str] | None:
     """(base URL, key variable) where a provider's fine-tuned models answer chat requests, by the precedence of
     `pipeline.llm.endpoint`; None for Azure deployments and Bedrock, which ftboot cannot address by itself."""
-    from pipeline.llm.endpoint import resolve as resolve_endpoint
-
     if provider in ("openai", "together"):
         # their fine-tuning and chat APIs share one OpenAI-compatible base URL: the one the job was started on
         return job_endpoint, resolve_endpoint(project.config, provider).key_env  # type: ignore[arg-type]
@@ -128,11 +128,7 @@ def _resolve_one(project: Project, name: str, cfg: EvalSystem) -> System:
     if not cfg.model and cfg.backend == "openai":
         raise InputError("a system needs a model", key_location(project, f"{where}.model"))
     if cfg.backend == "local":
-        from pipeline.llm.local import model_name
-
         return System(name, "local", model_name(project.config.local), "", "", cfg.shots, False)
-    from pipeline.llm.endpoint import resolve as resolve_endpoint
-
     target = resolve_endpoint(project.config, "openai", configured_model=cfg.model)  # env, then [openai], then default
     return System(
         name,

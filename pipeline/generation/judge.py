@@ -30,16 +30,18 @@ from typing import TYPE_CHECKING, Any
 from pipeline.config import Config, Price, Project
 from pipeline.errors import RunError
 from pipeline.generation.parsing import parse_json_reply
-from pipeline.jsonl import write_jsonl
+from pipeline.jsonl import Appender, write_jsonl
 from pipeline.ledgers.batches import BatchLedger
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
+from pipeline.llm.endpoint import resolve
 from pipeline.llm.judging import ask, transcript
 from pipeline.llm.limits import Budget
+from pipeline.llm.local import MAX_CONCURRENCY, local_server, model_name
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.schema import Record, read_records
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for annotations only: run imports this module (RunSettings.judge)
     from pipeline.generation.run import Outputs, RunSettings
 
 JUDGE_SYSTEM = (
@@ -105,14 +107,10 @@ class Judge:
         self, project: Project, model: str | None = None, backend: str | None = None, override: bool = False
     ) -> None:
         """`backend`: the command line's (`override`), else the generation run's, which [judge] backend beats."""
-        from pipeline.llm.endpoint import resolve
-
         cfg, gen = project.config.judge, project.config.generate
         self.project = project
         self.backend = (backend if override and backend else None) or cfg.backend or backend or gen.backend
         if self.backend == "local":
-            from pipeline.llm.local import model_name
-
             self.model, self.target = model_name(project.config.local), None
         else:
             self.target = resolve(project.config, "openai", model, cfg.model or gen.model)
@@ -125,7 +123,6 @@ class Judge:
             return self.target.endpoint()
         if local is not None:
             return local
-        from pipeline.llm.local import local_server
 
         log = self.project.paths.server_log
         return stack.enter_context(local_server(self.project.config.local, self.project.root, log))
@@ -192,8 +189,6 @@ def judge_candidates(
 
     gen = project.config.generate
     if endpoint.label == "local":
-        from pipeline.llm.local import MAX_CONCURRENCY
-
         concurrency = min(concurrency, MAX_CONCURRENCY)
     error = None
     if requests:
@@ -235,8 +230,6 @@ def run(
     max_cost: float | None = None,
 ) -> Judged:
     """`ftboot judge`: one pass over candidates.jsonl with its own budget."""
-    from pipeline.jsonl import Appender
-
     judge = Judge(project, model, backend, override=True)
     budget = Budget(max_requests, max_tokens, max_cost, judge.price, judge.model)
     with ExitStack() as stack:

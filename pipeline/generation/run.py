@@ -18,12 +18,16 @@ from typing import Any
 from pipeline.config import Project, key_location
 from pipeline.errors import InputError, Location, RunError
 from pipeline.generation.filters import Screen, Screened, ToolCalls, records_from_reply
+from pipeline.generation.judge import Judge
 from pipeline.generation.modes import resolve_mode
 from pipeline.generation.planner import Planner
+from pipeline.holdout import held_out_ids
 from pipeline.jsonl import Appender
 from pipeline.llm.endpoint import resolve
+from pipeline.llm.local import local_server, model_name
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.schema import Record, example_id, is_accepted, read_records
+from pipeline.seeds import load_seeds
 
 DEFAULT_CAP = 10  # times the plan, when no --max-requests is given
 
@@ -131,8 +135,6 @@ class Preview:
 def load_reviewed(project: Project) -> list[Record]:
     """Accepted and edited examples from outputs/reviewed.jsonl, for the shot pool; the held-out test examples
     are never shown."""
-    from pipeline.holdout import held_out_ids
-
     held = held_out_ids(project)
     path = project.paths.reviewed
     shown = project.show(path)
@@ -236,9 +238,6 @@ class RunSettings:
     """One invocation's settings, shot pool and planner; shared by the dry run and the real run."""
 
     def __init__(self, project: Project, options: Options) -> None:
-        from pipeline.llm import local
-        from pipeline.seeds import load_seeds
-
         gen = project.config.generate
         self.project, self.options = project, options
         self.backend = options.backend or gen.backend
@@ -248,15 +247,13 @@ class RunSettings:
         if self.backend == "local":
             if options.model:  # for the local backend, --model names a GGUF file
                 self.local_config = self.local_config.model_copy(update={"model_path": options.model})
-            self.model, self.label = local.model_name(self.local_config), "local"
+            self.model, self.label = model_name(self.local_config), "local"
         else:
             remote = resolve(project.config, "openai", options.model, gen.model)
             self.model, self.label = remote.model, remote.label
         response_format = gen.response_format
         if response_format == "auto":
             response_format = "json_object" if self.backend == "local" else "json_schema"
-        from pipeline.holdout import held_out_ids
-
         held = held_out_ids(project)  # seeds drawn into the test set (build.test_seeds) are never shots
         self.seeds = [seed for seed in load_seeds(project) if example_id(seed.example) not in held]
         if not self.seeds:
@@ -290,12 +287,10 @@ class RunSettings:
         self.summary = Summary(self.round, self.target, self.backend, self.model, self.label, self.mode)
         self.min_score = options.min_score if options.min_score is not None else project.config.judge.min_score
 
-    def judge(self) -> Any:
+    def judge(self) -> Judge | None:
         """The judge (`pipeline.generation.judge.Judge`) when this run asks for one, else None."""
         if not (self.options.judge or self.project.config.judge.enabled):
             return None
-        from pipeline.generation.judge import Judge
-
         return Judge(self.project, backend=self.backend)
 
     def count_existing(self) -> int:
@@ -312,8 +307,6 @@ class RunSettings:
         return math.ceil(max(self.target - existing, 0) / self.planner.m)
 
     def endpoint(self, stack: ExitStack) -> Endpoint:
-        from pipeline.llm.local import local_server
-
         if self.backend == "local":
             log = self.project.paths.server_log
             return stack.enter_context(local_server(self.local_config, self.project.root, log))

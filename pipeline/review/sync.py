@@ -34,6 +34,7 @@ from pipeline.jsonl import atomic_write, read_jsonl
 from pipeline.labelstudio import adapter as lsa
 from pipeline.progress import Progress, quiet
 from pipeline.review import reviewed as store
+from pipeline.review.judged import agreement, candidate_scores
 from pipeline.review.lsexport import read_export
 from pipeline.schema import (
     ACCEPTED_VERDICTS,
@@ -44,6 +45,7 @@ from pipeline.schema import (
     parse_example,
     validation_messages,
 )
+from pipeline.seeds import load_seeds
 
 
 class ReviewedRecord(Record):
@@ -98,8 +100,6 @@ class PushResult:
 
 def push(project: Project, to_file: Path | None = None, progress: Progress = quiet) -> PushResult:
     """Send the candidates not yet in the project; `progress` after each batch of tasks imported."""
-    from pipeline.seeds import load_seeds
-
     records = load_candidates(project)
     seeds = {seed.id: seed for seed in load_seeds(project)} if project.seeds_dir.is_dir() else {}
     slots = max([len(lsa.editable_turns(r.example)) for r in records] + [1])
@@ -302,8 +302,6 @@ def pull(
         earlier, reviewed, preferences, {t["data"]["candidate_id"] for t in tasks}, projects, forget_missing, now
     )
     store.save(project, result.merged, now)
-    from pipeline.review.judged import agreement, candidate_scores
-
     result.judge = agreement(result.merged.reviewed, candidate_scores(project))
     result.preferences = len(result.merged.preferences)
     return result
