@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from pipeline.buildset import verify
 from pipeline.config import Project
@@ -52,17 +52,51 @@ def size_advice(n: int) -> str:
     return f"{n} examples: enough for fine-tuning to pay off on a focused task"
 
 
+class BuildReport(TypedDict):
+    report: str  # paths as shown to the user
+    charts: list[str]
+
+
+class EvalReport(TypedDict):
+    report: str
+    verdict: str | None  # the line under "## Verdict" in eval.md
+    models: list[str]  # the models eval.json says it asked
+    stale: bool  # older than test.jsonl
+
+
+class OpenBatch(TypedDict):
+    name: str
+    purpose: str
+    batch_id: str | None
+    status: str
+    requests: int
+    completed: int
+    failed: int
+
+
+class StatusDict(TypedDict):
+    """`ftboot status --json`."""
+
+    counts: dict[str, int]
+    next: str
+    advice: str
+    notes: list[str]
+    open_batches: list[OpenBatch]
+    report: BuildReport | None
+    eval: EvalReport | None
+
+
 @dataclass
 class Status:
     counts: dict[str, int]
     next_step: str
     advice: str
     notes: list[str] = field(default_factory=list)
-    batches: list[dict[str, Any]] = field(default_factory=list)  # open provider batches
-    report: dict[str, Any] | None = None  # the last build's report and charts, as paths shown to the user
-    eval: dict[str, Any] | None = None  # the last eval's report, its verdict and whether it is current
+    batches: list[OpenBatch] = field(default_factory=list)  # open provider batches
+    report: BuildReport | None = None  # the last build's report and charts
+    eval: EvalReport | None = None  # the last eval's report, its verdict and whether it is current
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> StatusDict:
         return {
             "counts": self.counts,
             "next": self.next_step,
@@ -81,7 +115,7 @@ def _accepted(project: Project) -> int:
     return sum(1 for _, record in read_records(path, project.show(path)) if is_accepted(record.model_extra or {}))
 
 
-def _report(project: Project) -> dict[str, Any] | None:
+def _report(project: Project) -> BuildReport | None:
     """The chat set's report and its charts, when a build wrote them."""
     report, charts = project.paths.build().report, project.paths.build().charts
     if not report.exists():
@@ -89,7 +123,7 @@ def _report(project: Project) -> dict[str, Any] | None:
     return {"report": project.show(report), "charts": [project.show(p) for p in sorted(charts.glob("*.png"))]}
 
 
-def _eval(project: Project) -> dict[str, Any] | None:
+def _eval(project: Project) -> EvalReport | None:
     """The last eval: its report, the verdict line, the models it asked, and whether it is older than the test set."""
     report = project.paths.eval_md
     if not report.exists():
@@ -152,7 +186,7 @@ def project_status(project: Project) -> Status:
     eval_tuned = tuned is not None and tuned not in (seen or [])
     eval_prompting = bool(project.config.eval.systems) and counts["test"] > 0 and seen is None
 
-    batches: list[dict[str, Any]] = [
+    batches: list[OpenBatch] = [
         {
             "name": e.name,
             "purpose": e.purpose,

@@ -60,10 +60,10 @@ def eval_(
     with progress_bar(disabled=as_json) as update:
         result = evaluate(project, Options(names, test_path, judge, limit, max_requests, max_cost), update)
     if as_json:
-        for pair in result["pairwise"].values():
-            for side in ("judge", "human"):
-                for detail in ("items", "outcomes"):
-                    (pair.get(side) or {}).pop(detail, None)
+        for compared in result["pairwise"].values():
+            if judged := compared["judge"]:  # the per-item detail is eval.json's; the human side has none
+                judged.pop("items", None)
+                judged.pop("outcomes", None)
         echo_json(result)
         return
     click.echo(
@@ -75,8 +75,9 @@ def eval_(
             f"  {name:<16} chrF {row['chrf']['mean']:5.1f} {row['chrf']['ci']}  ROUGE-L {row['rougeL']['mean']:5.1f} "
             f"{row['rougeL']['ci']}  {row['tokens_per_answer']:.0f} tokens/answer  p50 {row['latency_p50_s']:.2f} s"
         )
-    for pair, row in result["pairwise"].items():
-        judged = row["judge"]
+    for pair, entry in result["pairwise"].items():
+        if (judged := entry["judge"]) is None:  # a pair only human judges compared
+            continue
         click.echo(f"  {pair}: judge {judged['wins']} wins / {judged['ties']} ties / {judged['losses']} losses")
     click.echo(
         f"verdict: {result['verdict']}\nwrote {project.show(project.paths.eval_md)} (with scores.png, cost-quality.png)"

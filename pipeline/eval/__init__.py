@@ -22,6 +22,7 @@ from pipeline.errors import InputError, Location
 from pipeline.eval import judge as judging
 from pipeline.eval.answer import Asker
 from pipeline.eval.report import write
+from pipeline.eval.results import AnswerRow, EvalResult, Requests, SystemScores
 from pipeline.eval.scores import chrf_scores, load_checks, paired_difference, rouge_l_scores, summary, usage
 from pipeline.eval.systems import System, endpoint_of, load_items, request_for, resolve
 from pipeline.eval.verdict import Side, decide
@@ -82,8 +83,8 @@ def _answer(
     items: list[Any],
     pool: list[tuple[str, dict[str, Any]]],
     max_tokens: int,
-    counts: dict[str, int],
-) -> dict[str, list[dict[str, Any]]]:
+    counts: Requests,
+) -> dict[str, list[AnswerRow]]:
     """Every system's answer rows, in item order; the systems on one endpoint are sent as one run."""
     planned: dict[str, list[PlannedRequest]] = {}
     by_endpoint: dict[tuple[str, str], tuple[Endpoint, list[PlannedRequest]]] = {}
@@ -93,7 +94,7 @@ def _answer(
             request_for(system, endpoint, item, n, pool, max_tokens) for n, item in enumerate(items)
         ]
         by_endpoint.setdefault((endpoint.base_url, endpoint.api_key), (endpoint, []))[1].extend(planned[system.name])
-    replies: dict[str, dict[str, Any]] = {}
+    replies: dict[str, AnswerRow] = {}
     for endpoint, requests in by_endpoint.values():
         got = asker.ask(
             endpoint,
@@ -109,7 +110,7 @@ def _answer(
 
 
 def _verdict(
-    systems: dict[str, dict[str, Any]], item_scores: dict[str, list[float]], resamples: int, margin: float
+    systems: dict[str, SystemScores], item_scores: dict[str, list[float]], resamples: int, margin: float
 ) -> str:
     """The candidate (the best fine-tuned system, else the best) against the best of the others, on chrF."""
     ranked = sorted(systems, key=lambda n: -systems[n]["chrf"]["mean"])
@@ -125,7 +126,7 @@ def _verdict(
     return decide(side[candidate], side[others[0]], interval, len(item_scores[candidate]), margin)
 
 
-def evaluate(project: Project, options: Options, progress: Progress = quiet) -> dict[str, Any]:
+def evaluate(project: Project, options: Options, progress: Progress = quiet) -> EvalResult:
     cfg = project.config.eval
     if options.limit is not None and options.limit < 1:
         raise InputError("must be at least 1", Location("--limit"))
@@ -140,7 +141,7 @@ def evaluate(project: Project, options: Options, progress: Progress = quiet) -> 
         else []
     )
     references = [item.reference for item in items]
-    result: dict[str, Any] = {
+    result: EvalResult = {
         "test_items": len(items),
         "test_file": project.show(test_path),
         "systems": {},

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from pipeline.config import Project
 from pipeline.errors import RunError
+from pipeline.eval.results import AnswerOrigin, AnswerRow
 from pipeline.jsonl import Appender, read_jsonl
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
@@ -48,7 +49,7 @@ class TimedClient(Client):
 class Answers:
     """Answers by request key, with the totals of the run that produced them."""
 
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, AnswerRow] = field(default_factory=dict)
     sent: int = 0
     cached: int = 0
 
@@ -68,8 +69,10 @@ class Asker:
         self.cache = self.stack.enter_context(ReplyCache(self.project.paths.replies))
         path = self.project.paths.answers
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.known = (
-            {row["request"]: row for _, row in read_jsonl(path, tolerate_torn_tail=True)} if path.exists() else {}
+        self.known: dict[str, AnswerRow] = (  # the lines of earlier runs, written by `ask` below
+            {row["request"]: cast(AnswerRow, row) for _, row in read_jsonl(path, tolerate_torn_tail=True)}
+            if path.exists()
+            else {}
         )
         self.out = self.stack.enter_context(Appender(path))
 
@@ -85,7 +88,7 @@ class Asker:
         requests: Iterable[PlannedRequest],
         step: str,
         total: int,
-        provenance: Callable[[PlannedRequest], dict[str, Any]] | None = None,
+        provenance: Callable[[PlannedRequest], AnswerOrigin] | None = None,
     ) -> Answers:
         """Send `requests` to `endpoint`; every answer, recorded in answers.jsonl when `provenance` is given."""
         concurrency = self.concurrency
@@ -99,7 +102,7 @@ class Asker:
         def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
             row = self.known.get(request.key)
             if row is None:
-                row = {
+                fresh: AnswerRow = {
                     "request": request.key,
                     "answer": reply.choices[0].text if reply.choices else "",
                     "prompt_tokens": reply.prompt_tokens,
@@ -108,11 +111,12 @@ class Asker:
                     "model": request.model,
                     "endpoint": endpoint.label,
                     "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    **(provenance(request) if provenance else {}),
                 }
                 if provenance:
-                    self.out.write(row)
-                    self.known[request.key] = row
+                    fresh.update(provenance(request))
+                    self.out.write(fresh)
+                    self.known[request.key] = fresh
+                row = fresh
             answers.rows[request.key] = row
             self.progress(step, len(answers.rows), total)
 

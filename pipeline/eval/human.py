@@ -22,6 +22,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError, Location
 from pipeline.eval.judge import tally
 from pipeline.eval.report import write
+from pipeline.eval.results import EvalResult, HumanTally, Pushed
 from pipeline.eval.systems import load_items
 from pipeline.jsonl import Appender, read_jsonl
 from pipeline.labelstudio.adapter import Server
@@ -41,7 +42,7 @@ LABEL_CONFIG = """<View>
 </View>"""
 
 
-def _result(project: Project) -> dict[str, Any]:
+def _result(project: Project) -> EvalResult:
     path = project.paths.eval_json
     if not path.exists():
         raise InputError("no eval yet", Location(project.show(path)), hint="run `ftboot eval` first")
@@ -56,7 +57,7 @@ def _title(project: Project, pair: str) -> str:
     return f"{project.config.labelstudio.project_title} · pairwise {hashlib.sha256(pair.encode()).hexdigest()[:6]}"
 
 
-def push(project: Project, pair_option: str) -> dict[str, Any]:
+def push(project: Project, pair_option: str) -> Pushed:
     """Send the two systems' answers of every test item of the last eval as blind pairwise tasks."""
     names = [n.strip() for n in pair_option.split(",")]
     result = _result(project)
@@ -112,7 +113,7 @@ def _choice(annotation: dict[str, Any]) -> str | None:
     return None
 
 
-def pull(project: Project) -> dict[str, Any]:
+def pull(project: Project) -> dict[str, HumanTally]:
     """Human wins per pushed pair, and the judge's agreement with them; written into eval.json and eval.md."""
     path = project.paths.human_pairs
     if not path.exists():
@@ -132,8 +133,9 @@ def pull(project: Project) -> dict[str, Any]:
                 continue
             pair = order["pair"]
             a = pair.split(" vs ")[0]
-            judged = (result["pairwise"].get(pair) or {}).get("judge") or {}
-            judge_of = dict(zip(judged.get("items", []), judged.get("outcomes", []), strict=True))
+            compared = result["pairwise"].get(pair)
+            judged = compared["judge"] if compared else None
+            judge_of = dict(zip(judged.get("items", []), judged.get("outcomes", []), strict=True)) if judged else {}
             entry = found.setdefault(pair, {"outcomes": [], "agree": 0, "compared": 0})
             for annotation in task.get("annotations") or []:
                 choice = _choice(annotation)
@@ -147,11 +149,11 @@ def pull(project: Project) -> dict[str, Any]:
                     entry["agree"] += judge_of[order["item"]] == outcome
     resamples = project.config.eval.resamples
     for pair, entry in found.items():
-        human = {
+        human: HumanTally = {
             **tally(entry["outcomes"], resamples),
             "judgements": len(entry["outcomes"]),
             "judge_agreement": round(entry["agree"] / entry["compared"], 3) if entry["compared"] else None,
         }
-        result["pairwise"].setdefault(pair, {"judge": None})["human"] = human
+        result["pairwise"].setdefault(pair, {"judge": None, "human": None})["human"] = human
     write(result, project.paths)
-    return {pair: row["human"] for pair, row in result["pairwise"].items() if row.get("human")}
+    return {pair: tallied for pair, row in result["pairwise"].items() if (tallied := row.get("human"))}

@@ -12,9 +12,9 @@ It leaves human judgement to `pipeline.eval.human`.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pipeline.config import Config
+from pipeline.eval.results import AnswerRow, Tally
 from pipeline.eval.scores import summary
 from pipeline.eval.systems import EvalItem
 from pipeline.llm.judging import ask, transcript
@@ -52,7 +52,7 @@ def pair_requests(
     ]
 
 
-def outcomes(pairs: list[tuple[PlannedRequest, PlannedRequest]], replies: dict[str, dict[str, Any]]) -> list[str]:
+def outcomes(pairs: list[tuple[PlannedRequest, PlannedRequest]], replies: dict[str, AnswerRow]) -> list[str]:
     """'win', 'tie' or 'loss' of the first system on each item: a win or loss only when both orders agree."""
     out = []
     for forward, swapped in pairs:
@@ -61,7 +61,7 @@ def outcomes(pairs: list[tuple[PlannedRequest, PlannedRequest]], replies: dict[s
     return out
 
 
-def tally(results: list[str], resamples: int) -> dict[str, Any]:
+def tally(results: list[str], resamples: int) -> Tally:
     """Wins, ties, losses, and the first system's score (win 1, tie 0.5) with its interval."""
     points = [{"win": 1.0, "tie": 0.5, "loss": 0.0}[r] for r in results]
     return {

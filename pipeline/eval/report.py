@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipeline.eval.results import EvalResult, Interval, Tally
 from pipeline.jsonl import atomic_write, dumps
 from pipeline.paths import OutputPaths
 
 
-def _charts(result: dict[str, Any], directory: Path) -> None:
+def _charts(result: EvalResult, directory: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,11 +24,15 @@ def _charts(result: dict[str, Any], directory: Path) -> None:
     names = list(result["systems"])
     figure, axes = plt.subplots(figsize=(1.6 + 1.4 * len(names), 3.6))
     width = 0.38
-    for offset, score in ((-width / 2, "chrf"), (width / 2, "rougeL")):
-        means = [result["systems"][n][score]["mean"] for n in names]
+    rows = [result["systems"][n] for n in names]
+    for offset, score, intervals in (
+        (-width / 2, "chrf", [row["chrf"] for row in rows]),
+        (width / 2, "rougeL", [row["rougeL"] for row in rows]),
+    ):
+        means = [i["mean"] for i in intervals]
         errors = [
-            [m - result["systems"][n][score]["ci"][0] for n, m in zip(names, means, strict=True)],
-            [result["systems"][n][score]["ci"][1] - m for n, m in zip(names, means, strict=True)],
+            [m - i["ci"][0] for i, m in zip(intervals, means, strict=True)],
+            [i["ci"][1] - m for i, m in zip(intervals, means, strict=True)],
         ]
         axes.bar([i + offset for i in range(len(names))], means, width, yerr=errors, capsize=4, label=score)
     axes.set_xticks(range(len(names)), names)
@@ -40,7 +45,8 @@ def _charts(result: dict[str, Any], directory: Path) -> None:
     figure, axes = plt.subplots(figsize=(5, 3.6))
     for name in names:
         row = result["systems"][name]
-        x = row["cost_per_1k"] if priced else row["prompt_tokens"] + row["tokens_per_answer"]
+        cost = row["cost_per_1k"]
+        x = cost if priced and cost is not None else row["prompt_tokens"] + row["tokens_per_answer"]
         low, high = row["chrf"]["ci"]
         axes.errorbar(
             [x],
@@ -62,15 +68,15 @@ def _save(figure: Any, path: Path) -> None:
         figure.savefig(handle, format="png", dpi=110)
 
 
-def _ci(score: dict[str, Any] | None) -> str:
+def _ci(score: Interval | None) -> str:
     return f"{score['mean']:.1f} [{score['ci'][0]:.1f}, {score['ci'][1]:.1f}]" if score else "-"
 
 
-def _counts(row: dict[str, Any]) -> str:
+def _counts(row: Tally | None) -> str:
     return f"{row['wins']} / {row['ties']} / {row['losses']}" if row else "-"
 
 
-def render(result: dict[str, Any]) -> str:
+def render(result: EvalResult) -> str:
     lines = [
         "# Eval",
         "",
@@ -98,19 +104,20 @@ def render(result: dict[str, Any]) -> str:
             "| pair | judge wins / ties / losses | judge score | humans wins / ties / losses | humans score | judge agrees with humans |",
             "|---|---:|---:|---:|---:|---:|",
         ]
-        for pair, row in result["pairwise"].items():
-            judge, human = row.get("judge") or {}, row.get("human") or {}
-            agree = "-" if human.get("judge_agreement") is None else f"{100 * human['judge_agreement']:.0f}%"
+        for pair, entry in result["pairwise"].items():
+            judge, human = entry.get("judge"), entry.get("human")
+            agreed = human["judge_agreement"] if human else None
+            agree = "-" if agreed is None else f"{100 * agreed:.0f}%"
             lines.append(
-                f"| {pair} | {_counts(judge)} | {_ci(judge.get('score'))} | {_counts(human)} | "
-                f"{_ci(human.get('score'))} | {agree} |"
+                f"| {pair} | {_counts(judge)} | {_ci(judge['score'] if judge else None)} | {_counts(human)} | "
+                f"{_ci(human['score'] if human else None)} | {agree} |"
             )
         lines.append("")
     lines += ["## Verdict", "", result["verdict"], ""]
     return "\n".join(lines)
 
 
-def write(result: dict[str, Any], paths: OutputPaths) -> None:
+def write(result: EvalResult, paths: OutputPaths) -> None:
     """eval.md and its charts, then eval.json, the result as data."""
     paths.eval.mkdir(parents=True, exist_ok=True)
     _charts(result, paths.eval)

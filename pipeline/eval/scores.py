@@ -22,6 +22,7 @@ import numpy as np
 
 from pipeline.config import EvalChecks, Price, Project, key_location
 from pipeline.errors import InputError
+from pipeline.eval.results import AnswerRow, Interval, Usage
 
 SEED = 20240601
 
@@ -65,7 +66,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], resamples: int) ->
     return float(diff.mean()), bootstrap(diff, resamples)
 
 
-def summary(values: Sequence[float], resamples: int) -> dict[str, Any]:
+def summary(values: Sequence[float], resamples: int) -> Interval:
     low, high = bootstrap(values, resamples)
     return {"mean": round(float(np.mean(values)), 2), "ci": [round(low, 2), round(high, 2)]}
 
@@ -124,7 +125,7 @@ def load_checks(project: Project, cfg: EvalChecks) -> Checks:
     return Checks(cfg.max_words, regex, validator)
 
 
-def usage(rows: Sequence[dict[str, Any]], price: Price | None) -> dict[str, Any]:
+def usage(rows: Sequence[AnswerRow], price: Price | None) -> Usage:
     """Tokens per answer, latency percentiles and the cost of 1,000 calls (None without a configured price)."""
     prompt = np.array([r["prompt_tokens"] for r in rows], dtype=float)
     completion = np.array([r["completion_tokens"] for r in rows], dtype=float)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -52,13 +52,28 @@ def expand(ranges: Iterable[list[int]]) -> Iterator[int]:
         yield from range(first, last + 1)
 
 
+class BatchPlan(TypedDict):
+    """What a batch input file was planned with: enough to rebuild the run's settings and to group resubmits
+    (a generation batch), or to judge from the cache at the threshold asked (a judge batch)."""
+
+    backend: str
+    model: str
+    endpoint: str  # the API path the requests go to
+    host: str
+    fingerprint: str  # a generation plan's first request's cache key; "judge" for a judge batch
+    mode: NotRequired[str]
+    pool: NotRequired[str]
+    round: NotRequired[int]
+    min_score: NotRequired[int | None]
+
+
 @dataclass
 class Entry:
     """One input file and its batch, as the ledger's events add up."""
 
     name: str
     kind: str  # "batch" or "file"
-    plan: dict[str, Any]
+    plan: BatchPlan
     ranges: list[list[int]]
     count: int
     bytes: int

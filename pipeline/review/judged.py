@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 from pipeline.config import Project
 from pipeline.schema import is_accepted, read_records
@@ -25,7 +25,20 @@ def roc_auc(positive: list[float], negative: list[float]) -> float | None:
     return wins / (len(positive) * len(negative))
 
 
-def agreement(reviewed: Iterable[dict[str, Any]], scores: dict[str, int]) -> dict[str, Any] | None:
+class ScoreRate(TypedDict):
+    reviewed: int
+    acceptance_rate: float
+
+
+class JudgeAgreement(TypedDict):
+    """How the judge's scores went with the reviewers' verdicts."""
+
+    scored: int
+    roc_auc: float | None  # None when every scored line had the same verdict
+    per_score: dict[str, ScoreRate]  # by score, "1" to "5"
+
+
+def agreement(reviewed: Iterable[dict[str, Any]], scores: dict[str, int]) -> JudgeAgreement | None:
     """How the judge's scores went with the reviewers' verdicts, over the reviewed lines whose candidate was
     scored (in its provenance, else in `scores` by candidate id: judged after it was pushed). None: none was."""
     pairs = []
@@ -37,7 +50,7 @@ def agreement(reviewed: Iterable[dict[str, Any]], scores: dict[str, int]) -> dic
     if not pairs:
         return None
     auc = roc_auc([s for s, a in pairs if a], [s for s, a in pairs if not a])
-    per_score: dict[str, dict[str, Any]] = {}
+    per_score: dict[str, ScoreRate] = {}
     for score in sorted({s for s, _ in pairs}):
         verdicts = [a for s, a in pairs if s == score]
         per_score[str(score)] = {"reviewed": len(verdicts), "acceptance_rate": round(sum(verdicts) / len(verdicts), 3)}

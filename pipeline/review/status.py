@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from pipeline.config import Project
 from pipeline.labelstudio import adapter as lsa
@@ -26,6 +26,21 @@ from pipeline.review.sync import apply_edits
 VERDICTS = (lsa.ACCEPT, lsa.REJECT)
 
 
+class Reviewer(TypedDict):
+    """One reviewer's figures; None where there is nothing to measure yet."""
+
+    tasks: int
+    median_seconds: float | None
+    acceptance_rate: float | None
+    edit_rate: float | None
+
+
+class Kappa(TypedDict):
+    method: str  # "Cohen's" or "Fleiss'"
+    kappa: float | None  # None when undefined (every verdict the same)
+    tasks: int
+
+
 @dataclass
 class ReviewStatus:
     tasks: int = 0
@@ -33,15 +48,15 @@ class ReviewStatus:
     pending: int = 0
     skipped: int = 0
     overlap: int = 1
-    reviewers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    agreement: dict[str, Any] | None = None
+    reviewers: dict[str, Reviewer] = field(default_factory=dict)
+    agreement: Kappa | None = None
     seconds_left: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
 
-def kappa(ratings: list[list[str]], cohen: bool) -> dict[str, Any] | None:
+def kappa(ratings: list[list[str]], cohen: bool) -> Kappa | None:
     """Agreement on tasks with several verdicts. `cohen`: two reviewers, and each task's verdicts in reviewer
     order; otherwise Fleiss' kappa over the tasks with the most common number of verdicts, in any order."""
     several = [r for r in ratings if len(r) >= 2]

@@ -34,7 +34,7 @@ from pipeline.jsonl import atomic_write, read_jsonl
 from pipeline.labelstudio import adapter as lsa
 from pipeline.progress import Progress, quiet
 from pipeline.review import reviewed as store
-from pipeline.review.judged import agreement, candidate_scores
+from pipeline.review.judged import JudgeAgreement, agreement, candidate_scores
 from pipeline.review.lsexport import read_export
 from pipeline.schema import (
     ACCEPTED_VERDICTS,
@@ -223,7 +223,7 @@ class PullResult:
     preferences: int = 0
     notes: list[str] = field(default_factory=list)
     merged: store.Merged = field(default_factory=lambda: store.Merged([], []))
-    judge: dict[str, Any] | None = (
+    judge: JudgeAgreement | None = (
         None  # how the judge's scores went with the verdicts (`pipeline.review.judged.agreement`)
     )
 

@@ -42,7 +42,7 @@ from pipeline.generation.batch.send import (
 )
 from pipeline.generation.judge import Judge, judge_candidates, unscored
 from pipeline.jsonl import Appender
-from pipeline.ledgers.batches import BatchLedger, Entry, expand
+from pipeline.ledgers.batches import BatchLedger, BatchPlan, Entry, expand
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import CHAT, Endpoint
@@ -83,7 +83,7 @@ def plan_judge_batch(
     fresh = [r for r in requests if r.key not in held]
     sent.outstanding = len(requests) - len(fresh)
     budget = batch_budget(project, judge.model, max_requests, max_tokens, max_cost)
-    plan = {
+    plan: BatchPlan = {
         "backend": "openai",
         "model": judge.model,
         "endpoint": CHAT,

@@ -29,7 +29,7 @@ from pipeline.errors import InputError
 from pipeline.generation.batch.api import LOOKBACK, TAG, BatchAPI
 from pipeline.generation.batch.files import Part, url_of, write_parts
 from pipeline.generation.run import Options, RunSettings
-from pipeline.ledgers.batches import BatchLedger, Entry, expand
+from pipeline.ledgers.batches import BatchLedger, BatchPlan, Entry, expand
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.endpoint import resolve
 from pipeline.llm.limits import Budget
@@ -78,7 +78,7 @@ class Sent:
         return {**self.__dict__, "worst_case_tokens": {"prompt": self.prompt_tokens, "output": self.output_tokens}}
 
 
-def _plan(stage: RunSettings) -> dict[str, Any]:
+def _plan(stage: RunSettings) -> BatchPlan:
     first = stage.planner.request(0)
     return {
         "backend": stage.backend,
@@ -92,7 +92,7 @@ def _plan(stage: RunSettings) -> dict[str, Any]:
     }
 
 
-def stage_of(project: Project, plan: dict[str, Any]) -> RunSettings:
+def stage_of(project: Project, plan: BatchPlan) -> RunSettings:
     return RunSettings(
         project, Options(backend=plan["backend"], model=plan["model"], mode=plan["mode"], pool=plan["pool"])
     )
@@ -200,7 +200,7 @@ def _write(
 def write_inputs(
     project: Project,
     ledger: BatchLedger,
-    plan: dict[str, Any],
+    plan: BatchPlan,
     chosen: Iterator[tuple[int, PlannedRequest]],
     sent: Sent,
     to: Path | None,
@@ -329,7 +329,7 @@ def note_ids(ledger: BatchLedger, sent: Sent) -> None:
 def resubmit(project: Project, options: Options, dry_run: bool = False, progress: Progress = quiet) -> Sent:
     """Send the failed and expired requests of collected batches again, those not answered or outstanding."""
     ledger, sent = BatchLedger(project), Sent()
-    plans: dict[str, tuple[dict[str, Any], set[int]]] = {}
+    plans: dict[str, tuple[BatchPlan, set[int]]] = {}
     for entry in ledger.entries().values():
         if entry.status == "collected" and entry.failed:
             plans.setdefault(entry.plan["fingerprint"], (entry.plan, set()))[1].update(expand(entry.failed))
