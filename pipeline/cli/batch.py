@@ -14,10 +14,19 @@ from typing import Any
 
 import click
 
-from pipeline.cli.common import Writes, echo_json, limit_options, n_option, plan_options, progress_bar, project_of
+from pipeline.cli.common import (
+    EXISTING_FILE,
+    Writes,
+    echo_json,
+    json_option,
+    limit_options,
+    n_option,
+    plan_options,
+    progress_bar,
+    project_of,
+)
 
 dry_run_option = click.option("--dry-run", is_flag=True, help="Count and price the requests; write and send nothing.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 
 
 def run_batch(project: Any, options: Any, action: str, path: Path | None, dry_run: bool, as_json: bool) -> None:
@@ -183,7 +192,7 @@ def batch() -> None:
 @plan_options
 @limit_options
 @dry_run_option
-@json_option
+@json_option("the summary")
 @click.pass_context
 def batch_send(ctx: click.Context, dry_run: bool, as_json: bool, **given: Any) -> None:
     """Send the planned requests as Batch API batches and return; --backend openai only.
@@ -199,7 +208,7 @@ def batch_send(ctx: click.Context, dry_run: bool, as_json: bool, **given: Any) -
 
 
 @batch.command("collect", cls=Writes)
-@json_option
+@json_option("the summary")
 @click.pass_context
 def batch_collect(ctx: click.Context, as_json: bool) -> None:
     """Take in the answers of finished batches, through the same filters as online replies.
@@ -214,7 +223,7 @@ def batch_collect(ctx: click.Context, as_json: bool) -> None:
 @batch.command("resubmit", cls=Writes)
 @limit_options
 @dry_run_option
-@json_option
+@json_option("the summary")
 @click.pass_context
 def batch_resubmit(ctx: click.Context, dry_run: bool, as_json: bool, **given: Any) -> None:
     """Collect, then send the failed and expired requests again as a new batch.
@@ -232,7 +241,7 @@ def batch_resubmit(ctx: click.Context, dry_run: bool, as_json: bool, **given: An
 @plan_options
 @limit_options
 @dry_run_option
-@json_option
+@json_option("the summary")
 @click.pass_context
 def batch_write(ctx: click.Context, file: Path, dry_run: bool, as_json: bool, **given: Any) -> None:
     """Only write the Batch API input FILE (split at the size limits), for an engine such as `vllm run-batch`.
@@ -245,9 +254,9 @@ def batch_write(ctx: click.Context, file: Path, dry_run: bool, as_json: bool, **
 
 
 @batch.command("read", cls=Writes)
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=EXISTING_FILE)
 @plan_options
-@json_option
+@json_option("the summary")
 @click.pass_context
 def batch_read(ctx: click.Context, file: Path, as_json: bool, **given: Any) -> None:
     """Take in a Batch API output FILE produced elsewhere (same --model, --mode and --pool as `batch write`).

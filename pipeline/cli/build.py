@@ -11,24 +11,26 @@ from typing import Any
 
 import click
 
-from pipeline.cli.common import EXPORT_TARGETS, Writes, echo_json, progress_bar, project_of
+from pipeline.cli.common import (
+    EXISTING_FILE,
+    EXPORT_TARGETS,
+    Writes,
+    echo_json,
+    format_option,
+    json_option,
+    progress_bar,
+    project_of,
+)
 
 
 @click.command(cls=Writes)
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="Build from this chat JSONL instead of seeds + accepted reviews.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["chat", "dpo"]),
-    default="chat",
-    show_default=True,
-    help="chat: supervised set; dpo: preference set from reviewers' edits.",
-)
+@format_option("chat: supervised set; dpo: preference set from reviewers' edits.")
 @click.option("--target", help="Ruleset to validate against (default from ftboot.toml: openai).")
 @click.option("--model", help="Target model, for its token limit (default from ftboot.toml).")
 @click.option("--push-to-hub", "push_to_hub", metavar="REPO", help="Also push the DatasetDict to this Hub repo.")
@@ -38,7 +40,7 @@ from pipeline.cli.common import EXPORT_TARGETS, Writes, echo_json, progress_bar,
     type=click.Choice(EXPORT_TARGETS),
     help="Then export the set to outputs/export-TARGET/ (as `ftboot export --to TARGET`).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("the summary")
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -100,16 +102,9 @@ def build_text(result: Any) -> str:  # result: pipeline.build.steps.BuildResult
     help="trl, axolotl, unsloth (local trainers) or vertex (Vertex AI tuning).",
 )
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["chat", "dpo"]),
-    default="chat",
-    show_default=True,
-    help="chat: train.jsonl and val.jsonl; dpo: the preference set from `build --format dpo`.",
-)
+@format_option("chat: train.jsonl and val.jsonl; dpo: the preference set from `build --format dpo`.")
 @click.option("--model", help="The base model the written config names (default: one suited to the target).")
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@json_option("what was written")
 @click.pass_context
 def export(ctx: click.Context, to: str, directory: Path, fmt: str, model: str | None, as_json: bool) -> None:
     """Write the final set for a local trainer or Vertex AI into DIRECTORY, with a ready config and a README.md.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -89,6 +90,22 @@ def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
         return command
 
     return apply
+
+
+# An existing file named on the command line (--input, --test, --from-file, ...).
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def json_option(what: str) -> Callable[[F], F]:
+    """`--json`, which prints `what` (e.g. "the summary") as JSON instead of text."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
+
+
+def format_option(help: str) -> Callable[[F], F]:
+    """`--format chat|dpo`: the supervised set or the preference set; `help` says what each means here."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(["chat", "dpo"]), default="chat", show_default=True, help=help
+    )
 
 
 n_option = click.option(

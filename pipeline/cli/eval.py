@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import echo_json, progress_bar, project_of
+from pipeline.cli.common import EXISTING_FILE, echo_json, json_option, progress_bar, project_of
 
 
 @click.group("eval", invoke_without_command=True)
@@ -18,7 +18,7 @@ from pipeline.cli.common import echo_json, progress_bar, project_of
 @click.option(
     "--test",
     "test_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="Evaluate on this chat JSONL instead of outputs/test.jsonl.",
 )
 @click.option(
@@ -31,7 +31,7 @@ from pipeline.cli.common import echo_json, progress_bar, project_of
     type=click.FloatRange(min=0),
     help="Stop before spending more US dollars than this (every model priced).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("the result")
 @click.pass_context
 def eval_(
     ctx: click.Context,
@@ -86,7 +86,7 @@ def eval_(
 
 @eval_.command("push")
 @click.option("--pair", required=True, metavar="A,B", help="The two systems of the last eval to compare.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("the summary")
 @click.pass_context
 def eval_push(ctx: click.Context, pair: str, as_json: bool) -> None:
     """Make a blind pairwise Label Studio project of two systems' answers (random order, names hidden).
@@ -108,7 +108,7 @@ def eval_push(ctx: click.Context, pair: str, as_json: bool) -> None:
 
 
 @eval_.command("pull")
-@click.option("--json", "as_json", is_flag=True, help="Print the human results as JSON.")
+@json_option("the human results")
 @click.pass_context
 def eval_pull(ctx: click.Context, as_json: bool) -> None:
     """Read the human pairwise judgements back: win rates, and how often the LLM judge agrees with people.

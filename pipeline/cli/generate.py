@@ -14,7 +14,17 @@ from typing import Any
 import click
 
 from pipeline.cli.batch import print_sent, run_batch
-from pipeline.cli.common import Writes, echo_json, limit_options, n_option, plan_options, progress_bar, project_of
+from pipeline.cli.common import (
+    EXISTING_FILE,
+    Writes,
+    echo_json,
+    json_option,
+    limit_options,
+    n_option,
+    plan_options,
+    progress_bar,
+    project_of,
+)
 
 
 @click.command(cls=Writes)
@@ -33,7 +43,7 @@ from pipeline.cli.common import Writes, echo_json, limit_options, n_option, plan
 )
 @click.option(
     "--collect-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     hidden=True,
     help="Alias of `ftboot batch read FILE`.",
 )
@@ -51,7 +61,7 @@ from pipeline.cli.common import Writes, echo_json, limit_options, n_option, plan
 @click.option(
     "--dry-run", is_flag=True, help="Print the first prompt and the planned number of requests; send nothing."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("the summary")
 @click.pass_context
 def generate(
     ctx: click.Context,
@@ -262,7 +272,7 @@ def _print_generate_summary(s: Any) -> None:
     help="Send the requests as Batch API batches at the batch price and return; `ftboot batch collect` scores.",
 )
 @click.option("--dry-run", is_flag=True, help="With --batch: count and price the requests; write and send nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("the summary")
 @click.pass_context
 def judge_command(
     ctx: click.Context,

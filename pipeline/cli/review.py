@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli.common import Writes, echo_json, print_warnings, progress_bar, project_of
+from pipeline.cli.common import EXISTING_FILE, Writes, echo_json, json_option, print_warnings, progress_bar, project_of
 
 
 @click.group()
@@ -32,7 +32,7 @@ def review() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the tasks as Label Studio import JSON (and the labeling config beside it) instead.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("the summary")
 @click.pass_context
 def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None:
     """Send the candidates in outputs/candidates.jsonl that the project does not have yet.
@@ -61,7 +61,7 @@ def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None
 @click.option(
     "--from-file",
     "from_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="Read a JSON export saved from Label Studio instead of asking the server.",
 )
 @click.option(
@@ -74,7 +74,7 @@ def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None
     is_flag=True,
     help="Drop the reviews of earlier pulls that Label Studio no longer has (kept by default).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("the summary")
 @click.pass_context
 def review_pull(
     ctx: click.Context, from_file: Path | None, policy: str | None, forget_missing: bool, as_json: bool
@@ -199,7 +199,7 @@ def _print_server(running: Any) -> None:
 
 
 @review.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@json_option("the figures")
 @click.pass_context
 def review_status(ctx: click.Context, as_json: bool) -> None:
     """Tasks done, pending and skipped; each reviewer's pace and rates; agreement; the time left (read-only).

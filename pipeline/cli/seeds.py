@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import echo_json, print_warnings, project_of
+from pipeline.cli.common import echo_json, json_option, print_warnings, project_of
 
 
 @click.group()
@@ -19,7 +19,7 @@ def seeds() -> None:
 
 @seeds.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("the result")
 @click.pass_context
 def seeds_check(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
     """Validate seed files (default: every seeds/*.jsonl and seeds/*.yaml).

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli.common import echo_json, project_of
+from pipeline.cli.common import echo_json, json_option, project_of
 
 
 @click.command()
@@ -30,7 +30,7 @@ def init(directory: Path) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@json_option("the counts")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show the count at each stage and the next command to run.

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli.common import Writes, echo_json, project_of
+from pipeline.cli.common import Writes, echo_json, format_option, json_option, project_of
 
 
 @click.command(cls=Writes)
@@ -18,14 +18,7 @@ from pipeline.cli.common import Writes, echo_json, project_of
     "--provider", help="fireworks, bedrock, together, huggingface, openai or azure (from ftboot.toml; no default)."
 )
 @click.option("--model", help="The base model to fine-tune (default from ftboot.toml).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["chat", "dpo"]),
-    default="chat",
-    show_default=True,
-    help="chat: train.jsonl and val.jsonl, supervised; dpo: the preference set from `build --format dpo`.",
-)
+@format_option("chat: train.jsonl and val.jsonl, supervised; dpo: the preference set from `build --format dpo`.")
 @click.option(
     "--dry-run", is_flag=True, help="Validate and show what would be sent and its estimated cost; send nothing."
 )
@@ -40,7 +33,7 @@ from pipeline.cli.common import Writes, echo_json, project_of
     help="Follow a job already started (default: the last one in outputs/uploads.jsonl).",
 )
 @click.option("--force", is_flag=True, help="Start a job even though these files and settings already have one.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan or the result as JSON.")
+@json_option("the plan or the result")
 @click.pass_context
 def upload(
     ctx: click.Context,
