@@ -123,6 +123,18 @@ def review_project(project: Path, labelstudio: LabelStudioServer, monkeypatch: p
     return project
 
 
+def manual_region(from_name: str, to_name: str, kind: str, value: dict[str, Any]) -> dict[str, Any]:
+    """One region of an annotation's result as a person's click in the Label Studio editor makes it."""
+    return {
+        "id": uuid.uuid4().hex[:10],
+        "from_name": from_name,
+        "to_name": to_name,
+        "type": kind,
+        "origin": "manual",
+        "value": value,
+    }
+
+
 @dataclass
 class Reviewer:
     """Annotates tasks of one project through the API, as the labeling editor does."""
@@ -166,27 +178,9 @@ class Reviewer:
                 item = {**item, "value": {"text": [edits[slot]]}, "origin": "prediction-changed"}
             result.append(item)
         if verdict:
-            result.append(
-                {
-                    "id": uuid.uuid4().hex[:10],
-                    "from_name": "verdict",
-                    "to_name": "dialogue_1",
-                    "type": "choices",
-                    "origin": "manual",
-                    "value": {"choices": [verdict]},
-                }
-            )
+            result.append(manual_region("verdict", "dialogue_1", "choices", {"choices": [verdict]}))
         if notes:
-            result.append(
-                {
-                    "id": uuid.uuid4().hex[:10],
-                    "from_name": "notes",
-                    "to_name": "dialogue_1",
-                    "type": "textarea",
-                    "origin": "manual",
-                    "value": {"text": [notes]},
-                }
-            )
+            result.append(manual_region("notes", "dialogue_1", "textarea", {"text": [notes]}))
         body: dict[str, Any] = {
             "result": [] if cancelled else result,
             "lead_time": lead_time,

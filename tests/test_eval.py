@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.schema import example_id
 from tests.helpers import varied_examples, write_jsonl
+from tests.labelstudio_fixtures import manual_region
 
 SYSTEMS = {"oracle": "oracle", "paraphrase": "paraphrase", "noise": "noise"}
 
@@ -189,8 +190,6 @@ def test_unknown_system_and_missing_test_set(project, run, evalapi):
 
 
 def test_blind_human_pairwise_in_label_studio(review_project, run, evalapi, labelstudio):
-    import uuid
-
     project = review_project
     examples = write_test_set(project, evalapi, 6)
     configure(project, SYSTEMS)
@@ -214,16 +213,7 @@ def test_blind_human_pairwise_in_label_studio(review_project, run, evalapi, labe
     for number, task in enumerate(tasks):
         choice = "Tie" if number == 0 else "Answer 1" if task["data"]["answer_1"] in references else "Answer 2"
         body = {
-            "result": [
-                {
-                    "id": uuid.uuid4().hex[:10],
-                    "from_name": "preference",
-                    "to_name": "prompt",
-                    "type": "choices",
-                    "origin": "manual",
-                    "value": {"choices": [choice]},
-                }
-            ],
+            "result": [manual_region("preference", "prompt", "choices", {"choices": [choice]})],
             "lead_time": 3.0,
         }
         with labelstudio.http() as http:
