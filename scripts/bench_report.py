@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_build import make_examples
 
 import pipeline.build.report
-from pipeline.build.steps import build
+from pipeline.build.run import build
 from pipeline.config import find_project
 
 spent: dict[str, tuple[float, float]] = {}  # step -> (CPU, wall-clock) seconds

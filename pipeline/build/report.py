@@ -23,8 +23,8 @@ from pipeline.errors import InputError
 from pipeline.schema import ACCEPTED_VERDICTS, Record, example_text, read_records
 from pipeline.seeds import load_seeds
 
-if TYPE_CHECKING:  # for annotations only: steps imports this module to write the report
-    from pipeline.build.steps import BuildResult
+if TYPE_CHECKING:  # for annotations only: the build's run imports this module to write the report
+    from pipeline.build.run import BuildResult
 
 
 def chart_data(project: Project, result: BuildResult) -> ChartData:

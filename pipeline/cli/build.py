@@ -61,7 +61,7 @@ def build(
       ftboot build --format dpo
       ftboot build --export vertex
     """
-    from pipeline.build.steps import build as run_build
+    from pipeline.build.run import build as run_build
 
     project = project_of(ctx)
     with progress_bar(disabled=as_json) as update:
@@ -80,7 +80,7 @@ def build(
         )
 
 
-def build_text(result: Any) -> str:  # result: pipeline.build.steps.BuildResult
+def build_text(result: Any) -> str:  # result: pipeline.build.run.BuildResult
     """What was built from how many inputs, why the others were rejected, the cost to train, and what to read next."""
     reasons = ", ".join(f"{n} {code}" for code, n in result.rejects.reasons.most_common()) or "none"
     cost = f"${result.cost:.2f}" if result.cost is not None else "no price set in ftboot.toml"
