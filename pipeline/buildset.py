@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError, Location
-from pipeline.jsonl import atomic_write
+from pipeline.writes import atomic_write
 
 STAGING = ".build-"
 CHUNK = 1 << 20

@@ -1,5 +1,5 @@
-"""JSONL files the way every stage needs them: streamed reads that know their line numbers, atomic whole-file
-writes, and crash-safe appends.
+"""JSONL files read the way every stage needs them: streamed, each line located by its number, every bad line
+named.
 
 - `open_regular` opens a file only when it is a regular one (after following links), without ever blocking on
   a FIFO or reading a device, so a seed named `x.jsonl` that is a directory, a pipe or `/dev/zero` is an error.
@@ -8,11 +8,9 @@ writes, and crash-safe appends.
   whole), nesting deeper than `MAX_DEPTH`, a duplicate key, a lone surrogate escape (`\\ud800`, which no UTF-8
   file can hold) and a line that is not a JSON object. Blank lines are skipped; a byte-order mark at the start
   is accepted with an `InputWarning`.
-- `atomic_write` writes beside the target and renames over it, so a reader sees the old file or the new one,
-  never half of either.
-- `Appender` adds one line at a time, flushed, after cutting off a torn last line that a killed run left.
 
-It does not validate what the objects mean; that is `pipeline.schema`'s job.
+It leaves out writing (`pipeline.writes`: atomic writes, flushed appends, torn-line repair), the checks of a
+parsed value (`pipeline.jsonvalue`) and what the objects mean (`pipeline.schema`).
 """
 
 from __future__ import annotations
@@ -22,17 +20,15 @@ import json
 import os
 import re
 import stat
-import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from pipeline.errors import InputError, InputWarning, Location
+from pipeline.jsonvalue import MAX_DEPTH, check_value, field_name, json_kind, printable, too_deep, walk
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
-MAX_DEPTH = 100  # a chat example with tools nests about 10 deep; 100 leaves room and keeps every walk shallow
 BOM = b"\xef\xbb\xbf"
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _KINDS = (
@@ -62,17 +58,6 @@ def open_regular(path: Path, shown: str | Path | None = None) -> BinaryIO:
         raise InputError(f"is {kind}, not a regular file", where)
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
-
-
-def json_kind(value: Any) -> str:
-    """A value's JSON type name, for messages: object, array, string, number, true/false, null."""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
-
-
-def printable(text: str) -> str:
-    """Text safe to print whatever it holds (a lone surrogate becomes its escape)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class _DuplicateKey(Exception):
@@ -105,80 +90,6 @@ def _marking_keys(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
     return value
 
 
-def walk(value: Any) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    """(path, node) for every node of a parsed JSON value, without recursion (the value may be deep)."""
-    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
-    while stack:
-        path, node = stack.pop()
-        yield path, node
-        if isinstance(node, dict):
-            stack += [((*path, key), item) for key, item in reversed(node.items())]
-        elif isinstance(node, list):
-            stack += [((*path, i), item) for i, item in reversed(list(enumerate(node)))]
-
-
-def field_name(path: Iterable[Any]) -> str:
-    """('messages', 2, 'role') → 'messages[2].role'."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{printable(str(part))}" if out else printable(str(part))
-    return out
-
-
-def _under(where: Location, path: Iterable[Any]) -> Location:
-    """The location of the node at `path` in a value found at `where` (whose field, if any, is the value's)."""
-    field = field_name(path)
-    if where.field and field:
-        field = where.field + ("" if field.startswith("[") else ".") + field
-    return Location(where.file, where.line, field or where.field or None)
-
-
-def too_deep(path: tuple[Any, ...], where: Location, max_depth: int = MAX_DEPTH) -> InputError:
-    return InputError(f"nested deeper than {max_depth} levels", _under(where, path[:3]))
-
-
-def check_value(value: Any, where: Location, max_depth: int = MAX_DEPTH) -> None:
-    """Raise the located `InputError` for the first node of a parsed JSON value that no line could carry: one
-    nested deeper than `max_depth`, or a key or text holding a lone surrogate (only an escape such as `\\ud800`
-    makes one, and no UTF-8 file can hold it). Loops, no recursion, so no value can exhaust the stack here.
-    Used for every line `read_jsonl` reads and for the parts of a Label Studio export a review keeps."""
-    if _carried(value, max_depth):
-        return
-    for path, node in walk(value):  # in document order, to name the first problem
-        if len(path) > max_depth:
-            raise too_deep(path, where, max_depth)
-        texts = [node] if isinstance(node, str) else list(node) if isinstance(node, dict) else []
-        for text in texts:
-            if not encodable(text):
-                field = path if isinstance(node, str) else (*path, text)
-                raise InputError(
-                    "holds a lone surrogate escape (such as \\ud800), which is not text", _under(where, field)
-                )
-    raise AssertionError("unreachable: `_carried` refused only what the walk finds")
-
-
-def _carried(value: Any, max_depth: int) -> bool:
-    """Whether `check_value` passes the value: the same test without building paths, which is all that the
-    values that pass need (nearly all of them; a review pull checks two per task)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, str):
-            if not node.isascii() and not encodable(node):
-                return False
-        elif isinstance(node, dict | list):
-            if node and depth >= max_depth:
-                return False
-            for key in node if isinstance(node, dict) else ():
-                if not key.isascii() and not encodable(key):
-                    return False
-            stack += [(item, depth + 1) for item in (node.values() if isinstance(node, dict) else node)]
-    return True
-
-
 def parse_line(raw: bytes, where: Location) -> Any:
     """One JSONL line as a JSON object, or the located `InputError` saying why it cannot be one."""
     try:
@@ -209,14 +120,6 @@ def parse_line(raw: bytes, where: Location) -> Any:
     if not isinstance(value, dict):
         raise InputError(f"must be a JSON object, not {json_kind(value)}", where)
     return value
-
-
-def encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _skip_rest_of_line(handle: BinaryIO) -> int:
@@ -288,81 +191,3 @@ def count_lines(path: Path) -> int:
         return 0
     with open(path, "rb") as handle:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-
-
-@contextmanager
-def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary file beside `path`; on a clean exit it replaces `path`, on an error it disappears."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def dumps(obj: Any) -> str:
-    """One JSON line, UTF-8 kept readable."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
-def write_jsonl(path: Path, rows: Iterable[Any]) -> int:
-    """Write all rows atomically; returns how many."""
-    count = 0
-    with atomic_write(path) as handle:
-        for row in rows:
-            handle.write(dumps(row) + "\n")
-            count += 1
-    return count
-
-
-def repair_torn_tail(path: Path) -> bool:
-    """Cut a last line that has no newline (a write killed half-way). Returns whether anything was cut."""
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    with open(path, "rb+") as handle:
-        handle.seek(-1, os.SEEK_END)
-        if handle.read(1) == b"\n":
-            return False
-        size = handle.seek(0, os.SEEK_END)
-        pos = size
-        while pos > 0:
-            step = min(65536, pos)
-            handle.seek(pos - step)
-            block = handle.read(step)
-            cut = block.rfind(b"\n")
-            if cut >= 0:
-                handle.truncate(pos - step + cut + 1)
-                return True
-            pos -= step
-        handle.truncate(0)
-        return True
-
-
-class Appender:
-    """Append JSON lines one at a time, each flushed to the OS so a killed process loses at most the line it was
-    writing (and `repair_torn_tail` removes that one on the next open)."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.repaired = repair_torn_tail(path)
-        self.path = path
-        self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 -- held for appends until close()
-
-    def write(self, row: Any) -> None:
-        self._handle.write(dumps(row) + "\n")
-        self._handle.flush()
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> Appender:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

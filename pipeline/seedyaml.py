@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError, InputWarning, Location
-from pipeline.jsonl import BOM, MAX_DEPTH, encodable, field_name, open_regular, printable
+from pipeline.jsonl import BOM, open_regular
+from pipeline.jsonvalue import MAX_DEPTH, encodable, field_name, printable
 
 MAX_YAML_BYTES = 16 * 1024 * 1024
 MAX_NODES = 100_000  # values one seed may expand to, aliases followed: bounds a billion-laughs file

@@ -74,12 +74,12 @@ def main() -> None:
     n = args.n
 
     from pipeline.config import find_project
-    from pipeline.jsonl import write_jsonl
     from pipeline.labelstudio import adapter as lsa
     from pipeline.review import sync as review
     from pipeline.review.status import review_status
     from pipeline.schema import Record
     from pipeline.seeds import load_seeds
+    from pipeline.writes import write_jsonl
 
     work = Path(tempfile.mkdtemp(prefix="bench-review-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}

@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import InputError, Location
-from pipeline.jsonl import (
-    Appender,
-    atomic_write,
-    check_value,
-    count_lines,
-    read_jsonl,
-    repair_torn_tail,
-    write_jsonl,
-)
+from pipeline.jsonl import count_lines, read_jsonl
+from pipeline.jsonvalue import check_value
+from pipeline.writes import Appender, atomic_write, repair_torn_tail, write_jsonl
 
 
 def test_read_yields_line_numbers_and_skips_blank_lines(tmp_path):

@@ -27,11 +27,11 @@ from pipeline.build.steps import BuildItem, Dedup, HoldOut, Rejects, Split, Step
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.holdout import Draw
-from pipeline.jsonl import dumps, write_jsonl
 from pipeline.paths import BuildSet
 from pipeline.progress import Progress, quiet
 from pipeline.rules import Ruleset, get_ruleset
 from pipeline.schema import Kind
+from pipeline.writes import dumps, write_jsonl
 
 
 def _counted(items: Iterable[BuildItem], step: str, total: int, progress: Progress) -> Iterator[BuildItem]:

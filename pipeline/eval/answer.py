@@ -22,13 +22,14 @@ from typing import Any, cast
 from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.eval.results import AnswerOrigin, AnswerRow
-from pipeline.jsonl import Appender, read_jsonl
+from pipeline.jsonl import read_jsonl
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
 from pipeline.llm.limits import Budget
 from pipeline.llm.local import MAX_CONCURRENCY, local_server
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.progress import Progress, quiet
+from pipeline.writes import Appender
 
 
 class TimedClient(Client):

@@ -24,8 +24,9 @@ from pipeline.eval.judge import tally
 from pipeline.eval.report import write
 from pipeline.eval.results import EvalResult, HumanTally, Pushed
 from pipeline.eval.systems import load_items
-from pipeline.jsonl import Appender, read_jsonl
+from pipeline.jsonl import read_jsonl
 from pipeline.labelstudio.adapter import Server
+from pipeline.writes import Appender
 
 CHOICES = ("Answer 1", "Answer 2", "Tie")
 LABEL_CONFIG = """<View>

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.eval.results import EvalResult, Interval, Tally
-from pipeline.jsonl import atomic_write, dumps
 from pipeline.paths import OutputPaths
+from pipeline.writes import atomic_write, dumps
 
 
 def _charts(result: EvalResult, directory: Path) -> None:

@@ -20,9 +20,10 @@ from typing import Any, ClassVar
 
 from pipeline.config import Project
 from pipeline.errors import InputError
-from pipeline.jsonl import atomic_write, read_jsonl, write_jsonl
+from pipeline.jsonl import read_jsonl
 from pipeline.plan import make_plan
 from pipeline.rules import get_ruleset
+from pipeline.writes import atomic_write, write_jsonl
 
 EXPORTERS = {
     "trl": "pipeline.export.trl:TRLExporter",

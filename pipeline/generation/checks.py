@@ -29,8 +29,9 @@ from pydantic import ValidationError
 
 from pipeline.config import CONFIG_NAME, Config
 from pipeline.errors import InputError, Location
-from pipeline.jsonl import MAX_LINE_BYTES, dumps
+from pipeline.jsonl import MAX_LINE_BYTES
 from pipeline.schema import Record, content_text, dump_example, normalize_text, parse_example, validation_messages
+from pipeline.writes import dumps
 
 Verdict = dict[str, Any]  # {} when accepted, else {"reason": {code, detail}, "neighbour"?, "similarity"?}
 Reason = tuple[str, str]  # (code, detail): why a filter refuses a candidate

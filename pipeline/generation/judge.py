@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from pipeline.config import Config, Price, Project
 from pipeline.errors import RunError
 from pipeline.generation.parsing import parse_json_reply
-from pipeline.jsonl import Appender, write_jsonl
 from pipeline.ledgers.batches import BatchLedger
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client
@@ -40,6 +39,7 @@ from pipeline.llm.limits import Budget
 from pipeline.llm.local import MAX_CONCURRENCY, local_server, model_name
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.schema import Record, read_records
+from pipeline.writes import Appender, write_jsonl
 
 if TYPE_CHECKING:  # for annotations only: run imports this module (RunSettings.judge)
     from pipeline.generation.run import Outputs, RunSettings

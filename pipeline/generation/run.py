@@ -22,12 +22,12 @@ from pipeline.generation.judge import Judge
 from pipeline.generation.modes import resolve_mode
 from pipeline.generation.planner import Planner
 from pipeline.holdout import held_out_ids
-from pipeline.jsonl import Appender
 from pipeline.llm.endpoint import resolve
 from pipeline.llm.local import local_server, model_name
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.schema import Record, example_id, is_accepted, read_records
 from pipeline.seeds import load_seeds
+from pipeline.writes import Appender
 
 DEFAULT_CAP = 10  # times the plan, when no --max-requests is given
 

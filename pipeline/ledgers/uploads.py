@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict
 
 from pipeline.config import Project
 from pipeline.errors import Location
-from pipeline.jsonl import Appender, read_jsonl
+from pipeline.jsonl import read_jsonl
 from pipeline.schema import check_shape
+from pipeline.writes import Appender
 
 
 class _Event(BaseModel):

@@ -1,7 +1,7 @@
 """Every reply a paid request brought back, on disk, keyed by the hash of the whole request.
 
 The store is one append-only JSONL log (`outputs/cache/replies.jsonl`): a line is `{"key": ..., "reply": ...}`
-written and flushed through `jsonl.Appender`, so a killed run loses at most the line it was writing, and that torn
+written and flushed through `writes.Appender`, so a killed run loses at most the line it was writing, and that torn
 line is cut off the next time the cache opens. In memory the cache keeps only key → byte offset (about 100 bytes
 an entry), never the replies, so 50,000 entries cost a few megabytes and a lookup is one seek and one line read.
 
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.jsonl import Appender
+from pipeline.writes import Appender
 
 _KEY_PREFIX = b'{"key":"'
 

@@ -6,7 +6,7 @@ holding the candidate's id and a valid chat `example`, and `annotations` whose i
 reviewers have the types Label Studio gives them. An export is one JSON document, not lines, so a problem is
 located by file and field (`export.json: [3].annotations[0].result`). A UTF-8 byte-order mark is accepted and
 reported. NaN, infinities, lone surrogates and nesting deeper than `MAX_DEPTH` are refused here (the last two by
-`jsonl.check_value`, the walk every JSONL line gets), because a reviewed record holding them could not be written,
+`jsonvalue.check_value`, the walk every JSONL line gets), because a reviewed record holding them could not be written,
 or read back, later.
 
 It leaves out what the annotations mean (`pipeline.labelstudio.adapter.read_annotations`) and how tasks settle into
@@ -26,7 +26,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from pipeline.errors import InputError, Location
-from pipeline.jsonl import check_value
+from pipeline.jsonvalue import check_value
 from pipeline.schema import parse_example, validation_messages
 
 MAX_DEPTH = 64
@@ -160,7 +160,7 @@ def _kind(value: Any) -> str:
 
 def check_values(value: Any, where: Location) -> None:
     """Refuse lone surrogates (in keys or texts) and nesting deeper than `MAX_DEPTH`, naming the field under
-    `where`: `jsonl.check_value` with an export's depth limit."""
+    `where`: `jsonvalue.check_value` with an export's depth limit."""
     check_value(value, where, MAX_DEPTH)
 
 

@@ -22,9 +22,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
-from pipeline.jsonl import atomic_write, dumps, read_jsonl
+from pipeline.jsonl import read_jsonl
 from pipeline.review.lsexport import check_values
 from pipeline.schema import Envelope, Record, validation_messages
+from pipeline.writes import atomic_write, dumps
 
 
 class _Shape(BaseModel):

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from pipeline.config import Project
 from pipeline.errors import InputError, Location
-from pipeline.jsonl import atomic_write, read_jsonl
+from pipeline.jsonl import read_jsonl
 from pipeline.labelstudio import adapter as lsa
 from pipeline.progress import Progress, quiet
 from pipeline.review import reviewed as store
@@ -46,6 +46,7 @@ from pipeline.schema import (
     validation_messages,
 )
 from pipeline.seeds import load_seeds
+from pipeline.writes import atomic_write
 
 
 class ReviewedRecord(Record):

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.jsonl import atomic_write
 from pipeline.llm.request import Endpoint
 from pipeline.llm.sdk import client_for, sdk_error
+from pipeline.writes import atomic_write
 
 TAG = "ftboot_batch"
 RETRIES = 4

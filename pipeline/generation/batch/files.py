@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline.errors import InputError, Location
-from pipeline.jsonl import atomic_write
 from pipeline.ledgers.batches import to_ranges
 from pipeline.llm.request import PlannedRequest, Reply, reply_from_body
+from pipeline.writes import atomic_write
 
 MAX_LINES = 50_000
 MAX_BYTES = 200_000_000

@@ -41,13 +41,13 @@ from pipeline.generation.batch.send import (
     write_inputs,
 )
 from pipeline.generation.judge import Judge, judge_candidates, unscored
-from pipeline.jsonl import Appender
 from pipeline.ledgers.batches import BatchLedger, BatchPlan, Entry, expand
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import CHAT, Endpoint
 from pipeline.progress import Progress, quiet
 from pipeline.schema import read_records
+from pipeline.writes import Appender
 
 FINGERPRINT = "judge"  # a judge entry's plan: its requests are named by `keys`, not by a generation plan's numbers
 
