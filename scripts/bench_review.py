@@ -74,7 +74,8 @@ def main() -> None:
     n = args.n
 
     from pipeline.config import find_project
-    from pipeline.labelstudio import adapter as lsa
+    from pipeline.labelstudio.adapter import Server
+    from pipeline.labelstudio.tasks import make_task
     from pipeline.review import sync as review
     from pipeline.review.status import review_status
     from pipeline.schema import Record
@@ -98,10 +99,10 @@ def main() -> None:
         seeds = load_seeds(project)
         rows = candidates(n, seeds)
         write_jsonl(project.paths.candidates, rows)
-        server = lsa.Server.connect(project)
+        server = Server.connect(project)
         by_id = {s.id: s for s in seeds}
 
-        tasks = [lsa.make_task(Record.model_validate(r), 1, by_id) for r in rows]
+        tasks = [make_task(Record.model_validate(r), 1, by_id) for r in rows]
         baseline_id, _ = server.ensure_project("bench: Label Studio alone", 1)
         start = time.perf_counter()
         server.import_tasks(baseline_id, tasks)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pipeline.generation.judge import JUDGE_SYSTEM
-from pipeline.labelstudio import adapter as lsa
+from pipeline.labelstudio.tasks import make_task
 from pipeline.llm import client as client_module
 from pipeline.review.judged import agreement, roc_auc
 from pipeline.schema import make_record
@@ -63,7 +63,7 @@ def test_scores_travel_in_the_provenance_and_a_rerun_sends_nothing(run, project:
     rubric = asked[0]["messages"][1]["content"]
     assert "feature list" in rubric and "You write product descriptions" in rubric  # description + system prompt
     # the task list shows the score in its sortable judge column
-    task = lsa.make_task(make_record(candidates[0]["example"], candidates[0]["provenance"]), 1, {})
+    task = make_task(make_record(candidates[0]["example"], candidates[0]["provenance"]), 1, {})
     assert task["data"]["judge"] == candidates[0]["provenance"]["judge_score"]
     # the candidates as they were before the judge: judging them again is answered by the cache
     scored = (project / "outputs" / "candidates.jsonl").read_text()
@@ -154,7 +154,7 @@ def test_review_pull_says_how_well_the_scores_predicted_the_verdicts(run, projec
     examples = varied_examples(len(scores), seed=3)
     tasks = []
     for number, (example, score, verdict) in enumerate(zip(examples, scores, verdicts, strict=True), start=1):
-        task = lsa.make_task(make_record(example, {"round": 1, "shots": [], "judge_score": score}), 1, {})
+        task = make_task(make_record(example, {"round": 1, "shots": [], "judge_score": score}), 1, {})
         result = [
             {
                 "id": "a",

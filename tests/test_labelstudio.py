@@ -8,8 +8,16 @@ import re
 import subprocess
 from urllib.parse import urlparse
 
-from pipeline.labelstudio import adapter as lsa
 from pipeline.labelstudio import view
+from pipeline.labelstudio.tasks import (
+    MODEL_VERSION,
+    config_slots,
+    editable_turns,
+    is_skipped,
+    labeling_config,
+    make_task,
+    read_annotations,
+)
 from pipeline.schema import make_record
 from tests.labelstudio_fixtures import ftboot_labelstudio, server_env
 
@@ -32,12 +40,12 @@ TOOLS = {
 
 
 def task(example, slots=3, provenance=None):
-    return lsa.make_task(make_record(example, provenance or {"round": 2}), slots, {})
+    return make_task(make_record(example, provenance or {"round": 2}), slots, {})
 
 
 def test_config_has_one_slot_per_turn_and_the_required_choice():
-    config = lsa.labeling_config(3)
-    assert lsa.config_slots(config) == 3
+    config = labeling_config(3)
+    assert config_slots(config) == 3
     assert config.count('layout="dialogue" nameKey="role" textKey="content"') == 4  # three turns and the seed
     assert re.search(r'<Choices name="verdict"[^>]*required="true"', config)
     assert "HyperText" not in config and "<Text " not in config  # text is never rendered as HTML
@@ -45,13 +53,13 @@ def test_config_has_one_slot_per_turn_and_the_required_choice():
 
 def test_tool_calls_are_shown_and_only_text_turns_are_editable():
     t = task(TOOLS)
-    assert lsa.editable_turns(TOOLS) == [4, 6]
+    assert editable_turns(TOOLS) == [4, 6]
     result = t["predictions"][0]["result"]
     assert [(r["from_name"], r["value"]["text"]) for r in result] == [
         ("reply_1", ["Yes, 12 are in stock."]),
         ("reply_2", ["Blue is sold out."]),
     ]
-    assert t["predictions"][0]["model_version"] == lsa.MODEL_VERSION
+    assert t["predictions"][0]["model_version"] == MODEL_VERSION
     data = t["data"]
     assert [m["role"] for m in data["dialogue_1"]] == ["system", "user", "assistant", "tool"]
     assert data["dialogue_1"][2]["content"] == '→ stock({"sku": "alder"})'
@@ -118,7 +126,7 @@ def test_annotations_read_back_whatever_extra_keys_they_carry():
         },
         {"id": 3, "completed_by": 5, "was_cancelled": True, "result": [], "updated_at": "2026-01-03T00:00:00Z"},
     ]
-    first, second = lsa.read_annotations(raw_task(annotations), {5: "ana@example.com"})
+    first, second = read_annotations(raw_task(annotations), {5: "ana@example.com"})
     assert (first.id, first.reviewer, first.verdict, first.replies) == (1, "ben@example.com", "reject", {})
     assert (second.reviewer, second.replies, second.notes, second.lead_time) == (
         "ana@example.com",
@@ -126,7 +134,7 @@ def test_annotations_read_back_whatever_extra_keys_they_carry():
         "ok",
         4.0,
     )
-    assert lsa.is_skipped(raw_task(annotations))
+    assert is_skipped(raw_task(annotations))
 
 
 def test_start_on_a_running_server_prints_the_same_lines_and_listens_on_loopback_only(labelstudio):

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.labelstudio import adapter as lsa
 from pipeline.labelstudio import view
+from pipeline.labelstudio.tasks import MODEL_VERSION
 from pipeline.schema import make_record
 from tests.helpers import chat, varied_examples
 from tests.labelstudio_fixtures import Reviewer, project_id
@@ -77,7 +77,7 @@ def test_push_imports_each_candidate_once_prefilled_and_without_secrets(review_p
 
     ls = labelstudio.client()
     project = ls.projects.get(project_id(labelstudio, title_of(review_project)))
-    assert project.model_version == lsa.MODEL_VERSION and project.show_collab_predictions
+    assert project.model_version == MODEL_VERSION and project.show_collab_predictions
     assert project.show_instruction and project.expert_instruction == view.INSTRUCTIONS
     [tab] = ls.views.list(project=project.id)
     hidden = dict(tab.data)["hiddenColumns"]["explore"]
@@ -86,7 +86,7 @@ def test_push_imports_each_candidate_once_prefilled_and_without_secrets(review_p
     tasks = Reviewer(labelstudio, project.id).tasks()
     assert sorted(tasks) == sorted(ids)
     for task in tasks.values():
-        assert [p["model_version"] for p in task["predictions"]] == [lsa.MODEL_VERSION]
+        assert [p["model_version"] for p in task["predictions"]] == [MODEL_VERSION]
         assert (
             task["data"]["example"]["messages"][-1]["content"]
             == task["predictions"][0]["result"][0]["value"]["text"][0]
@@ -245,7 +245,7 @@ def test_to_file_writes_tasks_label_studio_imports_as_they_are(project, run, lab
     config = (project / "tasks.label_config.xml").read_text(encoding="utf-8")
     assert [t["data"]["candidate_id"] for t in tasks] == ids
     ls = labelstudio.client()
-    imported = ls.projects.create(title="imported by hand", label_config=config, model_version=lsa.MODEL_VERSION)
+    imported = ls.projects.create(title="imported by hand", label_config=config, model_version=MODEL_VERSION)
     answer = ls.projects.import_tasks(imported.id, request=tasks)
     assert (answer.task_count, answer.prediction_count) == (3, 3)
 
@@ -280,7 +280,7 @@ def test_personal_access_token_works_like_a_legacy_token(review_project, run, la
     assert push(run)["imported"] == 2
 
 
-@pytest.mark.parametrize("case", ["unreachable", "refused", "unset", "no-project"])
+@pytest.mark.parametrize("case", ["unreachable", "refused", "unset", "blank", "no-project"])
 def test_server_trouble_is_one_line_exit_1_and_nothing_written(review_project, run, labelstudio, monkeypatch, case):
     write_candidates(review_project, varied_examples(2))
     if case == "unreachable":
@@ -297,6 +297,8 @@ def test_server_trouble_is_one_line_exit_1_and_nothing_written(review_project, r
         monkeypatch.setenv("LABEL_STUDIO_API_KEY", "0" * 40)
     elif case == "unset":
         monkeypatch.delenv("LABEL_STUDIO_API_KEY")
+    elif case == "blank":  # whitespace is no key: read like every other key, not sent to be refused
+        monkeypatch.setenv("LABEL_STUDIO_API_KEY", " \n")
     result = run("review", "pull")
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -304,6 +306,7 @@ def test_server_trouble_is_one_line_exit_1_and_nothing_written(review_project, r
         "unreachable": "cannot reach Label Studio",
         "refused": "refused the API key",
         "unset": "LABEL_STUDIO_API_KEY is not set",
+        "blank": "LABEL_STUDIO_API_KEY is not set",
         "no-project": "no Label Studio project titled",
     }[case]
     assert len(errors) == 1 and expected in errors[0], result.output

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import InputError
-from pipeline.labelstudio import adapter as lsa
+from pipeline.labelstudio.tasks import make_task
 from pipeline.review.lsexport import read_export
 from pipeline.review.sync import PullResult, settle
 from pipeline.schema import make_record
@@ -26,7 +26,7 @@ EXAMPLE = chat("A steel kettle, 1.7 litres.", "A kettle that holds 1.7 litres.")
 
 def export(verdict: str = "accept", text: str = "A corrected kettle text.") -> list[dict[str, Any]]:
     """One task as Label Studio's JSON export has it, with one submitted annotation."""
-    task = lsa.make_task(make_record(EXAMPLE, {"round": 1, "shots": ["s1", "s2"]}), 1, {})
+    task = make_task(make_record(EXAMPLE, {"round": 1, "shots": ["s1", "s2"]}), 1, {})
     annotation = {
         "id": 5,
         "completed_by": 1,

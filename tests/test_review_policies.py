@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from pipeline.cli.review import pull_text
-from pipeline.labelstudio.adapter import Annotation
+from pipeline.labelstudio.tasks import Annotation
 from pipeline.review import sync as review
 from pipeline.schema import make_record
 

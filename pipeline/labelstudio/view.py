@@ -5,7 +5,7 @@ the similarity to the nearest seed, a judge score where generation recorded one 
 Review tab shows them, sortable, and hides the raw JSON. The reviewer guide's rules are the project's
 instructions, which Label Studio shows before the first task.
 
-It leaves out the labeling config and the tasks' other data (`pipeline.labelstudio.adapter`).
+It leaves out the labeling config and the tasks' other data (`pipeline.labelstudio.tasks`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ reported. NaN, infinities, lone surrogates and nesting deeper than `MAX_DEPTH` a
 `jsonvalue.check_value`, the walk every JSONL line gets), because a reviewed record holding them could not be written,
 or read back, later.
 
-It leaves out what the annotations mean (`pipeline.labelstudio.adapter.read_annotations`) and how tasks settle into
+It leaves out what the annotations mean (`pipeline.labelstudio.tasks.read_annotations`) and how tasks settle into
 reviews (`pipeline.review.sync`).
 """
 

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from pipeline.config import Project
-from pipeline.labelstudio import adapter as lsa
 from pipeline.labelstudio import db as lsdb
+from pipeline.labelstudio.adapter import Server
+from pipeline.labelstudio.tasks import ACCEPT, REJECT, is_skipped, read_annotations
 from pipeline.review.lsexport import read_export
 from pipeline.review.sync import apply_edits
 
-VERDICTS = (lsa.ACCEPT, lsa.REJECT)
+VERDICTS = (ACCEPT, REJECT)
 
 
 class Reviewer(TypedDict):
@@ -84,10 +85,10 @@ def summarize(tasks: list[dict[str, Any]], total: int, overlap: int, reviewers: 
     by_task: list[dict[str, str]] = []
     wanted = 0
     for task in tasks:
-        reviews = [a for a in lsa.read_annotations(task, reviewers) if a.verdict in VERDICTS]
+        reviews = [a for a in read_annotations(task, reviewers) if a.verdict in VERDICTS]
         if len(reviews) >= overlap:
             status.done += 1
-        elif not reviews and lsa.is_skipped(task):
+        elif not reviews and is_skipped(task):
             status.skipped += 1
         else:
             status.pending += 1
@@ -97,7 +98,7 @@ def summarize(tasks: list[dict[str, Any]], total: int, overlap: int, reviewers: 
             verdict = a.verdict or ""  # always set: `reviews` holds only those with a verdict
             if a.lead_time is not None:
                 seconds[a.reviewer].append(a.lead_time)
-            edited = a.verdict == lsa.ACCEPT and bool(apply_edits(task["data"]["example"], a)[1])
+            edited = a.verdict == ACCEPT and bool(apply_edits(task["data"]["example"], a)[1])
             counts[a.reviewer][verdict] += 1
             counts[a.reviewer]["edited"] += edited
             latest[a.reviewer] = verdict
@@ -106,12 +107,12 @@ def summarize(tasks: list[dict[str, Any]], total: int, overlap: int, reviewers: 
     status.pending += untouched
     wanted += untouched * overlap
     for who, c in counts.items():
-        reviewed = c[lsa.ACCEPT] + c[lsa.REJECT]
+        reviewed = c[ACCEPT] + c[REJECT]
         status.reviewers[who] = {
             "tasks": reviewed,
             "median_seconds": statistics.median(seconds[who]) if seconds[who] else None,
-            "acceptance_rate": round(c[lsa.ACCEPT] / reviewed, 3) if reviewed else None,
-            "edit_rate": round(c["edited"] / c[lsa.ACCEPT], 3) if c[lsa.ACCEPT] else None,
+            "acceptance_rate": round(c[ACCEPT] / reviewed, 3) if reviewed else None,
+            "edit_rate": round(c["edited"] / c[ACCEPT], 3) if c[ACCEPT] else None,
         }
     names = sorted(status.reviewers)
     if len(names) == 2:
@@ -126,7 +127,7 @@ def summarize(tasks: list[dict[str, Any]], total: int, overlap: int, reviewers: 
 
 def review_status(project: Project) -> ReviewStatus:
     settings = project.config.labelstudio
-    server = lsa.Server.connect(project)
+    server = Server.connect(project)
     found = server.pushed_project(settings.project_title)
     overlap = found.maximum_annotations or settings.overlap
     data = lsdb.local_data(project.root, server.url)

@@ -9,7 +9,7 @@ longer has (`pipeline.review.reviewed`): pulling again is idempotent, picks up c
 review. A corrected example that breaks the schema is reported with its task link, never dropped in silence; the
 edits of every reviewer stay in the record, whichever one the policy followed.
 
-It leaves out how tasks and annotations look in Label Studio (`pipeline.labelstudio.adapter`) and what the final
+It leaves out how tasks and annotations look in Label Studio (`pipeline.labelstudio.tasks`) and what the final
 training set keeps (`pipeline.build.steps`).
 """
 
@@ -31,7 +31,17 @@ from pydantic import ValidationError
 from pipeline.config import Project
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
-from pipeline.labelstudio import adapter as lsa
+from pipeline.labelstudio.adapter import Server
+from pipeline.labelstudio.tasks import (
+    ACCEPT,
+    REJECT,
+    Annotation,
+    editable_turns,
+    is_skipped,
+    labeling_config,
+    make_task,
+    read_annotations,
+)
 from pipeline.progress import Progress, quiet
 from pipeline.review import reviewed as store
 from pipeline.review.judged import JudgeAgreement, agreement, candidate_scores
@@ -103,15 +113,15 @@ def push(project: Project, to_file: Path | None = None, progress: Progress = qui
     """Send the candidates not yet in the project; `progress` after each batch of tasks imported."""
     records = load_candidates(project)
     seeds = {seed.id: seed for seed in load_seeds(project)} if project.seeds_dir.is_dir() else {}
-    slots = max([len(lsa.editable_turns(r.example)) for r in records] + [1])
+    slots = max([len(editable_turns(r.example)) for r in records] + [1])
     if to_file is not None:
         config_path = to_file.with_name(to_file.stem + ".label_config.xml")
         with atomic_write(to_file) as handle:
-            json.dump([lsa.make_task(r, slots, seeds) for r in records], handle, ensure_ascii=False)
+            json.dump([make_task(r, slots, seeds) for r in records], handle, ensure_ascii=False)
         with atomic_write(config_path) as handle:
-            handle.write(lsa.labeling_config(slots))
+            handle.write(labeling_config(slots))
         return PushResult(len(records), len(records), files=[project.show(to_file), project.show(config_path)])
-    server = lsa.Server.connect(project)
+    server = Server.connect(project)
     project_id, slots = server.ensure_project(
         project.config.labelstudio.project_title, slots, project.config.labelstudio.overlap
     )
@@ -119,7 +129,7 @@ def push(project: Project, to_file: Path | None = None, progress: Progress = qui
     new = [r for r in records if r.id not in known]
     size = project.config.labelstudio.batch_size
     for start in range(0, len(new), size):
-        server.import_tasks(project_id, [lsa.make_task(r, slots, seeds) for r in new[start : start + size]])
+        server.import_tasks(project_id, [make_task(r, slots, seeds) for r in new[start : start + size]])
         progress("importing tasks", min(start + size, len(new)), len(new))
     return PushResult(len(records), len(new), project_id, f"{server.url}/projects/{project_id}/data")
 
@@ -127,10 +137,10 @@ def push(project: Project, to_file: Path | None = None, progress: Progress = qui
 # --- pull ---------------------------------------------------------------------------------------------------
 
 
-def decide(annotations: list[lsa.Annotation], policy: str) -> lsa.Annotation:
+def decide(annotations: list[Annotation], policy: str) -> Annotation:
     """The annotation a task's outcome follows. Annotations are oldest first and all have a verdict."""
-    accepts = [a for a in annotations if a.verdict == lsa.ACCEPT]
-    rejects = [a for a in annotations if a.verdict == lsa.REJECT]
+    accepts = [a for a in annotations if a.verdict == ACCEPT]
+    rejects = [a for a in annotations if a.verdict == REJECT]
     if policy == "unanimous":
         return rejects[-1] if rejects else accepts[-1]
     if policy == "majority" and len(accepts) != len(rejects):
@@ -138,13 +148,11 @@ def decide(annotations: list[lsa.Annotation], policy: str) -> lsa.Annotation:
     return annotations[-1]  # latest; a tied majority goes to the latest too
 
 
-def apply_edits(
-    example: dict[str, Any], annotation: lsa.Annotation
-) -> tuple[dict[str, Any], list[tuple[int, str, str]]]:
+def apply_edits(example: dict[str, Any], annotation: Annotation) -> tuple[dict[str, Any], list[tuple[int, str, str]]]:
     """The example with the reviewer's texts in place, and the (message index, old, new) of each change. A box
     left empty is an emptied turn; whitespace at either end is not an edit."""
     corrected, changes = copy.deepcopy(example), []
-    for index in lsa.editable_turns(example):
+    for index in editable_turns(example):
         old = content_text(example["messages"][index].get("content"))
         new = annotation.replies.get(index, "").strip()
         if new != old.strip():
@@ -173,7 +181,7 @@ def problem(example: dict[str, Any]) -> str | None:
         parse_example(example)
     except ValidationError as exc:
         return "; ".join(f"{f}: {m}" for f, m in validation_messages(exc))
-    empty = [i for i in lsa.editable_turns(example) if not content_text(example["messages"][i].get("content")).strip()]
+    empty = [i for i in editable_turns(example) if not content_text(example["messages"][i].get("content")).strip()]
     return f"messages[{empty[0]}]: the assistant turn was emptied" if empty else None
 
 
@@ -290,7 +298,7 @@ def pull(
             f"{base}/projects/{t.get('project')}/data?task={t['id']}" if base else f"task {t['id']}"
         )
     else:
-        server = lsa.Server.connect(project)
+        server = Server.connect(project)
         found = server.pushed_project(settings.project_title)
         tasks = read_export(server.export(found.id), f"Label Studio's export of project {found.id}", result.notes)
         for task in tasks:
@@ -331,15 +339,15 @@ def _settle(
     reported problem)."""
     data = task["data"]
     generated, provenance = data["example"], data.get("provenance") or {}
-    annotations = lsa.read_annotations(task, reviewers)
+    annotations = read_annotations(task, reviewers)
     for a in annotations:
-        if a.verdict not in (lsa.ACCEPT, lsa.REJECT):
+        if a.verdict not in (ACCEPT, REJECT):
             result.problems.append(
                 f"task {task['id']} ({link}): annotation {a.id} by {a.reviewer} has no accept/reject choice"
             )
-    annotations = [a for a in annotations if a.verdict in (lsa.ACCEPT, lsa.REJECT)]
+    annotations = [a for a in annotations if a.verdict in (ACCEPT, REJECT)]
     if not annotations:
-        if lsa.is_skipped(task):
+        if is_skipped(task):
             result.counts["skipped"] += 1
         return None
     if len(annotations) > 1:
@@ -347,12 +355,12 @@ def _settle(
         result.agreeing += len({a.verdict for a in annotations}) == 1
     chosen = decide(annotations, result.policy)
     corrected, changes = apply_edits(generated, chosen)
-    if chosen.verdict == lsa.ACCEPT and (why := problem(corrected)):
+    if chosen.verdict == ACCEPT and (why := problem(corrected)):
         result.problems.append(
             f"task {task['id']} ({link}): the correction by {chosen.reviewer} breaks the schema: {why}"
         )
         return None
-    verdict = "rejected" if chosen.verdict == lsa.REJECT else "edited" if changes else "accepted"
+    verdict = "rejected" if chosen.verdict == REJECT else "edited" if changes else "accepted"
     result.count(verdict, provenance.get("shots") or [])
     review = {
         "verdict": verdict,
