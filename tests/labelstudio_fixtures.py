@@ -93,7 +93,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def labelstudio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    from pipeline.labelstudio import postgres as labelstudio_pg
+    from pipeline.labelstudio.pgcluster import cluster_dir
 
     database = getattr(request, "param", "sqlite")
     state = tmp_path_factory.mktemp(f"ls-{database}")
@@ -106,7 +106,7 @@ def labelstudio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     yield server
     ftboot_labelstudio("stop", env)
     if (state / "postgres").is_symlink():  # a cluster run as root lives outside the throw-away data dir
-        shutil.rmtree(labelstudio_pg.cluster_dir(state), ignore_errors=True)
+        shutil.rmtree(cluster_dir(state), ignore_errors=True)
 
 
 @pytest.fixture

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.labelstudio import postgres as labelstudio_pg
+from pipeline.labelstudio import pgcluster, storage
 from tests.labelstudio_fixtures import ADMIN, ftboot_labelstudio, server_env, server_lines
 
 
 def test_the_session_cluster_listens_on_its_socket_only_and_the_data_dir_keeps_its_database(labelstudio):
-    database = labelstudio_pg.database(labelstudio.state)
+    database = storage.database(labelstudio.state)
     where = Path(database.host)
-    assert labelstudio_pg.running(where) and oct(os.stat(where).st_mode)[-3:] == "700"
+    assert pgcluster.running(where) and oct(os.stat(where).st_mode)[-3:] == "700"
     with database.connect() as db:
         assert db.execute("SHOW listen_addresses").fetchone()[0] == ""
         assert db.execute("SELECT count(*) FROM htx_user WHERE email = %s", (ADMIN,)).fetchone()[0] == 1
@@ -31,7 +31,7 @@ def test_a_local_cluster_stops_with_label_studio_and_starts_again_with_its_data(
     state = project / ".labelstudio"
     started = ftboot_labelstudio(["start", "--database", "postgres"], env, project)
     assert started.returncode == 0, started.stderr
-    where = labelstudio_pg.cluster_dir(state)
+    where = pgcluster.cluster_dir(state)
     try:
         first = server_lines(started.stdout)
         headers = {"Authorization": f"Token {first['LABEL_STUDIO_API_KEY']}"}
@@ -39,7 +39,7 @@ def test_a_local_cluster_stops_with_label_studio_and_starts_again_with_its_data(
             f"{first['LABEL_STUDIO_URL']}/api/projects", headers=headers, json={"title": "kept across restarts"}
         ).raise_for_status()
         assert ftboot_labelstudio("stop", env, project).returncode == 0
-        assert not labelstudio_pg.running(where)
+        assert not pgcluster.running(where)
         assert ftboot_labelstudio("status", env, project).returncode == 3
 
         again = ftboot_labelstudio("start", env, project)  # no --database: the data dir's own
@@ -56,7 +56,7 @@ def test_a_local_cluster_stops_with_label_studio_and_starts_again_with_its_data(
 
 def test_a_dsn_server_is_used_as_given_never_shown_and_left_running(project, labelstudio):
     """Another project's Label Studio on the session's cluster, as a team shares one database server."""
-    team = labelstudio_pg.database(labelstudio.state)
+    team = storage.database(labelstudio.state)
     password = "team-secret-4711"  # the socket trusts its owner; a team's server would check it
     dsn = f"postgresql://{team.user}:{password}@/{team.dbname}?host={team.host}"
     env = server_env(
@@ -92,4 +92,4 @@ def test_a_dsn_server_is_used_as_given_never_shown_and_left_running(project, lab
             )
     finally:
         assert ftboot_labelstudio("stop", env, project).returncode == 0
-    assert labelstudio_pg.running(Path(team.host))  # not ours to stop
+    assert pgcluster.running(Path(team.host))  # not ours to stop

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pipeline.errors import RunError
-from pipeline.labelstudio import postgres as labelstudio_pg
+from pipeline.labelstudio import storage
 from pipeline.labelstudio.server import DataDir
 
 # Label Studio's own table names (tasks.models): task, task_completion (its annotations).
@@ -44,7 +44,7 @@ def local_data(project_root: Any, url: str) -> DataDir | None:
 @contextmanager
 def connect(data: DataDir) -> Iterator[Any]:
     """A read-only DB-API connection to the server's database, SQLite or PostgreSQL."""
-    postgres = labelstudio_pg.database(data.state)
+    postgres = storage.database(data.state)
     if postgres is not None:
         import psycopg
 

@@ -9,7 +9,7 @@ token), with the database, the log, the pid, the address and the credentials. Th
 only. The admin's email and password come from LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD, or are generated
 on the first start; set later to other values, they are applied to the admin with Label Studio's own
 `manage.py shell`, or a note says why not. The database is SQLite unless the first start asks for PostgreSQL
-(`pipeline.labelstudio.postgres`); the data dir keeps the one it started with.
+(`pipeline.labelstudio.storage`); the data dir keeps the one it started with.
 
 It leaves out Label Studio's API (projects, tasks, reviewers: `pipeline.labelstudio.adapter`) and printing (the CLI).
 """
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import RunError
-from pipeline.labelstudio import postgres as pg
+from pipeline.labelstudio import pgcluster, storage
 
 VERSION = "1.23.2"
 DEFAULT_ADMIN = "admin@example.com"
@@ -115,20 +115,20 @@ def migrated_database(program: Path, note: Note, engine: str = "sqlite") -> Path
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir(parents=True)
             env = {**os.environ, **_SERVER_ENV}
-            cluster = pg.cluster_dir(scratch) if engine == "postgres" else None
+            cluster = pgcluster.cluster_dir(scratch) if engine == "postgres" else None
             try:
                 if cluster is not None:
-                    env.update(pg.new_cluster(cluster, None).env())
+                    env.update(pgcluster.new_cluster(cluster, None).env())
                 _run(
                     [str(program), "version", "--data-dir", str(scratch)], "migrating Label Studio's database", env=env
                 )
                 if cluster is None:
                     shutil.copy(scratch / "label_studio.sqlite3", cached.with_suffix(".part"))
                 else:
-                    pg.dump(cluster, cached.with_suffix(".part"))
+                    pgcluster.dump(cluster, cached.with_suffix(".part"))
             finally:
                 if cluster is not None:
-                    pg.stop_cluster(cluster)
+                    pgcluster.stop_cluster(cluster)
                     shutil.rmtree(cluster, ignore_errors=True)
             os.replace(cached.with_suffix(".part"), cached)
             shutil.rmtree(scratch, ignore_errors=True)
@@ -222,7 +222,7 @@ def status(data: DataDir) -> Running | None:
 
 def _server_env(data: DataDir) -> dict[str, str]:
     """Label Studio's settings for this data dir: ftboot's, and the PostgreSQL database when it has one."""
-    database = pg.database(data.state)
+    database = storage.database(data.state)
     return {**_SERVER_ENV, **(database.env() if database else {})}
 
 
@@ -303,7 +303,7 @@ def start(
     dir); credentials applied either way."""
     program = install(note)
     data.make()
-    fresh = pg.prepare(data.state, engine, dsn, lambda kind: migrated_database(program, note, kind))
+    fresh = storage.prepare(data.state, engine, dsn, lambda kind: migrated_database(program, note, kind))
     creds = _credentials(program, data, fresh, note)
     if (running := status(data)) is not None:
         return running
@@ -369,7 +369,7 @@ def stop(data: DataDir) -> bool:
             os.killpg(pid, signal.SIGKILL)
     for name in ("server.pid", "url"):
         data.path(name).unlink(missing_ok=True)
-    choice = pg.saved(data.state)
+    choice = storage.saved(data.state)
     if choice and not choice.get("dsn"):
-        pg.stop_cluster(pg.cluster_dir(data.state))
+        pgcluster.stop_cluster(pgcluster.cluster_dir(data.state))
     return pid is not None
