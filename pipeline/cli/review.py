@@ -183,8 +183,8 @@ def labelstudio() -> None:
     """
 
 
-def _data_dir(ctx: click.Context):  # -> pipeline.labelstudio.server.DataDir
-    from pipeline.labelstudio.server import DataDir
+def _data_dir(ctx: click.Context):  # -> pipeline.labelstudio.datadir.DataDir
+    from pipeline.labelstudio.datadir import DataDir
 
     return DataDir.of(project_of(ctx).root)
 
@@ -225,7 +225,7 @@ def labelstudio_install() -> None:
     Example:
       ftboot labelstudio install
     """
-    from pipeline.labelstudio.server import install, migrated_database
+    from pipeline.labelstudio.install import install, migrated_database
 
     migrated_database(install(_note), _note)
 

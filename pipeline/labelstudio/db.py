@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from pipeline.errors import RunError
 from pipeline.labelstudio import storage
-from pipeline.labelstudio.server import DataDir
+from pipeline.labelstudio.datadir import DataDir
 
 # Label Studio's own table names (tasks.models): task, task_completion (its annotations).
 _ANNOTATIONS = (

@@ -1,200 +1,35 @@
-"""A local Label Studio for one project: install, start, stop, status, and the admin's credentials.
+"""A local Label Studio for one project: start, stop, status, and the admin's credentials.
 
-The server is the open-source `label-studio` from PyPI. It pins `openai<2`, so it lives in its own venv, in a
-per-user cache shared by every project: `~/.cache/ftboot/labelstudio-<version>/` (`$FTBOOT_CACHE_DIR`, else
-`$XDG_CACHE_HOME/ftboot`), beside a database migrated once per version (a fresh data dir then starts in seconds
-instead of 30-50 s of migrations). `$FTBOOT_LABELSTUDIO_VENV` names an existing venv of the same version to use
-instead. Each project keeps its own data dir, `.labelstudio/` (mode 0700: it holds the admin's password and
-token), with the database, the log, the pid, the address and the credentials. The server listens on 127.0.0.1
-only. The admin's email and password come from LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD, or are generated
-on the first start; set later to other values, they are applied to the admin with Label Studio's own
-`manage.py shell`, or a note says why not. The database is SQLite unless the first start asks for PostgreSQL
-(`pipeline.labelstudio.storage`); the data dir keeps the one it started with.
+The server listens on 127.0.0.1 only, in its own session so that it outlives the command that started it, with
+its data in the project's data dir (`pipeline.labelstudio.datadir`). The admin's email and password come from
+LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD, or are generated on the first start; set later to other values,
+they are applied to the admin with Label Studio's own `manage.py shell`, or a note says why not. The database is
+SQLite unless the first start asks for PostgreSQL (`pipeline.labelstudio.storage`); the data dir keeps the one it
+started with.
 
-It leaves out Label Studio's API (projects, tasks, reviewers: `pipeline.labelstudio.adapter`) and printing (the CLI).
+It leaves out installing Label Studio (`pipeline.labelstudio.install`), Label Studio's API (projects, tasks,
+reviewers: `pipeline.labelstudio.adapter`) and printing (the CLI).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import secrets
-import shlex
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import RunError
 from pipeline.labelstudio import pgcluster, storage
+from pipeline.labelstudio.datadir import DEFAULT_ADMIN, Credentials, DataDir
+from pipeline.labelstudio.install import SERVER_ENV, Note, install, migrated_database
 
-VERSION = "1.23.2"
-DEFAULT_ADMIN = "admin@example.com"
-Note = Callable[[str], None]
-
-# The organisation reads the legacy-token switch only when it is first created; the version check would call
-# PyPI on every start.
-_SERVER_ENV = {"LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LATEST_VERSION_CHECK": "false"}
 _LISTENING = re.compile(r"Starting development server at (http://[0-9.:]+)")
-
-
-def cache_dir() -> Path:
-    """This Label Studio version's per-user cache: its venv and its migrated database."""
-    base = (
-        os.environ.get("FTBOOT_CACHE_DIR")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftboot"
-    )
-    return Path(base).expanduser() / f"labelstudio-{VERSION}"
-
-
-def venv_dir() -> Path:
-    return Path(os.environ.get("FTBOOT_LABELSTUDIO_VENV") or cache_dir() / "venv").expanduser()
-
-
-@contextmanager
-def _locked(name: str) -> Iterator[None]:
-    """Several projects (and people's shells) may install or migrate at once: one does, the others wait."""
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    with open(cache_dir() / f"{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
-        raise RunError(f"{what} failed (exit {done.returncode}): {' | '.join(tail)[:500]}")
-    return done.stdout
-
-
-def _installed(venv: Path) -> bool:
-    stamp = venv / ".version"
-    return (venv / "bin" / "label-studio").exists() and stamp.is_file() and stamp.read_text().strip() == VERSION
-
-
-def install(note: Note) -> Path:
-    """Label Studio's venv, installed when missing; returns the `label-studio` executable."""
-    venv = venv_dir()
-    program = venv / "bin" / "label-studio"
-    if _installed(venv):
-        return program
-    if "FTBOOT_LABELSTUDIO_VENV" in os.environ:
-        raise RunError(
-            f"$FTBOOT_LABELSTUDIO_VENV ({venv}) holds no label-studio {VERSION}",
-            hint="unset it to use the per-user cache, or install that version there",
-        )
-    with _locked("install"):
-        if not _installed(venv):
-            note(f"installing label-studio {VERSION} into {venv} (a few minutes, once per user)")
-            _run([sys.executable, "-m", "venv", "--clear", str(venv)], "creating Label Studio's venv")
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            _run([*pip, f"label-studio=={VERSION}"], f"pip install label-studio=={VERSION}")
-            (venv / ".version").write_text(VERSION + "\n")
-    return program
-
-
-def migrated_database(program: Path, note: Note, engine: str = "sqlite") -> Path:
-    """A database with every migration of this version applied, made once (`label-studio version` migrates):
-    an SQLite file, or for "postgres" a dump of a scratch cluster's database."""
-    cached = cache_dir() / ("migrated.sqlite3" if engine == "sqlite" else "migrated.pgdump")
-    with _locked("migrate"):
-        if not cached.exists():
-            note(
-                f"migrating a fresh {engine} database once for label-studio {VERSION} "
-                f"({'30-50 s' if engine == 'sqlite' else 'a few minutes'})"
-            )
-            scratch = cache_dir() / f"migrating.{os.getpid()}"
-            shutil.rmtree(scratch, ignore_errors=True)
-            scratch.mkdir(parents=True)
-            env = {**os.environ, **_SERVER_ENV}
-            cluster = pgcluster.cluster_dir(scratch) if engine == "postgres" else None
-            try:
-                if cluster is not None:
-                    env.update(pgcluster.new_cluster(cluster, None).env())
-                _run(
-                    [str(program), "version", "--data-dir", str(scratch)], "migrating Label Studio's database", env=env
-                )
-                if cluster is None:
-                    shutil.copy(scratch / "label_studio.sqlite3", cached.with_suffix(".part"))
-                else:
-                    pgcluster.dump(cluster, cached.with_suffix(".part"))
-            finally:
-                if cluster is not None:
-                    pgcluster.stop_cluster(cluster)
-                    shutil.rmtree(cluster, ignore_errors=True)
-            os.replace(cached.with_suffix(".part"), cached)
-            shutil.rmtree(scratch, ignore_errors=True)
-    return cached
-
-
-# --- one project's data dir ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Credentials:
-    email: str
-    password: str
-    token: str
-
-
-@dataclass(frozen=True)
-class DataDir:
-    """A project's `.labelstudio/`: what the server keeps there, and what ftboot keeps beside it."""
-
-    state: Path
-
-    @classmethod
-    def of(cls, project_root: Path) -> DataDir:
-        return cls(Path(os.environ.get("LABEL_STUDIO_DATA_DIR") or project_root / ".labelstudio").resolve())
-
-    def path(self, name: str) -> Path:
-        return self.state / name
-
-    def make(self) -> None:
-        """The data dir, private to its owner, an existing one included: the database holds the API token too."""
-        self.state.mkdir(parents=True, exist_ok=True)
-        self.state.chmod(0o700)
-        if self.path("data").is_dir():
-            self.path("data").chmod(0o700)
-        database = self.path("data") / "label_studio.sqlite3"
-        if database.exists():
-            database.chmod(0o600)
-
-    def credentials(self) -> Credentials | None:
-        path = self.path("credentials")
-        if not path.exists():
-            return None
-        # key=value lines, shell-quoted (the format the former shell script wrote)
-        values = dict(word.split("=", 1) for word in shlex.split(path.read_text(encoding="utf-8")) if "=" in word)
-        return Credentials(values.get("email", DEFAULT_ADMIN), values.get("password", ""), values.get("token", ""))
-
-    def save(self, creds: Credentials) -> None:
-        path = self.path("credentials")
-        part = path.with_suffix(".part")
-        with open(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-            handle.write("".join(f"{k}={shlex.quote(v)}\n" for k, v in vars(creds).items()))
-        os.replace(part, path)
-
-    def pid(self) -> int | None:
-        """The server's pid while it runs."""
-        try:
-            pid = int(self.path("server.pid").read_text())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
-
-    def url(self) -> str | None:
-        path = self.path("url")
-        return path.read_text().strip() if path.exists() else None
 
 
 @dataclass(frozen=True)
@@ -223,7 +58,7 @@ def status(data: DataDir) -> Running | None:
 def _server_env(data: DataDir) -> dict[str, str]:
     """Label Studio's settings for this data dir: ftboot's, and the PostgreSQL database when it has one."""
     database = storage.database(data.state)
-    return {**_SERVER_ENV, **(database.env() if database else {})}
+    return {**SERVER_ENV, **(database.env() if database else {})}
 
 
 def _update_admin(program: Path, data: DataDir, old: Credentials, new: Credentials) -> str | None:

@@ -12,13 +12,12 @@ It leaves out Label Studio itself (`pipeline.labelstudio.server`), running the c
 
 from __future__ import annotations
 
-import os
-import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.errors import RunError
+from pipeline.labelstudio.datadir import read_settings, write_settings
 from pipeline.labelstudio.pgcluster import cluster, cluster_dir
 from pipeline.labelstudio.postgres import Postgres, from_dsn, local
 
@@ -29,18 +28,11 @@ def _choice_file(state: Path) -> Path:
 
 def saved(state: Path) -> dict[str, str]:
     """{'engine': 'postgres', 'dsn': ...} (no dsn: the local cluster), or {} for SQLite."""
-    path = _choice_file(state)
-    if not path.exists():
-        return {}
-    return dict(word.split("=", 1) for word in shlex.split(path.read_text(encoding="utf-8")) if "=" in word)
+    return read_settings(_choice_file(state))
 
 
 def remember(state: Path, dsn: str | None) -> None:
-    path = _choice_file(state)
-    part = path.with_suffix(".part")
-    with open(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        handle.write("engine=postgres\n" + (f"dsn={shlex.quote(dsn)}\n" if dsn else ""))
-    os.replace(part, path)
+    write_settings(_choice_file(state), {"engine": "postgres", **({"dsn": dsn} if dsn else {})})
 
 
 def database(state: Path) -> Postgres | None:
