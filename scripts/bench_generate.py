@@ -67,8 +67,6 @@ def _figures(requests: int, accepted: int, wall: float, sending: float, cpu_befo
 def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: bool) -> dict:
     """Run `requests` requests in this process and return its figures. `client_only`: the same planned requests
     through the same client, with replies thrown away (no parsing, filters, dedup or appends)."""
-    import asyncio
-
     import datasketch  # noqa: F401  (imported up front: start-up is not per-request work)
     import openai  # noqa: F401
 
@@ -77,7 +75,7 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
     from pipeline.generation.planner import Planner
     from pipeline.generation.run import Options
     from pipeline.llm.cache import ReplyCache
-    from pipeline.llm.client import Client
+    from pipeline.llm.client import Client, run_loop
     from pipeline.llm.limits import Budget
     from pipeline.llm.request import Endpoint
     from pipeline.lock import project_lock
@@ -108,7 +106,7 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
                     concurrency=concurrency,
                 )
                 cpu_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-                asyncio.run(client.run(iter(planner), lambda in_flight: True, lambda request, reply, cached: None))
+                run_loop(client.run(iter(planner), lambda in_flight: True, lambda request, reply, cached: None))
                 wall = time.perf_counter() - started
             return _figures(
                 client.stats.sent, 0, wall, client.stats.sending, cpu_before, resource.getrusage(resource.RUSAGE_SELF)
