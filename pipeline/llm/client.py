@@ -9,8 +9,9 @@ at its worst case and its retry reserves anew, so such retries count against eve
 as `billed_unusable`. A request that still fails, a refused key or a refused request stops the run cleanly
 (requests in flight finish) and is reported as a `RunError`.
 
-Under the SDK runs aiohttp's connection pool (the SDK's `DefaultAioHttpClient`), one kept connection per worker:
-the SDK's default pool costs CPU in proportion to the connections it holds on every request.
+Under the SDK runs aiohttp's connection pool, one kept connection per worker, without the httpx layers the SDK's
+requests do not use (`pipeline.llm.sdk.client_for` builds it); the loop is uvloop's where it is installed
+(`run_loop`).
 
 It leaves streaming, tool calls and the provider Batch APIs out.
 """

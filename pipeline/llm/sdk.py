@@ -3,7 +3,7 @@ the SDK's exceptions into the project's errors, used by online generation, the B
 
 `client_for` builds the sync client (the Batch API and upload, with the SDK's own retries), the Azure flavour of
 it (an `api-version` query and an `api-key` header) or the async client of the online run loop over aiohttp's
-connection pool (`pool` connections, all kept alive). `sdk_error` names the host and what was being done, never
+connection pool (`pool` connections, all kept alive), without the httpx layers its requests do not use. `sdk_error` names the host and what was being done, never
 the key: a refused key names the variable it came from, a refused request shows the provider's own message, and
 what may pass (a 429, a 5xx, a lost connection) is a `Transient` with the wait the server asked for. How
 often to retry, and whether a retry may pay twice, is the caller's business; so is reading a successful answer.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import time
+from functools import cache
 from typing import TYPE_CHECKING, Any, overload
 
 from pipeline.config import AzureUploadConfig
@@ -23,6 +24,46 @@ if TYPE_CHECKING:
     import openai
 
 RETRY_AFTER_CAP = 600.0
+
+
+@cache
+def _aiohttp_client_class() -> Any:
+    """The SDK's `DefaultAioHttpClient` without the httpx layers a request from the SDK does not use here (base URL,
+    header and cookie merging, auth flows, event hooks, the response stream's wrapper), which cost as much CPU per
+    request as aiohttp itself. The SDK still builds every request (auth, URL, headers, timeout) and turns the answer
+    or the transport's error into its typed ones; anything else it asks for (custom auth, query parameters, files,
+    a redirect to follow) takes httpx's whole path, as before."""
+    import httpx2
+    import openai
+
+    class Client(openai.DefaultAioHttpClient):
+        def build_request(self, method: str, url: Any, **kwargs: Any) -> httpx2.Request:
+            timeout = kwargs.get("timeout")
+            rest = [value for name, value in kwargs.items() if name not in ("content", "headers", "timeout")]
+            if any(value is not None for value in rest) or not isinstance(timeout, httpx2.Timeout):
+                return super().build_request(method, url, **kwargs)
+            extensions = {"timeout": timeout.as_dict()}
+            return httpx2.Request(
+                method, url, content=kwargs.get("content"), headers=kwargs.get("headers"), extensions=extensions
+            )
+
+        async def send(self, request: httpx2.Request, *, stream: bool = False, **kwargs: Any) -> httpx2.Response:
+            if kwargs:
+                return await super().send(request, stream=stream, **kwargs)
+            response = await self._transport.handle_async_request(request)
+            response.request = request
+            if response.has_redirect_location:
+                await response.aclose()
+                return await super().send(request, stream=stream)
+            if not stream:
+                try:
+                    await response.aread()
+                except BaseException:
+                    await response.aclose()
+                    raise
+            return response
+
+    return Client
 
 
 @overload
@@ -51,7 +92,7 @@ def client_for(
         # on each request and each answer and keeps only 100 connections alive: at concurrency 1,000 its
         # bookkeeping and reconnections took most of the client's CPU. One connection per worker, kept.
         limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=pool, max_keepalive_connections=pool)
-        http = openai.DefaultAioHttpClient(limits=limits, timeout=timeout)
+        http = _aiohttp_client_class()(limits=limits, timeout=timeout)
         return openai.AsyncOpenAI(base_url=endpoint.base_url, http_client=http, **options)
     if azure is not None:
         return openai.AzureOpenAI(
