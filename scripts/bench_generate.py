@@ -19,6 +19,7 @@ Usage: .venv/bin/python scripts/bench_generate.py [--point 250ms|2s|all] [--requ
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
@@ -34,19 +35,49 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def serve(latency: float, urls: multiprocessing.Queue) -> None:
+def serve(latency: float, concurrency: int, urls: multiprocessing.Queue) -> None:
     from tests.fake_chat import FakeChat
     from tests.fakeapi import FakeAPI
 
-    # 50 server threads wake together from their 250 ms sleep; a shorter GIL switch interval than the default
-    # 5 ms keeps them from queueing behind each other, so the server's answer time stays close to the latency.
-    sys.setswitchinterval(0.0005)
+    if concurrency <= 100:
+        # 50 server threads wake together from their 250 ms sleep; a shorter GIL switch interval than the default
+        # 5 ms keeps them from queueing behind each other, so the server's answer time stays close to the latency.
+        # With 1,000 threads the same setting turns every GIL hand-off into a context switch (180,000-280,000 a
+        # second, half the machine's CPU in the kernel), which starves whatever client runs beside it.
+        sys.setswitchinterval(0.0005)
     api = FakeAPI(latency=latency)
     FakeChat(api)
     api.start()
     urls.put(api.url)
     while True:
         time.sleep(3600)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds a process has used so far (the test server's, to show what it takes)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bare(url: str, requests: int, concurrency: int) -> tuple[int, float]:
+    """The reference: a bare aiohttp client posting one fixed chat request; (answered, seconds sending)."""
+    import aiohttp
+
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Write one example."}]})
+    headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
+    numbers = iter(range(requests))
+    answered, first, last = 0, time.monotonic(), 0.0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def worker() -> None:
+            nonlocal answered, last
+            for _ in numbers:
+                async with session.post(f"{url}/chat/completions", data=body.encode(), headers=headers) as response:
+                    await response.read()
+                answered, last = answered + 1, time.monotonic()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return answered, last - first
 
 
 def _figures(requests: int, accepted: int, wall: float, sending: float, cpu_before, cpu_after) -> dict:
@@ -62,6 +93,13 @@ def _figures(requests: int, accepted: int, wall: float, sending: float, cpu_befo
         "cpu_ms_per_request": 1000 * cpu / max(requests, 1),
         "peak_rss_mb": cpu_after.ru_maxrss / 1024,
     }
+
+
+def reference_run(url: str, requests: int, concurrency: int) -> dict:
+    cpu_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    answered, sending = asyncio.run(bare(url, requests, concurrency))
+    wall = time.perf_counter() - started
+    return _figures(answered, 0, wall, sending, cpu_before, resource.getrusage(resource.RUSAGE_SELF))
 
 
 def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: bool) -> dict:
@@ -143,12 +181,21 @@ def main() -> None:
         action="store_true",
         help="measure the request path alone: replies are not parsed, filtered or written",
     )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also run a bare aiohttp client against the same server: the rate this machine allows any client",
+    )
     parser.add_argument("--child", nargs=2, metavar=("URL", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(
-            json.dumps(one_run(args.child[0], int(args.child[1]), args.concurrency or 50, args.mode, args.client_only))
+        url, n, concurrency = args.child[0], int(args.child[1]), args.concurrency or 50
+        figures = (
+            reference_run(url, n, concurrency)
+            if args.reference
+            else one_run(url, n, concurrency, args.mode, args.client_only)
         )
+        print(json.dumps(figures))
         return
 
     for name in POINTS if args.point == "all" else [args.point]:
@@ -159,12 +206,15 @@ def main() -> None:
             args.requests or requests,
             args.mode,
             args.client_only,
+            args.reference,
         )
 
 
-def measure(latency: float, concurrency: int, requests: list[int], mode: str, client_only: bool) -> None:
+def measure(
+    latency: float, concurrency: int, requests: list[int], mode: str, client_only: bool, reference: bool
+) -> None:
     urls: multiprocessing.Queue = multiprocessing.Queue()
-    server = multiprocessing.Process(target=serve, args=(latency, urls), daemon=True)
+    server = multiprocessing.Process(target=serve, args=(latency, concurrency, urls), daemon=True)
     server.start()
     url = urls.get(timeout=30)
     ideal = concurrency / latency
@@ -178,12 +228,18 @@ def measure(latency: float, concurrency: int, requests: list[int], mode: str, cl
     print(
         "request; ceiling: the rate that CPU allows on one core; worker: the screening worker process's CPU per request"
     )
+    print("server ms: the test server's CPU per request, on the same two cores")
     print(
-        f"{'requests':>9} {'accepted':>9} {'start-up s':>11} {'sending s':>10} {'req/s':>7} {'of ideal':>9} "
-        f"{'CPU ms/req':>11} {'ceiling':>8} {'worker ms':>10} {'peak RSS MB':>12} {'load':>5}"
+        f"{'':>9} {'requests':>9} {'accepted':>9} {'start-up s':>11} {'sending s':>10} {'req/s':>7} {'of ideal':>9} "
+        f"{'CPU ms/req':>11} {'ceiling':>8} {'worker ms':>10} {'server ms':>10} {'peak RSS MB':>12} {'load':>5}"
+    )
+    flags = ["--client-only"] if client_only else []
+    runs = [(n, what.split(",")[0], flags) for n in requests] + (
+        [(n, "bare aiohttp", ["--reference"]) for n in requests] if reference else []
     )
     try:
-        for n in requests:
+        for n, label, extra in runs:
+            server_before = cpu_seconds(server.pid)
             child = subprocess.run(
                 [
                     sys.executable,
@@ -192,7 +248,7 @@ def measure(latency: float, concurrency: int, requests: list[int], mode: str, cl
                     str(concurrency),
                     "--mode",
                     mode,
-                    *(["--client-only"] if client_only else []),
+                    *extra,
                     "--child",
                     url,
                     str(n),
@@ -201,11 +257,13 @@ def measure(latency: float, concurrency: int, requests: list[int], mode: str, cl
                 text=True,
                 check=True,
             )
+            server_ms = 1000 * (cpu_seconds(server.pid) - server_before)
             r = json.loads(child.stdout.strip().splitlines()[-1])
             print(
-                f"{r['requests']:>9,} {r['accepted']:>9,} {r['wall_s'] - r['sending_s']:>11.2f} {r['sending_s']:>10.1f} "
-                f"{r['rate']:>7.1f} {r['rate'] / ideal:>9.1%} {r['cpu_ms_per_request']:>11.2f} "
-                f"{1000 / r['cpu_ms_per_request']:>8.0f} {r['worker_cpu_ms_per_request']:>10.2f} {r['peak_rss_mb']:>12.1f} {os.getloadavg()[0]:>5.1f}"
+                f"{label[:9]:>9} {r['requests']:>9,} {r['accepted']:>9,} {r['wall_s'] - r['sending_s']:>11.2f} "
+                f"{r['sending_s']:>10.1f} {r['rate']:>7.1f} {r['rate'] / ideal:>9.1%} {r['cpu_ms_per_request']:>11.2f} "
+                f"{1000 / r['cpu_ms_per_request']:>8.0f} {r['worker_cpu_ms_per_request']:>10.2f} "
+                f"{server_ms / max(r['requests'], 1):>10.2f} {r['peak_rss_mb']:>12.1f} {os.getloadavg()[0]:>5.1f}"
             )
     finally:
         server.terminate()

@@ -33,17 +33,33 @@ from pipeline.llm.request import Endpoint, PlannedRequest, Reply, reply_from_byt
 from pipeline.llm.sdk import client_for, retry_after, sdk_error
 
 BACKOFF_BASE, BACKOFF_CAP = 0.5, 30.0
+GC_YOUNG = 10_000  # allocations between collections of the youngest generation during a run (default 700)
 T = TypeVar("T")
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run(main)` on uvloop's event loop where uvloop is installed: at hundreds of requests a second
-    asyncio's own loop is a good part of the client's CPU, uvloop's costs a fraction of it."""
+    asyncio's own loop is a good part of the client's CPU, uvloop's costs a fraction of it.
+
+    What is alive when the run starts (modules, seeds, the filters' index) is frozen out of the cyclic garbage
+    collector for its length, and young objects are collected less often: a full collection walks every object,
+    and while it runs no answer is read and no request sent, so at 1,000 requests in flight each pause held up
+    hundreds of them (about 5% of the rate at 2 s / 1,000). Nearly everything a request allocates is freed by
+    reference counting; the cycles that remain are still collected."""
+    import gc
+
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], GC_YOUNG), *thresholds[1:])
     try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.run(main)
+        return uvloop.run(main)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class _OutOfBudget(Exception):
