@@ -6,13 +6,15 @@ report and the charts beside it. The eval stage: the held-out test items, whethe
 with a model the last eval did not see, or, before any upload, when eval systems are configured and a test set
 exists (the playbook's question: is prompting already good enough?).
 
-It reads only local files (no Label Studio, no provider), so it is quick and works offline.
+It reads only local files (no Label Studio, no provider), so it is quick and works offline. It returns data
+(`Status`, the next step as a `Step`); wording it, the notes and what the size means is `pipeline.cli.status`'s.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TypedDict
 
@@ -41,17 +43,6 @@ def stage_files(paths: OutputPaths) -> dict[str, Path]:
     }
 
 
-def size_advice(n: int) -> str:
-    """What `n` examples mean for fine-tuning."""
-    if n < 10:
-        return f"{n} examples cannot be fine-tuned at all: providers need at least 10"
-    if n < 50:
-        return f"{n} examples is few: few-shot prompting with these as examples may serve better than fine-tuning"
-    if n <= 100:
-        return f"{n} examples is where fine-tuning gains usually start to show"
-    return f"{n} examples: enough for fine-tuning to pay off on a focused task"
-
-
 class BuildReport(TypedDict):
     report: str  # paths as shown to the user
     charts: list[str]
@@ -74,38 +65,34 @@ class OpenBatch(TypedDict):
     failed: int
 
 
-class StatusDict(TypedDict):
-    """`ftboot status --json`."""
+class Step(StrEnum):
+    """What to run next; `pipeline.cli.status` words it."""
 
-    counts: dict[str, int]
-    next: str
-    advice: str
-    notes: list[str]
-    open_batches: list[OpenBatch]
-    report: BuildReport | None
-    eval: EvalReport | None
+    SEEDS = "seeds"  # write at least MIN_SEEDS seeds
+    COLLECT = "collect"  # open batches will bring candidates or judge scores
+    GENERATE = "generate"
+    REVIEW = "review"
+    BUILD = "build"
+    EVAL_TUNED = "eval-tuned"  # a fine-tuned model the last eval did not ask
+    EVAL_PROMPTING = "eval-prompting"  # before any upload: is prompting already good enough?
+    UPLOAD = "upload"
+    VERDICT = "verdict"  # read the last eval's verdict
+    FOLLOW = "follow"  # follow the upload's job
 
 
 @dataclass
 class Status:
     counts: dict[str, int]
-    next_step: str
-    advice: str
-    notes: list[str] = field(default_factory=list)
+    step: Step
+    available: int  # examples the set has or would have: what its size means for fine-tuning
+    seeds_error: bool = False  # the seeds do not load
+    stale: bool = False  # train.jsonl is older than the seeds or the reviews
+    tuned: str | None = None  # the latest fine-tuned model, if a job succeeded
     batches: list[OpenBatch] = field(default_factory=list)  # open provider batches
     report: BuildReport | None = None  # the last build's report and charts
+    charts_dir: str = ""  # where the build's charts are, as shown to the user
     eval: EvalReport | None = None  # the last eval's report, its verdict and whether it is current
-
-    def as_dict(self) -> StatusDict:
-        return {
-            "counts": self.counts,
-            "next": self.next_step,
-            "advice": self.advice,
-            "notes": self.notes,
-            "open_batches": self.batches,
-            "report": self.report,
-            "eval": self.eval,
-        }
+    test_file: str = ""  # the held-out test set, as shown to the user
 
 
 def _accepted(project: Project) -> int:
@@ -144,12 +131,11 @@ def _eval(project: Project) -> EvalReport | None:
 def project_status(project: Project) -> Status:
     """Raises InputError when the built set is not one complete build (see `pipeline.buildset.verify`)."""
     verify(project.outputs, project.paths.build().manifest, project.show(project.outputs))
-    notes = []
+    seeds_error = False
     try:
         seeds = len(load_seeds(project))
     except InputError:
-        seeds = 0
-        notes.append("the seeds have errors: `ftboot seeds check` lists them")
+        seeds, seeds_error = 0, True
     counts = {"seeds": seeds}
     counts.update({name: count_lines(path) for name, path in stage_files(project.paths).items()})
     counts["accepted"] = _accepted(project)
@@ -157,35 +143,17 @@ def project_status(project: Project) -> Status:
         k: counts[k]
         for k in ("seeds", "candidates", "rejected", "reviewed", "accepted", "train", "val", "test", "uploads")
     }
-
     newest_input = max(
         (p.stat().st_mtime for p in [*project.seeds_dir.glob("*"), project.paths.reviewed] if p.exists()),
         default=0.0,
     )
     train = project.paths.build().train
     stale = train.exists() and train.stat().st_mtime < newest_input
-    if stale:
-        notes.append("train.jsonl is older than the seeds or the reviews: rebuild it")
-    report = _report(project)
-    if report:
-        charts = (
-            f", with {len(report['charts'])} charts in {project.show(project.paths.build().charts)}/"
-            if report["charts"]
-            else ""
-        )
-        notes.append(f"build report: {report['report']}{charts}")
-
     evaluated = _eval(project)
-    if evaluated:
-        older = " (older than test.jsonl: rerun it)" if evaluated["stale"] else ""
-        notes.append(f"eval: {evaluated['report']}{older}; verdict: {evaluated['verdict'] or 'none written'}")
-    elif counts["test"]:
-        notes.append(f"eval: not run yet; {counts['test']:,} test items in {project.show(project.paths.test)}")
-    tuned = (UploadLedger(project).fine_tuned() or (None,))[0]  # the latest fine-tuned model, if a job succeeded
+    tuned = (UploadLedger(project).fine_tuned() or (None,))[0]
     seen = evaluated["models"] if evaluated and not evaluated["stale"] else None  # None: no current eval
     eval_tuned = tuned is not None and tuned not in (seen or [])
     eval_prompting = bool(project.config.eval.systems) and counts["test"] > 0 and seen is None
-
     batches: list[OpenBatch] = [
         {
             "name": e.name,
@@ -198,36 +166,39 @@ def project_status(project: Project) -> Status:
         }
         for e in BatchLedger(project).open_entries()
     ]
-    if batches:
-        notes.append(
-            f"open batches: {len(batches)} with {sum(b['requests'] for b in batches):,} requests ("
-            + ", ".join(
-                f"{'judge ' * (b['purpose'] == 'judge')}{b['batch_id'] or b['name']} {b['status']} "
-                f"{b['completed']:,}/{b['requests']:,}"
-                for b in batches
-            )
-            + "); `ftboot batch collect` takes in the finished ones"
-        )
+    judging = any(b["purpose"] == "judge" for b in batches)
 
     if seeds < MIN_SEEDS:
-        step = f"write at least {MIN_SEEDS} seeds in seeds/, then `ftboot seeds check`"
-    elif batches and counts["candidates"] == 0:
-        step = "`ftboot batch collect` once the open batches have finished"
+        step = Step.SEEDS
+    elif batches and (counts["candidates"] == 0 or (judging and counts["reviewed"] == 0)):
+        step = Step.COLLECT  # the candidates, or their judge scores, are still to come
     elif counts["candidates"] == 0 and counts["reviewed"] == 0 and counts["train"] == 0:
-        step = "`ftboot generate` to grow the seeds into candidates"
+        step = Step.GENERATE
     elif counts["candidates"] and counts["reviewed"] == 0:
-        step = "`ftboot review push`, review in Label Studio, then `ftboot review pull`"
+        step = Step.REVIEW
     elif counts["train"] == 0 or stale:
-        step = "`ftboot build`"
+        step = Step.BUILD
     elif eval_tuned:
-        step = f"`ftboot eval` to see whether the fine-tuned {tuned} beats prompting"
+        step = Step.EVAL_TUNED
     elif counts["uploads"] == 0 and eval_prompting:
-        step = "`ftboot eval` to see whether prompting is already good enough, then `ftboot upload --dry-run`"
+        step = Step.EVAL_PROMPTING
     elif counts["uploads"] == 0:
-        step = "`ftboot upload --dry-run`, then `ftboot upload --wait`"
+        step = Step.UPLOAD
     elif tuned and evaluated:
-        step = f"read the verdict in {evaluated['report']}; rerun `ftboot eval` after new reviews"
+        step = Step.VERDICT
     else:
-        step = "`ftboot upload --status` to follow the job"
+        step = Step.FOLLOW
     available = counts["train"] + counts["val"] if counts["train"] and not stale else seeds + counts["accepted"]
-    return Status(counts, step, size_advice(available), notes, batches, report, evaluated)
+    return Status(
+        counts,
+        step,
+        available,
+        seeds_error,
+        stale,
+        tuned,
+        batches,
+        _report(project),
+        project.show(project.paths.build().charts),
+        evaluated,
+        project.show(project.paths.test),
+    )

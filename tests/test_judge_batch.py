@@ -80,8 +80,9 @@ def test_judge_batch_sends_the_unscored_and_collect_scores_as_online_judging_wou
     online = ok(run("judge", "--backend", "openai", "--json"))
     assert online["requests"] == {"sent": 0, "cached": 0} and online["in_batches"] == 6
     assert not judge_requests(batches.chat)
-    status = ok(run("status", "--json"))["open_batches"]
-    assert [(b["purpose"], b["batch_id"], b["requests"]) for b in status] == [("judge", batch_id, 6)]
+    status = ok(run("status", "--json"))
+    assert [(b["purpose"], b["batch_id"], b["requests"]) for b in status["open_batches"]] == [("judge", batch_id, 6)]
+    assert status["step"] == "collect"  # the scores come before the reviewers, not `review push`
     assert f"judge {batch_id}" in run("status").output
 
     (taken,) = collect_until_done(run)
