@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from pipeline.errors import RunError
 from pipeline.llm.cache import ReplyCache
-from pipeline.llm.limits import Budget, Pacer, Reservation
+from pipeline.llm.limits import Budget, OverBudget, Pacer, Reservation
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply, reply_from_bytes
 from pipeline.llm.sdk import client_for, retry_after, sdk_error
 
@@ -60,10 +60,6 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-
-
-class _OutOfBudget(Exception):
-    """A retry of an attempt that may have been billed does not fit the budget."""
 
 
 def _failure(exc: BaseException) -> tuple[str, bool]:
@@ -237,35 +233,40 @@ class Client:
     async def _fetch(self, request: PlannedRequest) -> Reply | None:
         """Send one request within the budget; its reply, cached, or None when the run must stop."""
         max_tokens = int(request.params.get("max_tokens") or 0)
-        reservation: Reservation | str | None
-        while isinstance(reservation := self.budget.reserve(request.prompt_estimate, max_tokens, request.model), str):
-            # Requests in flight hold worst-case reservations; what they really use may leave room for this one.
-            if self.in_flight == 0:
-                self.stop_reason = reservation
-                return None
+        while True:
+            try:
+                reserved = self.budget.reserve(request.prompt_estimate, max_tokens, request.model)
+                break
+            except OverBudget as refused:
+                # Requests in flight hold worst-case reservations; what they really use may leave room for this one.
+                if self.in_flight == 0:
+                    self.stop_reason = str(refused)
+                    return None
             await self._until_one_finishes()
             if self.stop_reason or self.error:
                 return None
 
+        reservation: Reservation | None = reserved  # None once a lost attempt settled it and no retry reserved anew
+
         def billed(retry: bool) -> None:
             # The lost attempt keeps its worst case; a retry is a new request against every limit.
             nonlocal reservation
-            assert isinstance(reservation, Reservation)
+            assert reservation is not None
             self.budget.settle(reservation, None, None)
-            reservation = self.budget.reserve(request.prompt_estimate, max_tokens, request.model) if retry else None
-            if isinstance(reservation, str):
-                raise _OutOfBudget(reservation)
+            reservation = None
+            if retry:
+                reservation = self.budget.reserve(request.prompt_estimate, max_tokens, request.model)
 
         self.in_flight += 1
         try:
-            await self.pacer.wait(reservation.tokens)
+            await self.pacer.wait(reserved.tokens)
             self.stats.first_sent = self.stats.first_sent or time.monotonic()
             reply = await self.send(request, billed)
-        except _OutOfBudget as exc:
-            self.stop_reason = self.stop_reason or str(exc)
+        except OverBudget as refused:
+            self.stop_reason = self.stop_reason or str(refused)
             return None
         except RunError as exc:
-            if isinstance(reservation, Reservation):  # not settled by a last attempt that may have been billed
+            if reservation is not None:  # not settled by a last attempt that may have been billed
                 self.budget.settle(reservation, 0, 0)
             self.error = self.error or exc
             return None
@@ -276,6 +277,6 @@ class Client:
         self.cache.put(request.key, reply.to_dict())
         if reply.prompt_tokens is None or reply.completion_tokens is None:
             self.stats.without_usage += 1
-        assert isinstance(reservation, Reservation)
+        assert reservation is not None  # the last attempt answered, so it was never settled as lost
         self.budget.settle(reservation, reply.prompt_tokens, reply.completion_tokens)
         return reply

@@ -26,6 +26,15 @@ from pipeline.config import Price
 from pipeline.errors import InputError
 
 
+class OverBudget(Exception):
+    """A request that would cross one of the run's limits (the option that set it, and its value): the run stops
+    there, or waits while requests in flight hold reservations they may not need."""
+
+    def __init__(self, option: str, value: str) -> None:
+        self.option, self.value = option, value
+        super().__init__(f"{option} {value} reached")
+
+
 @dataclass(frozen=True)
 class Reservation:
     prompt: int  # estimated prompt tokens
@@ -94,18 +103,18 @@ class Budget:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def reserve(self, prompt_tokens: int, max_output_tokens: int, model: str = "") -> Reservation | str:
-        """Reserve one request's worst case, at the price of its `model` when `prices` names it, or say which limit
-        it would cross."""
+    def reserve(self, prompt_tokens: int, max_output_tokens: int, model: str = "") -> Reservation:
+        """Reserve one request's worst case, at the price of its `model` when `prices` names it; OverBudget names
+        the limit it would cross."""
         worst = prompt_tokens + max_output_tokens
         price = self.prices.get(model, self.price)
         cost = self.cost_of(prompt_tokens, max_output_tokens, price) if price else 0.0
         if self.max_requests is not None and self.requests >= self.max_requests:
-            return f"--max-requests {self.max_requests} reached"
+            raise OverBudget("--max-requests", f"{self.max_requests}")
         if self.max_tokens is not None and self.tokens + self._reserved_tokens + worst > self.max_tokens:
-            return f"--max-tokens {self.max_tokens:,} reached"
+            raise OverBudget("--max-tokens", f"{self.max_tokens:,}")
         if self.max_cost is not None and self._spent_cost + self._reserved_cost + cost > self.max_cost:
-            return f"--max-cost ${self.max_cost:g} reached"
+            raise OverBudget("--max-cost", f"${self.max_cost:g}")
         self.requests += 1
         self._reserved_tokens += worst
         self._reserved_cost += cost

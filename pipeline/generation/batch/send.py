@@ -32,7 +32,7 @@ from pipeline.generation.run import Options, RunSettings
 from pipeline.ledgers.batches import BatchLedger, BatchPlan, Entry, expand
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.endpoint import resolve
-from pipeline.llm.limits import Budget
+from pipeline.llm.limits import Budget, OverBudget
 from pipeline.llm.request import PlannedRequest
 from pipeline.progress import Progress, quiet
 from pipeline.schema import read_records
@@ -163,9 +163,10 @@ def admit(
         if request.key in cache:
             continue
         max_tokens = int(request.params.get("max_tokens") or 0)
-        reservation = budget.reserve(request.prompt_estimate, max_tokens)
-        if isinstance(reservation, str):
-            sent.stopped = f"{reservation}: the batch holds {sent.requests} requests"
+        try:
+            budget.reserve(request.prompt_estimate, max_tokens)
+        except OverBudget as refused:
+            sent.stopped = f"{refused}: the batch holds {sent.requests} requests"
             return
         sent.requests += 1
         sent.prompt_tokens += request.prompt_estimate
