@@ -76,7 +76,8 @@ def main() -> None:
     from pipeline.config import find_project
     from pipeline.labelstudio.adapter import Server
     from pipeline.labelstudio.tasks import make_task
-    from pipeline.review import sync as review
+    from pipeline.review.pull import pull
+    from pipeline.review.push import push
     from pipeline.review.status import review_status
     from pipeline.schema import Record
     from pipeline.seeds import load_seeds
@@ -109,10 +110,10 @@ def main() -> None:
         baseline = time.perf_counter() - start
 
         start = time.perf_counter()
-        pushed = review.push(project)
+        pushed = push(project)
         push_time = time.perf_counter() - start
         start = time.perf_counter()
-        again = review.push(project)
+        again = push(project)
         again_time = time.perf_counter() - start
         assert (pushed.new, again.new) == (n, 0), (pushed.new, again.new)
 
@@ -144,7 +145,7 @@ def main() -> None:
         reviewed_project = find_project(root)
         server.import_tasks(server.ensure_project("bench: reviewed", 1)[0], tasks)
         start = time.perf_counter()
-        pulled = review.pull(reviewed_project)
+        pulled = pull(reviewed_project)
         pull_time = time.perf_counter() - start
         assert (pulled.counts["accepted"], pulled.counts["edited"]) == (n - len(rows[::10]), len(rows[::10])), (
             pulled.counts

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pipeline.errors import InputError
 from pipeline.labelstudio.tasks import make_task
 from pipeline.review.lsexport import read_export
-from pipeline.review.sync import PullResult, settle
+from pipeline.review.pull import PullResult, settle
 from pipeline.schema import make_record
 from tests.helpers import chat
 

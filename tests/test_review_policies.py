@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.cli.review import pull_text
 from pipeline.labelstudio.tasks import Annotation
-from pipeline.review import sync as review
+from pipeline.review import pull as review
 from pipeline.schema import make_record
 
 EXAMPLE = {

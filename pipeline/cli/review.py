@@ -42,7 +42,7 @@ def review_push(ctx: click.Context, to_file: Path | None, as_json: bool) -> None
       ftboot review push
       ftboot review push --to-file tasks.json
     """
-    from pipeline.review.sync import push
+    from pipeline.review.push import push
 
     with progress_bar(disabled=as_json) as update:
         result = push(project_of(ctx), to_file, progress=update)
@@ -90,7 +90,7 @@ def review_pull(
       ftboot review pull --policy majority
       ftboot review pull --from-file project-1-export.json
     """
-    from pipeline.review.sync import pull
+    from pipeline.review.pull import pull
 
     result = pull(project_of(ctx), from_file, policy, forget_missing)
     if as_json:
@@ -104,7 +104,7 @@ def review_pull(
     )
 
 
-def pull_text(result: Any) -> str:  # result: pipeline.review.sync.PullResult
+def pull_text(result: Any) -> str:  # result: pipeline.review.pull.PullResult
     """A pull's counts and rates, the judge against the verdicts, what was kept, per seed the worst first."""
     s, pct = result.summary(), lambda x: "–" if x is None else f"{x:.0%}"
     lines = [

@@ -3,7 +3,7 @@ tokens alike): projects found, created and widened, tasks imported, annotations 
 failure becomes one `RunError` line that names the server and never the key.
 
 It leaves out what a task and an annotation hold (`pipeline.labelstudio.tasks`) and what review means (policies,
-verdicts, preference pairs): that is `pipeline.review.sync`.
+verdicts, preference pairs): that is `pipeline.review.pull`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ assistant turn are not shown (a candidate ends with its assistant turn). Task da
 example and its provenance: never a key or a secret, and the task list's columns (`pipeline.labelstudio.view`).
 
 It leaves out the server (`pipeline.labelstudio.adapter`) and what review means (policies, verdicts, preference
-pairs): that is `pipeline.review.sync`.
+pairs): that is `pipeline.review.pull`.
 """
 
 from __future__ import annotations

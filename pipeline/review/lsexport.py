@@ -1,5 +1,5 @@
 """Reading a Label Studio JSON export (a file saved from the UI, or an export snapshot's download) into tasks that
-`pipeline.review.sync` can settle without another check.
+`pipeline.review.pull` can settle without another check.
 
 Every shape the review stage relies on is checked here: a list of tasks, each with an integer `id`, `data`
 holding the candidate's id and a valid chat `example`, and `annotations` whose ids, results, choices, texts and
@@ -10,7 +10,7 @@ reported. NaN, infinities, lone surrogates and nesting deeper than `MAX_DEPTH` a
 or read back, later.
 
 It leaves out what the annotations mean (`pipeline.labelstudio.tasks.read_annotations`) and how tasks settle into
-reviews (`pipeline.review.sync`).
+reviews (`pipeline.review.pull`).
 """
 
 from __future__ import annotations

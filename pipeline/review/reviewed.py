@@ -8,7 +8,7 @@ task or project deleted, its annotation removed, a lost data dir and a fresh pus
 Only `forget_missing` drops them. Before a file is replaced by different content, the old one is copied to
 `outputs/history/<name>-<UTC time>.jsonl`.
 
-It leaves out how annotations settle into reviews (`pipeline.review.sync`).
+It leaves out how annotations settle into reviews (`pipeline.review.pull`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ The time left is the reviews still wanted × the median seconds per review ÷ th
 It reads the database of the server that ftboot runs for this project directly, read-only (`pipeline.labelstudio.db`:
 about a second on 10,000 reviewed tasks); any other server through the same export snapshot as `pull` (deleted
 once read; more than a minute on 10,000 tasks). It writes nothing and leaves out settling reviews into records
-(`pipeline.review.sync.pull`).
+(`pipeline.review.pull.pull`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pipeline.labelstudio import db as lsdb
 from pipeline.labelstudio.adapter import Server
 from pipeline.labelstudio.tasks import ACCEPT, REJECT, is_skipped, read_annotations
 from pipeline.review.lsexport import read_export
-from pipeline.review.sync import apply_edits
+from pipeline.review.pull import apply_edits
 
 VERDICTS = (ACCEPT, REJECT)
 
