@@ -91,7 +91,7 @@ def price_text(costs: dict[str, float | None], model: str) -> str:
 
 def sent_lines(sent: Any) -> list[str]:  # sent: pipeline.generation.batch.send.Sent
     """What a planning command did: the round's standing, the files written or sent, the worst-case cost."""
-    from pipeline.generation.batch.send import requests
+    from pipeline.generation.batch.submit import requests
 
     out = [*sent.notes]
     if sent.target is not None:
@@ -113,7 +113,7 @@ def sent_lines(sent: Any) -> list[str]:  # sent: pipeline.generation.batch.send.
 
 def harvest_lines(harvest: Any) -> list[str]:  # harvest: pipeline.generation.batch.collect.Harvest
     """What collecting took in, batch by batch; what is still open; and what to run next."""
-    from pipeline.generation.batch.send import requests
+    from pipeline.generation.batch.submit import requests
 
     out = [*harvest.notes]
     for b in harvest.batches:

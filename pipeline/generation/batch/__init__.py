@@ -2,7 +2,8 @@
 take the answers back through the same path as online replies.
 
 - `send` and `collect`: `ftboot batch send`, `collect`, `resubmit`, `write` and `read`: planning, sizing,
-  sending, collecting, recovering after a crash.
+  writing, collecting.
+- `submit`: uploading planned input files, creating their batches, recovering after a crash.
 - `files`: the Batch API input, output and error file format (OpenAI's, which `vllm run-batch` also reads).
 - `api`: the provider's files and batches through the openai SDK.
 - `judging`: `ftboot judge --batch`, the candidate judge's requests through the same batches, scored at collect.

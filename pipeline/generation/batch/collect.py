@@ -7,7 +7,7 @@ adds nothing twice. For a large batch, worker processes plan the requests, read 
 that need no memory of other candidates (`filters.screen_reply`) a few blocks ahead, while this process runs
 the duplicate index and writes, in order: the same records as one process would write, on every core. Requests without an answer are recorded as failed, by error code, for `--resubmit`. Costs
 are priced at the configured batch prices and compared with the online ones. Finished judge batches (ledger
-`purpose` "judge") are handed to `pipeline.generation.batch.judging.collect_judged`, after the generation ones. Sending is `pipeline.generation.batch.send`'s,
+`purpose` "judge") are handed to `pipeline.generation.batch.judging.collect_judged`, after the generation ones. Sending is `pipeline.generation.batch.send`'s and `submit`'s,
 wording the `Harvest` for a person `pipeline.cli.batch`'s.
 """
 
@@ -23,7 +23,8 @@ from typing import Any
 from pipeline.config import Project, find_project
 from pipeline.generation.batch.api import BatchAPI, BatchInfo
 from pipeline.generation.batch.files import ResultIndex, outcome
-from pipeline.generation.batch.send import api_for, costs, reconcile, stage_of
+from pipeline.generation.batch.send import costs, stage_of
+from pipeline.generation.batch.submit import api_for, reconcile
 from pipeline.generation.filters import Screen, Screened, screen_reply
 from pipeline.generation.run import Options, Outputs, RunSettings
 from pipeline.ledgers.batches import BatchLedger, Entry, expand, to_ranges

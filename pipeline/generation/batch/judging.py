@@ -4,7 +4,7 @@ Batch API, at its batch price.
 Sending: the judge's requests for the candidates with no score yet (`pipeline.generation.judge.unscored`, the very
 requests and cache keys of online judging), less those the cache has answered and those open judge batches hold,
 within a budget priced at the judge model's batch prices, go out through generation's batch machinery
-(`pipeline.generation.batch.send`): input files recorded in the ledger before any network call, with `purpose`
+(`pipeline.generation.batch.send` and `submit`): input files recorded in the ledger before any network call, with `purpose`
 "judge", the requests' cache keys and the `--min-score` to apply, and adopted by `reconcile` after a crash.
 
 Collecting (`collect.collect` hands over the finished judge batches): each answered request's reply goes into the
@@ -29,17 +29,8 @@ from pipeline.errors import InputError
 from pipeline.generation.batch.api import BatchAPI, BatchInfo
 from pipeline.generation.batch.collect import MISSING, Collected, Harvest, download_results
 from pipeline.generation.batch.files import ResultIndex, outcome
-from pipeline.generation.batch.send import (
-    Sent,
-    admit,
-    api_for,
-    batch_budget,
-    costs,
-    note_ids,
-    reconcile,
-    send_entries,
-    write_inputs,
-)
+from pipeline.generation.batch.send import Sent, admit, batch_budget, costs, note_ids, write_inputs
+from pipeline.generation.batch.submit import api_for, reconcile, send_entries
 from pipeline.generation.judge import Judge, judge_candidates, unscored
 from pipeline.ledgers.batches import BatchLedger, BatchPlan, Entry, expand
 from pipeline.llm.cache import ReplyCache

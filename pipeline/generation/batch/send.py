@@ -7,10 +7,9 @@ candidates of the round: a batch is sized from the acceptance rate seen so far i
 what is still missing. `--max-requests`, `--max-tokens` and `--max-cost` cap a batch at its worst case, priced
 at the configured batch prices.
 
-Every input file is recorded in the ledger before any network call; `reconcile`, run first by every command that
-talks to the provider, adopts a batch or file that a killed run sent without recording it (by the batch's
-metadata tag, the file's name) and sends what was planned but never sent. Collecting is `pipeline.generation.batch.collect`'s;
-wording the outcome (`Sent`) for a person is `pipeline.cli.batch`'s.
+Every input file is recorded in the ledger before any network call; uploading it, creating its batch and
+finishing what a killed run left half-way are `pipeline.generation.batch.submit`'s. Collecting is
+`pipeline.generation.batch.collect`'s; wording the outcome (`Sent`) for a person is `pipeline.cli.batch`'s.
 """
 
 from __future__ import annotations
@@ -26,12 +25,11 @@ from typing import Any
 
 from pipeline.config import Price, Project
 from pipeline.errors import InputError
-from pipeline.generation.batch.api import LOOKBACK, TAG, BatchAPI
-from pipeline.generation.batch.files import Part, url_of, write_parts
+from pipeline.generation.batch.files import Part, write_parts
+from pipeline.generation.batch.submit import api_for, reconcile, send_entries
 from pipeline.generation.run import Options, RunSettings
 from pipeline.ledgers.batches import BatchLedger, BatchPlan, Entry, expand
 from pipeline.llm.cache import ReplyCache
-from pipeline.llm.endpoint import resolve
 from pipeline.llm.limits import Budget, OverBudget
 from pipeline.llm.request import PlannedRequest
 from pipeline.progress import Progress, quiet
@@ -49,10 +47,6 @@ def costs(price: Price | None, prompt: int, output: int) -> dict[str, float | No
     price = price or Price()
     batch, online = at(price.batch_input, price.batch_output), at(price.input, price.output)
     return {"batch": batch, "online": online, "saving": None if batch is None or online is None else online - batch}
-
-
-def requests(n: int) -> str:
-    return f"{n:,} request{'s' * (n != 1)}"
 
 
 @dataclass
@@ -96,11 +90,6 @@ def stage_of(project: Project, plan: BatchPlan) -> RunSettings:
     return RunSettings(
         project, Options(backend=plan["backend"], model=plan["model"], mode=plan["mode"], pool=plan["pool"])
     )
-
-
-def api_for(project: Project, model: str) -> BatchAPI:
-    remote = resolve(project.config, "openai", model)
-    return BatchAPI(remote.endpoint(), remote.key_env)
 
 
 def _budget(project: Project, stage: RunSettings, options: Options) -> Budget:
@@ -238,46 +227,6 @@ def write_inputs(
         )
     entries = ledger.entries()
     return [entries[part_name] for part_name in names]
-
-
-def _send(project: Project, ledger: BatchLedger, api: BatchAPI, entry: Entry, fresh: bool) -> str:
-    """Upload a planned input file and create its batch, unless a run killed half-way did (`fresh` = surely not)."""
-    path, since = project.root / entry.input, entry.planned_ts - LOOKBACK
-    if not fresh and (found := api.find_batch(entry.name, since)) is not None:
-        ledger.append(
-            "submitted",
-            entry.name,
-            batch_id=found.id,
-            file_id=found.input_file_id,
-            status=found.status,
-            counts=found.counts,
-            adopted=True,
-        )
-        path.unlink(missing_ok=True)
-        return f"adopted batch {found.id} ({entry.name}), created by a run that stopped before recording it"
-    file_id = entry.file_id or (None if fresh else api.find_file(path.name, entry.bytes, since))
-    if file_id is None:
-        if not path.exists():
-            ledger.append("abandoned", entry.name, reason="the input file is gone and was never sent")
-            return f"{entry.name} was never sent and its input file is gone: its requests will be planned again"
-        file_id = api.upload(path)
-    if entry.file_id is None:
-        ledger.append("uploaded", entry.name, file_id=file_id)
-    batch = api.create(file_id, url_of(entry.plan["endpoint"]), {TAG: entry.name, "ftboot_sha256": entry.sha256})
-    ledger.append("submitted", entry.name, batch_id=batch.id, file_id=file_id, status=batch.status, counts=batch.counts)
-    path.unlink(missing_ok=True)
-    return f"sent batch {batch.id} ({entry.name}, {requests(entry.count)})"
-
-
-def send_entries(project: Project, ledger: BatchLedger, api: BatchAPI, entries: list[Entry]) -> None:
-    """Send input files this run planned (none of them can have been sent before)."""
-    for entry in entries:
-        _send(project, ledger, api, entry, fresh=True)
-
-
-def reconcile(project: Project, ledger: BatchLedger, api: BatchAPI) -> list[str]:
-    """Finish what a killed run left between planning a batch and recording it."""
-    return [_send(project, ledger, api, e, fresh=False) for e in ledger.open_entries() if e.batch_id is None]
 
 
 def plan_batch(
