@@ -133,12 +133,12 @@ def test_failed_write_leaves_previous_outputs(project, run, monkeypatch):
     source = write_jsonl(project / "in.jsonl", varied_examples(20))
     run("build", "--input", str(source))
     before = {p.name: p.read_bytes() for p in (project / "outputs").glob("*.jsonl")}
-    import pipeline.build.dataset
+    import pipeline.build.run
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pipeline.build.dataset, "save_dataset", crash)
+    monkeypatch.setattr(pipeline.build.run, "save_dataset", crash)
     write_jsonl(source, varied_examples(30, seed=9))
     with pytest.raises(OSError):
         run("build", "--input", str(source))

@@ -72,12 +72,12 @@ def upload_plan(run) -> dict:
 
 def test_a_failure_between_writes_leaves_the_old_set(project: Path, run, monkeypatch) -> None:
     new, before = first_build(project, run)
-    import pipeline.build.dataset
+    import pipeline.build.run
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pipeline.build.dataset, "save_dataset", crash)  # train, val and the rejects are already staged
+    monkeypatch.setattr(pipeline.build.run, "save_dataset", crash)  # train, val and the rejects are already staged
     with pytest.raises(OSError):
         run("build", "--input", str(new))
     assert snapshot(project / "outputs") == before and leftovers(project / "outputs") == []

@@ -15,6 +15,7 @@ from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.schema import Kind, Record, dump_example, is_accepted, make_record, parse_example, validation_messages
+from pipeline.seeds import load_seeds
 
 
 def _records_from(path: Path, shown: str, kind: Kind, raw: bool) -> list[Record]:
@@ -51,8 +52,6 @@ def load_inputs(project: Project, input_path: Path | None, kind: Kind) -> list[R
                 f"no {project.show(path)} yet", hint="`ftboot review pull` writes it from reviewers' edits"
             )
         return _records_from(path, project.show(path), kind, raw=False)
-    from pipeline.seeds import load_seeds
-
     records = load_seeds(project)
     reviewed = project.paths.reviewed
     if reviewed.exists():

@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.build.charts import Painter
+from pipeline.build.dataset import save_dataset
 from pipeline.build.inputs import load_inputs
+from pipeline.build.report import write_report
 from pipeline.build.steps import BuildItem, Dedup, HoldOut, Rejects, Split, Step, Validate
+from pipeline.buildset import staged
 from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.holdout import Draw
@@ -171,10 +174,6 @@ def _build(
 def _write(project: Project, result: BuildResult, train_lines: list[str], dpo: bool, painter: Painter) -> None:
     """Write every output into one staging directory, which `buildset.staged` swaps in as one unit; the report's
     charts are drawn into it too, so a killed build never leaves another build's charts beside the report."""
-    from pipeline.build.dataset import save_dataset
-    from pipeline.build.report import write_report
-    from pipeline.buildset import staged
-
     built = project.paths.build(dpo)
     result.paths = {name: project.show(path) for name, path in built.entries(result.held is not None).items()}
     with staged(project.outputs, built.manifest) as stage:

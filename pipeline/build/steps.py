@@ -22,9 +22,11 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from pipeline.config import Project
-from pipeline.holdout import Draw
+from pipeline.dedup import DuplicateIndex
+from pipeline.holdout import Draw, draw, overlap
 from pipeline.rules import Ruleset
 from pipeline.schema import Kind, Record, example_text, parse_example, validation_messages
+from pipeline.tokens import TokenCounter
 
 
 @dataclass
@@ -64,8 +66,6 @@ class Validate:
         self.rules, self.model, self.kind = rules, model, kind
 
     def run(self, items: Iterable[BuildItem], rejects: Rejects) -> list[BuildItem]:
-        from pipeline.tokens import TokenCounter
-
         counter = TokenCounter(self.model)
         kept = []
         for item in items:
@@ -90,8 +90,6 @@ class Dedup:
         self.threshold = threshold
 
     def run(self, items: Iterable[BuildItem], rejects: Rejects) -> list[BuildItem]:
-        from pipeline.dedup import DuplicateIndex
-
         index = DuplicateIndex(self.threshold)
         kept = []
         for item in items:
@@ -122,8 +120,6 @@ class HoldOut:
         self.held: Draw | None = None
 
     def run(self, items: Iterable[BuildItem], rejects: Rejects) -> list[BuildItem]:
-        from pipeline.holdout import draw, overlap
-
         items = list(items)
         self.held = draw(self.project, [item.record for item in items])
         threshold = self.project.config.build.near_duplicate_threshold

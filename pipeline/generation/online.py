@@ -42,12 +42,14 @@ from multiprocessing.process import BaseProcess
 from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.generation.filters import Screen, Screened, screen_reply, unparsed
+from pipeline.generation.judge import judge_generated
 from pipeline.generation.modes import ModeCheck
 from pipeline.generation.run import DEFAULT_CAP, Options, Outputs, Preview, RunSettings, Summary
 from pipeline.ledgers.batches import BatchLedger
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.client import Client, run_loop
 from pipeline.llm.limits import Budget, Pacer
+from pipeline.llm.local import MAX_CONCURRENCY
 from pipeline.llm.request import PlannedRequest, Reply
 
 QUEUED = 2000  # replies handed to the worker and not taken in yet before a new one waits: memory stays flat
@@ -239,8 +241,6 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         cache = stack.enter_context(ReplyCache(project.paths.replies))
         concurrency = options.concurrency or gen.concurrency
         if stage.backend == "local":
-            from pipeline.llm.local import MAX_CONCURRENCY
-
             concurrency = min(concurrency, MAX_CONCURRENCY)
         client = Client(
             endpoint,
@@ -288,8 +288,6 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         update()
         summary.error = client.error or (mismatch[0] if mismatch else None)
         if judge is not None and summary.error is None and not client.stop_reason:
-            from pipeline.generation.judge import judge_generated
-
             summary.error = judge_generated(stage, judge, outputs, judge_endpoint, cache, budget, concurrency)
             update()
         if mismatch:
