@@ -1,23 +1,17 @@
-"""A project: its directory, its `ftboot.toml` validated by pydantic, and the paths of its stage outputs (named
-in `pipeline.paths`).
-
-The project directory is `--project DIR`, else `$FTBOOT_PROJECT`, else the current directory. Every table and
-key of `ftboot.toml` is declared below; an unknown or mistyped key is an `InputError` that names the key and
-the file. Secrets never live here: the config names the environment variables that hold them.
+"""A project's `ftboot.toml`, validated by pydantic: every table and key is declared below; an unknown or
+mistyped key is an `InputError` that names the key, the file and the line. Secrets never live here: the config
+names the environment variables that hold them. Finding the project directory is `pipeline.project`'s.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import InputError, Location
-from pipeline.paths import OutputPaths
 from pipeline.schema import ToolDef
 
 CONFIG_NAME = "ftboot.toml"
@@ -235,48 +229,7 @@ class Config(_Section):
     eval: EvalConfig = EvalConfig()
 
 
-@dataclass(frozen=True)
-class Project:
-    """A project directory and its validated config."""
-
-    root: Path
-    config: Config
-
-    @property
-    def seeds_dir(self) -> Path:
-        return self.root / "seeds"
-
-    @property
-    def outputs(self) -> Path:
-        return self.root / "outputs"
-
-    @property
-    def paths(self) -> OutputPaths:
-        return OutputPaths(self.outputs)
-
-    def show(self, path: Path) -> str:
-        """A path as the user should see it: relative to the project when inside it. A link is shown by its own
-        name, not its target's (`seeds/x.jsonl`, not `/dev/zero`)."""
-        try:
-            return str((path.parent.resolve() / path.name).relative_to(self.root.resolve()))
-        except ValueError:
-            return str(path)
-
-    def ledger_path(self, value: object, where: Location) -> Path:
-        """A path read from a ledger (as `show` wrote it), confined to outputs/: ftboot uploads and deletes the
-        files its ledgers name, so a path that leads elsewhere (absolute, `..`, a symlink out) is refused."""
-        if isinstance(value, str) and value:
-            path = self.root / value
-            if path.resolve().is_relative_to(self.outputs.resolve()):
-                return path
-        raise InputError(
-            f"{value!r} is not a path inside outputs/, where ftboot reads and deletes only its own files",
-            where,
-            hint="this ledger line was not written by ftboot; remove it or restore the file",
-        )
-
-
-def _key_line(text: str, key: str) -> int | None:
+def key_line(text: str, key: str) -> int | None:
     """The line where `key` is set in a TOML text, for error messages (a best effort, never wrong to omit)."""
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
@@ -298,35 +251,7 @@ def load_config(path: Path) -> Config:
         error = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in error["loc"])
         what = "unknown key" if error["type"] == "extra_forbidden" else error["msg"][0].lower() + error["msg"][1:]
-        line = _key_line(text, str(error["loc"][-1]))
+        line = key_line(text, str(error["loc"][-1]))
         raise InputError(
             what, Location(path.name, line, field), hint="see the commented example that `ftboot init` writes"
         ) from None
-
-
-def find_project(directory: str | Path | None = None) -> Project:
-    """The project at `directory`, else $FTBOOT_PROJECT, else the current directory."""
-    root = Path(directory or os.environ.get("FTBOOT_PROJECT") or ".").resolve()
-    if not root.is_dir():
-        raise InputError(f"project directory {root} does not exist")
-    config_path = root / CONFIG_NAME
-    if not config_path.exists() and not (root / "seeds").is_dir():
-        raise InputError(
-            f"{root} is not an ftboot project (no {CONFIG_NAME}, no seeds/)",
-            hint="run `ftboot init DIR` to make one, or pass --project DIR",
-        )
-    return Project(root, load_config(config_path))
-
-
-def key_location(project: Project, field: str) -> Location:
-    """Where a dotted key (`eval.checks.regex`) is set in the project's ftboot.toml, for a located message."""
-    path = project.root / CONFIG_NAME
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    table, _, key = field.rpartition(".")
-    lines = text.splitlines()
-    header = next((i for i, line in enumerate(lines) if line.strip().startswith(f"[{table}]")), None)
-    if header is None:
-        return Location(CONFIG_NAME, _key_line(text, key), field)
-    end = next((i for i in range(header + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-    found = _key_line("\n".join(lines[header + 1 : end]), key)
-    return Location(CONFIG_NAME, header + 1 + found if found else header + 1, field)

@@ -18,9 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import BuildConfig, Project
+from pipeline.config import BuildConfig
 from pipeline.dedup import Duplicate, DuplicateIndex
 from pipeline.jsonl import read_jsonl
+from pipeline.project import Project
 from pipeline.schema import Record, example_id, example_text, is_accepted
 
 

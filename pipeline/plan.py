@@ -19,9 +19,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.buildset import verify
-from pipeline.config import Config, Project
+from pipeline.config import Config
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
+from pipeline.project import Project
 from pipeline.rules import Ruleset
 from pipeline.schema import Kind, parse_example, validation_messages
 from pipeline.tokens import TokenCounter

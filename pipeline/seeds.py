@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.config import Project
 from pipeline.dedup import DuplicateIndex
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
+from pipeline.project import Project
 from pipeline.rules import get_ruleset
 from pipeline.schema import ChatExample, Record, dump_example, example_text, make_record, validation_messages
 from pipeline.seedyaml import node_line, yaml_entries

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TypedDict
 
 from pipeline.buildset import verify
-from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import count_lines
 from pipeline.ledgers.batches import BatchLedger
 from pipeline.ledgers.uploads import UploadLedger
 from pipeline.paths import OutputPaths
+from pipeline.project import Project
 from pipeline.schema import is_accepted, read_records
 from pipeline.seeds import MIN_SEEDS, load_seeds
 

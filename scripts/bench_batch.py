@@ -42,10 +42,10 @@ def _rss_mb() -> float:
 def child(step: str, root: Path, requests: int, mode: str) -> dict:
     import datasketch  # noqa: F401  (start-up, not work)
 
-    from pipeline.config import find_project
     from pipeline.generation.batch.collect import collect_file
     from pipeline.generation.batch.send import plan_batch
     from pipeline.generation.run import Options
+    from pipeline.project import find_project
 
     project = find_project(root)
     per_request, guess = project.config.generate.per_request, project.config.generate.acceptance_guess

@@ -51,9 +51,9 @@ def main() -> None:
 
     import os
 
-    from pipeline.config import find_project
     from pipeline.eval import Options, evaluate
     from pipeline.eval.scores import bootstrap, chrf_scores, paired_difference, rouge_l_scores
+    from pipeline.project import find_project
     from tests.fake_chat import edit_config
     from tests.fake_eval import noise, paraphrase
     from tests.helpers import varied_examples, write_jsonl

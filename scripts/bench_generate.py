@@ -108,7 +108,6 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
     import datasketch  # noqa: F401  (imported up front: start-up is not per-request work)
     import openai  # noqa: F401
 
-    from pipeline.config import find_project
     from pipeline.generation.online import generate
     from pipeline.generation.planner import Planner
     from pipeline.generation.run import Options
@@ -117,6 +116,7 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
     from pipeline.llm.limits import Budget
     from pipeline.llm.request import Endpoint
     from pipeline.lock import project_lock
+    from pipeline.project import find_project
     from pipeline.seeds import load_seeds
 
     with tempfile.TemporaryDirectory() as tmp:

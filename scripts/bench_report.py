@@ -25,7 +25,7 @@ from bench_build import make_examples
 
 import pipeline.build.report
 from pipeline.build.run import build
-from pipeline.config import find_project
+from pipeline.project import find_project
 
 spent: dict[str, tuple[float, float]] = {}  # step -> (CPU, wall-clock) seconds
 

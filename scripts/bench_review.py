@@ -73,9 +73,9 @@ def main() -> None:
     args = parser.parse_args()
     n = args.n
 
-    from pipeline.config import find_project
     from pipeline.labelstudio.adapter import Server
     from pipeline.labelstudio.tasks import make_task
+    from pipeline.project import find_project
     from pipeline.review.pull import pull
     from pipeline.review.push import push
     from pipeline.review.status import review_status

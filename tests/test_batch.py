@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import find_project
 from pipeline.generation.batch import files as batch_files
 from pipeline.generation.run import Options, RunSettings
+from pipeline.project import find_project
 from tests.fake_batch import FakeBatches, Outcome
 from tests.fake_chat import KEY, FakeChat, edit_config
 

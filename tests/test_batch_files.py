@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import find_project
 from pipeline.generation.batch import files as batch_files
 from pipeline.generation.run import Options, RunSettings
+from pipeline.project import find_project
 from tests.fake_chat import FakeChat
 from tests.fakeapi import FakeAPI, Request
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.build.steps import BuildItem, Dedup, Rejects, Split, Step, Validate
-from pipeline.config import Config, find_project
+from pipeline.config import Config
 from pipeline.dedup import DuplicateIndex
+from pipeline.project import find_project
 from pipeline.rules import get_ruleset
 from pipeline.schema import example_text, make_record
 from tests.helpers import chat, varied_examples, write_jsonl

@@ -31,9 +31,9 @@ def test_upload_sends_to_openai_base_url_before_the_configured_one(tmp_path, fin
 
 def test_generate_batch_and_upload_resolve_one_endpoint(tmp_path, monkeypatch):
     """The endpoint generate labels its requests with is the one --batch and upload use."""
-    from pipeline.config import find_project
     from pipeline.generation.batch.submit import api_for
     from pipeline.generation.run import Options, RunSettings
+    from pipeline.project import find_project
     from pipeline.upload.openai import OpenAIProvider
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.config import find_project
 from pipeline.generation.run import Options, RunSettings
 from pipeline.llm import client as client_module
+from pipeline.project import find_project
 from tests.fake_chat import FakeChat, edit_config
 from tests.fakeapi import Fault
 from tests.test_batch_files import run_elsewhere

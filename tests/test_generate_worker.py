@@ -76,7 +76,7 @@ def test_a_script_without_a_main_guard_can_call_generate(project: Path, chat: Fa
     script = project / "no_guard.py"
     script.write_text(
         "import sys\nfrom pathlib import Path\n"
-        "from pipeline.config import find_project\nfrom pipeline.generation.online import generate\n"
+        "from pipeline.generation.online import generate\nfrom pipeline.project import find_project\n"
         "from pipeline.generation.run import Options\n"
         "summary = generate(find_project(Path(sys.argv[1])), Options(backend='openai', mode='chat', n=60, concurrency=4))\n"
         "print('candidates', summary.total)\n"

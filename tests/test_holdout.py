@@ -62,7 +62,7 @@ def test_seeds_join_the_test_set_only_when_the_project_says_so(project, run):
     edit_config(project, "build", test_seeds=True, test_fraction=0.5)
     write_reviewed(project, varied_examples(12, seed=3))
     assert run("build").exit_code == 0
-    from pipeline.config import find_project
+    from pipeline.project import find_project
     from pipeline.seeds import load_seeds
 
     seeds = {example_id(s.example) for s in load_seeds(find_project(project))}
@@ -82,8 +82,8 @@ def test_generate_never_shows_a_test_example_as_a_shot(project, run, chat):
         for line in (project / "outputs" / "candidates.jsonl").read_text().splitlines()
     ]
     assert shown
-    from pipeline.config import find_project
     from pipeline.generation.run import load_reviewed
+    from pipeline.project import find_project
     from pipeline.seeds import load_seeds
 
     project_ = find_project(project)

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.config import find_project
 from pipeline.generation.judge import Judge, request_for
 from pipeline.ledgers.batches import BatchLedger
 from pipeline.llm.request import PlannedRequest
+from pipeline.project import find_project
 from tests.fake_batch import FakeBatches, Outcome
 from tests.fake_chat import edit_config
 from tests.fakeapi import Fault

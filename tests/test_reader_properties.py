@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import find_project
 from pipeline.errors import InputError, InputErrors
 from pipeline.jsonl import read_jsonl
+from pipeline.project import find_project
 from pipeline.schema import read_records
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

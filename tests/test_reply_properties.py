@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import find_project
 from pipeline.generation.batch.files import outcome
 from pipeline.generation.filters import Screen, records_from_reply
 from pipeline.generation.parsing import ParsedItem, parse_json_reply, parse_numbered
 from pipeline.generation.run import Options, RunSettings
 from pipeline.jsonl import MAX_LINE_BYTES
 from pipeline.llm.request import CHAT, COMPLETION, Reply, reply_from_body, reply_from_bytes
+from pipeline.project import find_project
 from pipeline.writes import dumps
 
 REPO = Path(__file__).resolve().parent.parent

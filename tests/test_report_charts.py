@@ -35,7 +35,7 @@ def assert_valid_png(path: Path) -> None:
 
 def reviewed_project(project: Path) -> list[str]:
     """Write the reviews and generation rejects of two rounds into the project; returns the seed ids."""
-    from pipeline.config import find_project
+    from pipeline.project import find_project
     from pipeline.schema import make_record
     from pipeline.seeds import load_seeds
 

@@ -17,14 +17,14 @@ from tests.labelstudio_fixtures import Reviewer, project_id
 
 
 def title_of(project: Path) -> str:
-    from pipeline.config import find_project
+    from pipeline.project import find_project
 
     return find_project(project).config.labelstudio.project_title
 
 
 def write_candidates(project: Path, examples: list[dict[str, Any]], append: bool = False) -> list[str]:
     """Candidate records as generate writes them, each with two seeds as shots; returns their ids."""
-    from pipeline.config import find_project
+    from pipeline.project import find_project
     from pipeline.seeds import load_seeds
 
     seeds = load_seeds(find_project(project))
@@ -191,7 +191,7 @@ def test_build_keeps_exactly_the_accepted_and_corrected_texts(review_project, ru
     held = {m["messages"][-1]["content"] for m in rows(out / "test.jsonl")}
     assert held and not trained & held
     built = trained | held
-    from pipeline.config import find_project
+    from pipeline.project import find_project
     from pipeline.seeds import load_seeds
 
     seeds = {s.example["messages"][-1]["content"] for s in load_seeds(find_project(review_project))}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import find_project
 from pipeline.labelstudio import db as lsdb
+from pipeline.project import find_project
 from pipeline.review.status import review_status
 from tests.helpers import varied_examples
 from tests.test_review import push, reviewer_for, write_candidates

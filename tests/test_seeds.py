@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.config import find_project
+from pipeline.project import find_project
 from pipeline.seeds import check_seeds, load_seeds
 
 

@@ -179,7 +179,7 @@ def test_hub_needs_a_repo(hub, run):
 
 
 def test_hub_dataset_has_the_messages_column_and_the_same_rows(hub):
-    from pipeline.config import find_project
+    from pipeline.project import find_project
     from pipeline.upload import get_provider, plan_upload
     from pipeline.upload.huggingface import load_checked
 

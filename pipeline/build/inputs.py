@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
+from pipeline.project import Project
 from pipeline.schema import Kind, Record, dump_example, is_accepted, make_record, parse_example, validation_messages
 from pipeline.seeds import load_seeds
 

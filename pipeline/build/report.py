@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.build.charts import ChartData, Drawn, Painter, Rate
 from pipeline.build.diversity import DISTINCT_SAMPLE, PAIR_SAMPLE, RoundDiversity, per_round, round_of
-from pipeline.config import Project
 from pipeline.errors import InputError
+from pipeline.project import Project
 from pipeline.schema import ACCEPTED_VERDICTS, Record, example_text, read_records
 from pipeline.seeds import load_seeds
 

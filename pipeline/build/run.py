@@ -27,11 +27,11 @@ from pipeline.build.inputs import load_inputs
 from pipeline.build.report import write_report
 from pipeline.build.steps import BuildItem, Dedup, HoldOut, Rejects, Split, Step, Validate
 from pipeline.buildset import staged
-from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.holdout import Draw
 from pipeline.paths import BuildSet
 from pipeline.progress import Progress, quiet
+from pipeline.project import Project
 from pipeline.rules import Ruleset, get_ruleset
 from pipeline.schema import Kind
 from pipeline.writes import dumps, write_jsonl

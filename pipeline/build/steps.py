@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from pipeline.config import Project
 from pipeline.dedup import DuplicateIndex
 from pipeline.holdout import Draw, draw, overlap
+from pipeline.project import Project
 from pipeline.rules import Ruleset
 from pipeline.schema import Kind, Record, example_text, parse_example, validation_messages
 from pipeline.tokens import TokenCounter

@@ -44,9 +44,9 @@ class Writes(click.Command):
             return super().invoke(ctx)
 
 
-def project_of(ctx: click.Context):  # -> pipeline.config.Project
+def project_of(ctx: click.Context):  # -> pipeline.project.Project
     """The project for this invocation, loaded once."""
-    from pipeline.config import find_project
+    from pipeline.project import find_project
 
     root = ctx.find_root()
     if "project" not in root.meta:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Price, Project
+from pipeline.config import Price
 from pipeline.errors import InputError, Location
 from pipeline.eval import judge as judging
 from pipeline.eval.answer import Asker
@@ -32,6 +32,7 @@ from pipeline.llm.limits import Budget
 from pipeline.llm.local import model_name
 from pipeline.llm.request import Endpoint, PlannedRequest
 from pipeline.progress import Progress, quiet
+from pipeline.project import Project
 from pipeline.schema import example_id
 from pipeline.seeds import load_seeds
 

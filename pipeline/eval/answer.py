@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.eval.results import AnswerOrigin, AnswerRow
 from pipeline.jsonl import read_jsonl
@@ -29,6 +28,7 @@ from pipeline.llm.limits import Budget
 from pipeline.llm.local import MAX_CONCURRENCY, local_server
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
 from pipeline.progress import Progress, quiet
+from pipeline.project import Project
 from pipeline.writes import Appender
 
 

@@ -18,7 +18,6 @@ import json
 import random
 from typing import Any
 
-from pipeline.config import Project
 from pipeline.errors import InputError, Location
 from pipeline.eval.judge import tally
 from pipeline.eval.report import write
@@ -26,6 +25,7 @@ from pipeline.eval.results import EvalResult, HumanTally, Pushed
 from pipeline.eval.systems import load_items
 from pipeline.jsonl import read_jsonl
 from pipeline.labelstudio.adapter import Server
+from pipeline.project import Project
 from pipeline.writes import Appender
 
 CHOICES = ("Answer 1", "Answer 2", "Tie")

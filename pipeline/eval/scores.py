@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import EvalChecks, Price, Project, key_location
+from pipeline.config import EvalChecks, Price
 from pipeline.errors import InputError
 from pipeline.eval.results import AnswerRow, Interval, Usage
+from pipeline.project import Project, key_location
 
 SEED = 20240601
 

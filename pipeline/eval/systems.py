@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import EvalSystem, Project, key_location
+from pipeline.config import EvalSystem
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.ledgers.uploads import UploadLedger
@@ -23,6 +23,7 @@ from pipeline.llm.endpoint import read_key
 from pipeline.llm.endpoint import resolve as resolve_endpoint
 from pipeline.llm.local import model_name
 from pipeline.llm.request import CHAT, Endpoint, PlannedRequest, host_of
+from pipeline.project import Project, key_location
 from pipeline.schema import content_text, example_id
 from pipeline.shots import rotation
 

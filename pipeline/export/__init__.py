@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.jsonl import read_jsonl
 from pipeline.plan import make_plan
+from pipeline.project import Project
 from pipeline.rules import get_ruleset
 from pipeline.writes import atomic_write, write_jsonl
 

@@ -27,7 +27,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config import Config, Price, Project
+from pipeline.config import Config, Price
 from pipeline.errors import RunError
 from pipeline.generation.parsing import parse_json_reply
 from pipeline.ledgers.batches import BatchLedger
@@ -38,6 +38,7 @@ from pipeline.llm.judging import ask, transcript
 from pipeline.llm.limits import Budget
 from pipeline.llm.local import MAX_CONCURRENCY, local_server, model_name
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
+from pipeline.project import Project
 from pipeline.schema import Record, read_records
 from pipeline.writes import Appender, write_jsonl
 

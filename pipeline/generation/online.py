@@ -39,7 +39,6 @@ from itertools import count
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.generation.filters import Screen, Screened, screen_reply, unparsed
 from pipeline.generation.judge import judge_generated
@@ -51,6 +50,7 @@ from pipeline.llm.client import Client, run_loop
 from pipeline.llm.limits import Budget, Pacer
 from pipeline.llm.local import MAX_CONCURRENCY
 from pipeline.llm.request import PlannedRequest, Reply
+from pipeline.project import Project
 
 QUEUED = 2000  # replies handed to the worker and not taken in yet before a new one waits: memory stays flat
 BATCH = 64  # replies held back while the worker screens others, before they go to it anyway

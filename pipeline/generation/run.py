@@ -15,7 +15,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.config import Project, key_location
 from pipeline.errors import InputError, Location, RunError
 from pipeline.generation.filters import Screen, Screened, ToolCalls, records_from_reply
 from pipeline.generation.judge import Judge
@@ -25,6 +24,7 @@ from pipeline.holdout import held_out_ids
 from pipeline.llm.endpoint import resolve
 from pipeline.llm.local import local_server, model_name
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
+from pipeline.project import Project, key_location
 from pipeline.schema import Record, example_id, is_accepted, read_records
 from pipeline.seeds import load_seeds
 from pipeline.writes import Appender

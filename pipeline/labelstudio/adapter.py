@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from pipeline.config import Project
 from pipeline.errors import RunError
 from pipeline.labelstudio import view
 from pipeline.labelstudio.tasks import MODEL_VERSION, config_slots, labeling_config
 from pipeline.llm.endpoint import read_key
+from pipeline.project import Project
 
 if TYPE_CHECKING:
     from label_studio_sdk import AllRolesProjectList, ImportApiRequest, RoleBasedTask

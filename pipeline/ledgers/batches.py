@@ -28,9 +28,9 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from pipeline.config import Project
 from pipeline.errors import Location
 from pipeline.jsonl import read_jsonl
+from pipeline.project import Project
 from pipeline.schema import check_shape
 from pipeline.writes import Appender
 

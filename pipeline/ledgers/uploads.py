@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.config import Project
 from pipeline.errors import Location
 from pipeline.jsonl import read_jsonl
+from pipeline.project import Project
 from pipeline.schema import check_shape
 from pipeline.writes import Appender
 

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, TypedDict
 
-from pipeline.config import Project
+from pipeline.project import Project
 from pipeline.schema import is_accepted, read_records
 
 

@@ -25,10 +25,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.config import Project
 from pipeline.errors import InputError, Location
 from pipeline.labelstudio.adapter import Server
 from pipeline.labelstudio.tasks import ACCEPT, REJECT, Annotation, editable_turns, is_skipped, read_annotations
+from pipeline.project import Project
 from pipeline.review import reviewed as store
 from pipeline.review.judged import JudgeAgreement, agreement, candidate_scores
 from pipeline.review.lsexport import read_export

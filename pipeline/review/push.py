@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.config import Project
 from pipeline.errors import InputError, Location
 from pipeline.jsonl import read_jsonl
 from pipeline.labelstudio.adapter import Server
 from pipeline.labelstudio.tasks import editable_turns, labeling_config, make_task
 from pipeline.progress import Progress, quiet
+from pipeline.project import Project
 from pipeline.schema import Record, parse_example, validation_messages
 from pipeline.seeds import load_seeds
 from pipeline.writes import atomic_write

@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pipeline.config import Project
 from pipeline.errors import InputError, InputErrors, Location
 from pipeline.jsonl import read_jsonl
+from pipeline.project import Project
 from pipeline.review.lsexport import check_values
 from pipeline.schema import Envelope, Record, validation_messages
 from pipeline.writes import atomic_write, dumps

@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from pipeline.config import Project
 from pipeline.labelstudio import db as lsdb
 from pipeline.labelstudio.adapter import Server
 from pipeline.labelstudio.tasks import ACCEPT, REJECT, is_skipped, read_annotations
+from pipeline.project import Project
 from pipeline.review.lsexport import read_export
 from pipeline.review.pull import apply_edits
 

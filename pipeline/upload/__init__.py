@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipeline.config import Project
 from pipeline.errors import InputError, RunError, Transient
 from pipeline.ledgers.uploads import UploadLedger
 from pipeline.llm.client import backoff
 from pipeline.llm.endpoint import read_key
 from pipeline.plan import Plan, make_plan
+from pipeline.project import Project
 from pipeline.rules import get_ruleset
 
 # Listed in the order `upload` offers them: services still open to new users first.

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Project
 from pipeline.errors import InputError, RunError
 from pipeline.llm.endpoint import read_key
 from pipeline.plan import Plan
+from pipeline.project import Project
 from pipeline.upload import Provider, Started, UploadLedger
 
 COLUMNS = {"supervised": ("messages",), "dpo": ("prompt", "chosen", "rejected")}

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Project, find_project
 from pipeline.generation.batch.api import BatchAPI, BatchInfo
 from pipeline.generation.batch.files import ResultIndex, outcome
 from pipeline.generation.batch.send import costs, stage_of
@@ -31,6 +30,7 @@ from pipeline.ledgers.batches import BatchLedger, Entry, expand, to_ranges
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.request import PlannedRequest, Reply
 from pipeline.progress import Progress, quiet
+from pipeline.project import Project, find_project
 
 PARALLEL_FROM = 2000  # requests from which worker processes prepare them (starting one takes about a second)
 WORKERS = min(4, os.cpu_count() or 1)  # on 2 cores, 2 workers keep this process (the duplicate index) busiest

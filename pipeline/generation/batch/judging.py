@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Project
 from pipeline.errors import InputError
 from pipeline.generation.batch.api import BatchAPI, BatchInfo
 from pipeline.generation.batch.collect import MISSING, Collected, Harvest, download_results
@@ -37,6 +36,7 @@ from pipeline.llm.cache import ReplyCache
 from pipeline.llm.limits import Budget
 from pipeline.llm.request import CHAT, Endpoint
 from pipeline.progress import Progress, quiet
+from pipeline.project import Project
 from pipeline.schema import read_records
 from pipeline.writes import Appender
 

@@ -23,7 +23,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Price, Project
+from pipeline.config import Price
 from pipeline.errors import InputError
 from pipeline.generation.batch.files import Part, write_parts
 from pipeline.generation.batch.submit import api_for, reconcile, send_entries
@@ -33,6 +33,7 @@ from pipeline.llm.cache import ReplyCache
 from pipeline.llm.limits import Budget, OverBudget
 from pipeline.llm.request import PlannedRequest
 from pipeline.progress import Progress, quiet
+from pipeline.project import Project
 from pipeline.schema import read_records
 
 MIN_SEEN = 20

@@ -12,11 +12,11 @@ calls themselves (`pipeline.generation.batch.api`) and collecting (`pipeline.gen
 
 from __future__ import annotations
 
-from pipeline.config import Project
 from pipeline.generation.batch.api import LOOKBACK, TAG, BatchAPI
 from pipeline.generation.batch.files import url_of
 from pipeline.ledgers.batches import BatchLedger, Entry
 from pipeline.llm.endpoint import resolve
+from pipeline.project import Project
 
 
 def requests(n: int) -> str:
