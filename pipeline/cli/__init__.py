@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli import batch, build, generate, review, seeds, status, upload
+from pipeline.cli import batch, build, generate, judge, labelstudio, review, seeds, status, upload
 from pipeline.cli import eval as eval_
 from pipeline.cli.common import EXPORT_TARGETS, Writes, echo_json, print_warnings, progress_bar, project_of
 from pipeline.errors import FtbootError, InputWarning
@@ -95,7 +95,7 @@ def cli(project: Path | None) -> None:
     """
 
 
-for module in (seeds, generate, batch, review, build, upload, eval_, status):
+for module in (seeds, generate, judge, batch, review, labelstudio, build, upload, eval_, status):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -126,7 +126,7 @@ def harvest_lines(harvest: Any) -> list[str]:  # harvest: pipeline.generation.ba
         )
         out += [f"  {error}" for error in b.errors]
     for judged in harvest.judged:
-        from pipeline.cli.generate import judge_text  # which imports this module
+        from pipeline.cli.judge import judge_text  # which imports this module
 
         out.append(judge_text(judged))
         out.append(
