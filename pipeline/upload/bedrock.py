@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.errors import InputError, RunError, Transient
+from pipeline.ledgers.uploads import UploadLedger
 from pipeline.plan import Plan
 from pipeline.schema import content_text
-from pipeline.upload import Event, Job, JobProvider, Started, UploadLedger
+from pipeline.upload.base import Event, Job, JobProvider, Started
 
 SCHEMA = "bedrock-conversation-2024"
 STATUSES = {

@@ -26,7 +26,7 @@ from pipeline.llm.client import backoff
 from pipeline.llm.endpoint import resolve
 from pipeline.llm.sdk import status_error
 from pipeline.plan import Plan
-from pipeline.upload import Event, Job, JobProvider
+from pipeline.upload.base import Event, Job, JobProvider
 
 MULTIPART_LIMIT = 150 * 1024 * 1024  # the single-request upload's documented ceiling
 DATASET_WAIT = 600.0  # seconds to wait for an uploaded dataset to become READY

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError, RunError
+from pipeline.ledgers.uploads import UploadLedger
 from pipeline.llm.endpoint import read_key
 from pipeline.plan import Plan
 from pipeline.project import Project
-from pipeline.upload import Provider, Started, UploadLedger
+from pipeline.upload.base import Provider, Started
 
 COLUMNS = {"supervised": ("messages",), "dpo": ("prompt", "chosen", "rejected")}
 

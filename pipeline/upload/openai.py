@@ -24,7 +24,7 @@ from pipeline.llm.endpoint import Service, resolve
 from pipeline.llm.request import Endpoint
 from pipeline.llm.sdk import client_for, error_message, sdk_error
 from pipeline.plan import Plan
-from pipeline.upload import Event, Job, JobProvider, Provider
+from pipeline.upload.base import Event, Job, JobProvider, Provider
 
 
 def sdk_client(provider: Provider, azure: AzureUploadConfig | None = None) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.llm.endpoint import resolve
 from pipeline.plan import Plan
-from pipeline.upload import Event, Job, JobProvider
+from pipeline.upload.base import Event, Job, JobProvider
 from pipeline.upload.openai import api_errors, sdk_client
 
 STATUSES = {
