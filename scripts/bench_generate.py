@@ -138,7 +138,7 @@ def one_run(url: str, requests: int, concurrency: int, mode: str, client_only: b
             )
             with ReplyCache(root / "replies.jsonl") as cache:
                 client = Client(
-                    Endpoint(url, "sk-bench", "gpt-4o-mini", "bench"),
+                    Endpoint(url, "test-bench", "gpt-4o-mini", "bench"),
                     cache,
                     Budget(max_requests=requests),
                     concurrency=concurrency,

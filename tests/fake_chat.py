@@ -36,7 +36,7 @@ import pytest
 from pipeline.generation.judge import JUDGE_SYSTEM
 from tests.fakeapi import FakeAPI, Request
 
-KEY = "sk-fake-chat-key-0123456789"
+KEY = "test-chat-key-not-a-secret"
 WORDS = [
     "amber",
     "basalt",

@@ -51,7 +51,7 @@ def multipart(request: Request) -> dict[str, Any]:
 @dataclass
 class FineTuneAPI:
     api: FakeAPI
-    key: str = "sk-fake-finetune-key"
+    key: str = "test-fake-finetune-key"
     outcome: str = "succeeded"
     error: dict[str, str] = field(
         default_factory=lambda: {

@@ -51,6 +51,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+GENERATE_CHAT = ("generate", "--backend", "openai", "--mode", "chat")  # online generation at a test chat server
+
+
 def ftboot_argv(project: Path, *args: str) -> list[str]:
     """The command line of `ftboot --project PROJECT ARGS...` in a process of its own (this interpreter)."""
     return [sys.executable, "-m", "pipeline", "--project", str(project), *args]

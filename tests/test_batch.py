@@ -15,8 +15,8 @@ from pipeline.generation.run import Options, RunSettings
 from pipeline.project import find_project
 from tests.fake_batch import FakeBatches, Outcome
 from tests.fake_chat import KEY, FakeChat, edit_config
+from tests.helpers import GENERATE_CHAT
 
-OPENAI = ("generate", "--backend", "openai", "--mode", "chat")
 SPELLINGS = {  # the batch commands, and the generate flags they replace
     "commands": {
         "send": ("batch", "send", "--backend", "openai", "--mode", "chat"),
@@ -24,7 +24,7 @@ SPELLINGS = {  # the batch commands, and the generate flags they replace
         "resubmit": ("batch", "resubmit"),
     },
     "flags": {
-        "send": (*OPENAI, "--batch"),
+        "send": (*GENERATE_CHAT, "--batch"),
         "collect": ("generate", "--collect"),
         "resubmit": ("generate", "--resubmit"),
     },
@@ -101,7 +101,7 @@ def test_batch_is_the_online_plan_and_shares_the_cache(run, project: Path, batch
     assert ok(run(*spell["collect"], "--json"))["collected"]["notes"] == ["no open batches"]
 
     # Online after the collect: the batch's requests come from the cache, only new ones are sent.
-    online = ok(run(*OPENAI, "--n", "30", "--json"))
+    online = ok(run(*GENERATE_CHAT, "--n", "30", "--json"))
     assert online["requests"]["cached"] == 10 and online["requests"]["sent"] == 5
     assert not {json.dumps(b, sort_keys=True) for b in batches.chat.bodies()} & {
         json.dumps(line["body"], sort_keys=True) for line in sent
@@ -135,7 +135,7 @@ def test_failed_and_expired_requests_are_resubmitted_exactly(
     assert ok(run(*spell["resubmit"], "--json"))["planned"]["requests"] == 0
     assert ok(run(*spell["send"], "--n", "16", "--json"))["planned"]["requests"] == 0
     assert len(lines(project / "outputs" / "candidates.jsonl")) == 12
-    online = ok(run(*OPENAI, "--n", "14", "--json"))
+    online = ok(run(*GENERATE_CHAT, "--n", "14", "--json"))
     assert online["requests"]["sent"] == 1 and online["requests"]["cached"] == 6
     assert not {json.dumps(b, sort_keys=True) for b in batches.chat.bodies()} & {
         json.dumps(line["body"], sort_keys=True) for line in resent
@@ -149,7 +149,7 @@ def test_failed_and_expired_requests_are_resubmitted_exactly(
 def test_a_cancelled_batch_is_resubmitted_whole(run, project: Path, batches: FakeBatches) -> None:
     from openai import OpenAI
 
-    planned = ok(run(*OPENAI, "--n", "8", "--batch", "--json"))["planned"]
+    planned = ok(run(*GENERATE_CHAT, "--n", "8", "--batch", "--json"))["planned"]
     batch_id = planned["files"][0]["batch_id"]
     OpenAI(base_url=batches.chat.api.url, api_key=KEY).batches.cancel(batch_id)
     (taken,) = collect_until_done(run)
@@ -165,10 +165,10 @@ def test_a_later_batch_tops_up_what_is_missing(run, project: Path, batches: Fake
     seed = lines(next((project / "seeds").glob("*.jsonl")))[0]
     duplicate = {"messages": [m for m in seed["messages"] if m["role"] != "system"]}
     chat.queue(*[json.dumps({"examples": [duplicate, chat.example()]}) for _ in range(10)])
-    ok(run(*OPENAI, "--n", "16", "--batch", "--json"))
+    ok(run(*GENERATE_CHAT, "--n", "16", "--batch", "--json"))
     collect_until_done(run)
     assert len(lines(project / "outputs" / "candidates.jsonl")) == 10
-    topped = ok(run(*OPENAI, "--n", "16", "--batch", "--json"))["planned"]
+    topped = ok(run(*GENERATE_CHAT, "--n", "16", "--batch", "--json"))["planned"]
     assert topped["existing"] == 10 and topped["rate"] == 0.5 and topped["requests"] == 6  # 6 more at 0.5 x 2
     collect_until_done(run)
     assert len(assert_no_duplicates(project)) == 10 + 6 * 2  # the queued replies ran out: every new item passes
@@ -210,7 +210,7 @@ def test_batch_needs_the_openai_backend_and_one_action(run, project: Path) -> No
 
 def test_resubmit_sends_each_plans_failures_once(run, project: Path, batches: FakeBatches) -> None:
     batches.outcomes.extend([Outcome(fail={0}), Outcome(fail={2})])
-    ok(run(*OPENAI, "--n", "8", "--batch", "--json"))
+    ok(run(*GENERATE_CHAT, "--n", "8", "--batch", "--json"))
     ok(run("generate", "--backend", "openai", "--mode", "completion", "--n", "8", "--batch", "--json"))
     first, second = (batches.input_lines(i) for i in batches.batches)
     collect_until_done(run)

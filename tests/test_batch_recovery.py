@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO
 from tests.fake_batch import FakeBatches
 from tests.fakeapi import Fault
-from tests.helpers import ftboot_argv
+from tests.helpers import GENERATE_CHAT, ftboot_argv
 
 
 def ok(result) -> dict:
@@ -29,11 +29,7 @@ def test_killed_between_the_provider_and_the_ledger(run, project: Path, batches:
     batches.chat.api.inject(Fault(path=held, after=20))  # the work is done, the answer waits
     command = ftboot_argv(
         project,
-        "generate",
-        "--backend",
-        "openai",
-        "--mode",
-        "chat",
+        *GENERATE_CHAT,
         "--n",
         "16",
         "--batch",
@@ -64,12 +60,7 @@ def test_killed_between_the_provider_and_the_ledger(run, project: Path, batches:
     assert not (project / rows[0]["input"]).exists()
 
     # The recovered batch is the plan's: no new batch for the same --n, and collecting it works as usual.
-    assert (
-        ok(run("generate", "--backend", "openai", "--mode", "chat", "--n", "16", "--batch", "--json"))["planned"][
-            "requests"
-        ]
-        == 0
-    )
+    assert ok(run(*GENERATE_CHAT, "--n", "16", "--batch", "--json"))["planned"]["requests"] == 0
     while ok(run("generate", "--collect", "--json"))["collected"]["waiting"]:
         pass
     assert len(batches.batches) == 1 and len((project / "outputs" / "candidates.jsonl").read_text().splitlines()) == 20
@@ -77,7 +68,7 @@ def test_killed_between_the_provider_and_the_ledger(run, project: Path, batches:
 
 def test_a_refused_batch_request_is_sent_again_by_the_next_command(run, project: Path, batches: FakeBatches) -> None:
     batches.chat.api.inject(Fault(status=500, path="/v1/batches"))
-    failed = run("generate", "--backend", "openai", "--mode", "chat", "--n", "16", "--batch")
+    failed = run(*GENERATE_CHAT, "--n", "16", "--batch")
     assert failed.exit_code == 1 and "answered 500 during the batch request" in failed.output
     assert batches.batches == {} and len(batches.uploads()) == 1
     listed = [r for r in batches.chat.api.requests("/v1/batches") if r.method == "GET"]

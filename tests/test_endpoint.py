@@ -36,7 +36,7 @@ def test_generate_batch_and_upload_resolve_one_endpoint(tmp_path, monkeypatch):
     from pipeline.project import find_project
     from pipeline.upload.openai import OpenAIProvider
 
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-test")
     monkeypatch.setenv("OPENAI_BASE_URL", "https://gateway.example:8443/v1")
     (tmp_path / "ftboot.toml").write_text(f'[openai]\nbase_url = "{DEAD}"\n')
     (tmp_path / "seeds").mkdir()
@@ -80,11 +80,11 @@ def test_key_comes_from_the_named_variable_only(monkeypatch):
 
     config = Config.model_validate({"openai": {"api_key_env": "MY_GATEWAY_KEY"}})
     monkeypatch.delenv("MY_GATEWAY_KEY", raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-this-one")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-not-this-one")
     with pytest.raises(InputError, match="MY_GATEWAY_KEY is not set"):
         resolve(config, "openai", "m").endpoint()
-    monkeypatch.setenv("MY_GATEWAY_KEY", "sk-gateway")
-    assert resolve(config, "openai", "m").endpoint().api_key == "sk-gateway"
+    monkeypatch.setenv("MY_GATEWAY_KEY", "test-gateway")
+    assert resolve(config, "openai", "m").endpoint().api_key == "test-gateway"
 
 
 def test_docs_and_template_state_the_same_precedence():

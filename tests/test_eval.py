@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from pipeline.schema import example_id
+from tests.fake_eval import KEY
 from tests.helpers import varied_examples, write_jsonl
 from tests.labelstudio_fixtures import manual_region
 
@@ -63,7 +64,7 @@ def test_reference_paraphrase_noise_ranked_with_separate_intervals(project, run,
     assert len(rows) == 120
     assert {r["item"] for r in rows} == {example_id(e) for e in examples}
     assert all(r["endpoint"].startswith("127.0.0.1:") and r["model"] in SYSTEMS.values() and r["request"] for r in rows)
-    assert "sk-fake" not in (out / "answers.jsonl").read_text() + (out / "eval.md").read_text()
+    assert KEY not in (out / "answers.jsonl").read_text() + (out / "eval.md").read_text()
 
 
 def test_order_biased_judge_gives_only_ties(project, run, evalapi):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from tests.fake_chat import KEY, FakeChat
-from tests.helpers import ftboot_argv
+from tests.helpers import GENERATE_CHAT, ftboot_argv
 
 CONCURRENCY = 4
 
@@ -21,11 +21,7 @@ def generate(project: Path, chat: FakeChat) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OPENAI_BASE_URL": chat.api.url, "OPENAI_API_KEY": KEY}
     command = ftboot_argv(
         project,
-        "generate",
-        "--backend",
-        "openai",
-        "--mode",
-        "chat",
+        *GENERATE_CHAT,
         "--n",
         "200",
         "--concurrency",

@@ -13,9 +13,9 @@ import pytest
 
 from pipeline.generation import filters, modes, online
 from tests.fake_chat import Canned, FakeChat
-from tests.helpers import ftboot_argv
+from tests.helpers import GENERATE_CHAT, ftboot_argv
 
-OPENAI = ("generate", "--backend", "openai", "--mode", "chat", "--json")
+OPENAI = (*GENERATE_CHAT, "--json")
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -107,10 +107,10 @@ def test_a_lost_connection_is_transient_and_may_have_been_acted_on() -> None:
 
 def test_every_stage_reads_a_key_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
     """A key pasted with a trailing newline or spaces is the key; a blank one is no key (eval read it raw)."""
-    monkeypatch.setenv("EVAL_KEY", "  sk-eval-test\n")
-    assert read_key("EVAL_KEY") == "sk-eval-test"
+    monkeypatch.setenv("EVAL_KEY", "  test-eval-test\n")
+    assert read_key("EVAL_KEY") == "test-eval-test"
     system = System("tuned", "openai", "m", "https://gateway.example/v1", "EVAL_KEY", 0, False)
-    assert endpoint_of(system, None).api_key == "sk-eval-test"
+    assert endpoint_of(system, None).api_key == "test-eval-test"
     monkeypatch.setenv("EVAL_KEY", "   ")
     assert read_key("EVAL_KEY") == ""
     with pytest.raises(Exception, match="EVAL_KEY is not set"):

@@ -17,18 +17,14 @@ from pipeline.cli import Writes, cli
 from pipeline.lock import project_lock
 from tests.conftest import REPO
 from tests.fake_chat import KEY, FakeChat
-from tests.helpers import ftboot_argv
+from tests.helpers import GENERATE_CHAT, ftboot_argv
 
 
 def generate(project: Path, chat: FakeChat, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OPENAI_BASE_URL": chat.api.url, "OPENAI_API_KEY": KEY}
     command = ftboot_argv(
         project,
-        "generate",
-        "--backend",
-        "openai",
-        "--mode",
-        "chat",
+        *GENERATE_CHAT,
         "--n",
         "40",
         "--concurrency",

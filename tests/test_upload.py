@@ -146,14 +146,14 @@ def test_no_key_names_the_variable(proj, monkeypatch):
 
 
 def test_a_refused_key_is_one_line_that_never_shows_it(proj, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-wrong-key-123")
     result = proj.run()
     assert result.exit_code == 1
     assert (
         result.stderr.splitlines()[0]
         == "error: OpenAI refused the key in OPENAI_API_KEY (401) during the upload of train.jsonl"
     )
-    assert "sk-wrong-key-123" not in result.output and "Traceback" not in result.output
+    assert "test-wrong-key-123" not in result.output and "Traceback" not in result.output
 
 
 def posts(proj, path: str) -> int:

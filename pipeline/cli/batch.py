@@ -94,6 +94,12 @@ def sent_lines(sent: Any) -> list[str]:  # sent: pipeline.generation.batch.send.
     from pipeline.generation.batch.submit import requests
 
     out = [*sent.notes]
+    if sent.unscored is not None:
+        out.append(
+            f"{sent.unscored} candidates without a judge score: {sent.distinct} distinct requests, "
+            f"{sent.outstanding} in open judge batches, {sent.cached} answered by the cache already "
+            "(`ftboot judge` scores those without sending)"
+        )
     if sent.target is not None:
         out.append(
             f"round {sent.round}: {sent.existing} of {sent.target} candidates, {sent.outstanding} requests in "

@@ -11,7 +11,6 @@ It leaves what the answers are worth to `pipeline.eval.scores` and `pipeline.eva
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
@@ -23,7 +22,7 @@ from pipeline.errors import RunError
 from pipeline.eval.results import AnswerOrigin, AnswerRow
 from pipeline.jsonl import read_jsonl
 from pipeline.llm.cache import ReplyCache
-from pipeline.llm.client import Client
+from pipeline.llm.client import Client, run_loop
 from pipeline.llm.limits import Budget
 from pipeline.llm.local import MAX_CONCURRENCY, local_server
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply
@@ -121,7 +120,7 @@ class Asker:
             answers.rows[request.key] = row
             self.progress(step, len(answers.rows), total)
 
-        asyncio.run(client.run(iter(list(requests)), lambda pending: True, handle))
+        run_loop(client.run(iter(list(requests)), lambda pending: True, handle))
         answers.sent, answers.cached = client.stats.sent, client.stats.cached
         if client.error:
             raise client.error

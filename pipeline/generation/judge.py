@@ -20,7 +20,6 @@ from the cache only (`send=False`). It leaves out pairwise comparison of systems
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -32,7 +31,7 @@ from pipeline.errors import RunError
 from pipeline.generation.parsing import parse_json_reply
 from pipeline.ledgers.batches import BatchLedger
 from pipeline.llm.cache import ReplyCache
-from pipeline.llm.client import Client
+from pipeline.llm.client import Client, run_loop
 from pipeline.llm.endpoint import resolve
 from pipeline.llm.judging import ask, transcript
 from pipeline.llm.limits import Budget
@@ -195,7 +194,7 @@ def judge_candidates(
     if requests:
         client = Client(endpoint, cache, budget, concurrency=concurrency, timeout=gen.timeout, retries=gen.retries)
         with budget.priced(judge.price, judge.model):
-            asyncio.run(client.run(iter(requests), lambda pending: True, handle))
+            run_loop(client.run(iter(requests), lambda pending: True, handle))
         result.sent, result.cached, error = client.stats.sent, client.stats.cached, client.error
         result.stopped = client.stop_reason or ""
     moved = _apply(project, records, scores, min_score, reject, judge.model, result)

@@ -90,12 +90,7 @@ def plan_judge_batch(
         cached = sum(r.key in cache for r in fresh)
         chosen = admit(enumerate(fresh), cache, None, budget, sent, progress)
         entries = write_inputs(project, ledger, plan, chosen, sent, None, dry_run, fields)
-    unscored_count = sum(len(ids) for ids in planned.values())
-    sent.notes.append(
-        f"{unscored_count} candidates without a judge score: {len(requests)} distinct requests, "
-        f"{sent.outstanding} in open judge batches, {cached} answered by the cache already "
-        "(`ftboot judge` scores those without sending)"
-    )
+    sent.unscored, sent.distinct, sent.cached = sum(len(ids) for ids in planned.values()), len(requests), cached
     sent.costs = costs(project.config.prices.get(judge.model), sent.prompt_tokens, sent.output_tokens)
     if api:
         send_entries(project, ledger, api, entries)

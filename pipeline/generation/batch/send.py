@@ -68,6 +68,9 @@ class Sent:
     costs: dict[str, float | None] = field(default_factory=dict)
     stopped: str = ""
     notes: list[str] = field(default_factory=list)
+    unscored: int | None = None  # judge batches: candidates without a score, their distinct requests, and those
+    distinct: int = 0  # of them the reply cache already answers (`ftboot judge` scores them without sending)
+    cached: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "worst_case_tokens": {"prompt": self.prompt_tokens, "output": self.output_tokens}}
