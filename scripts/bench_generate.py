@@ -12,8 +12,14 @@ the client's CPU per request and the rate that CPU alone would allow on one core
 and the CPU per request of the worker process that screens replies beside it. On a machine shared with other
 work, the rate follows the load, the CPU per request much less.
 
+The server serves from one asyncio loop by default (`FakeAPI.serve_forever_async`): a hosted API's CPU is not on
+the client's machine, and the tests' thread per connection spends 0.7-1.3 ms of these two cores per request at
+1,000 connections, against 0.4-0.5 ms. `--server threads` measures against that one, as the figures before
+December 2026 did.
+
 Usage: .venv/bin/python scripts/bench_generate.py [--point 250ms|2s|all] [--requests N ...] [--concurrency C]
                                                   [--latency S] [--mode chat|completion] [--client-only]
+                                                  [--reference] [--server asyncio|threads]
 """
 
 from __future__ import annotations
@@ -35,18 +41,21 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def serve(latency: float, concurrency: int, urls: multiprocessing.Queue) -> None:
+def serve(latency: float, concurrency: int, server: str, urls: multiprocessing.Queue) -> None:
     from tests.fake_chat import FakeChat
     from tests.fakeapi import FakeAPI
 
+    api = FakeAPI(latency=latency)
+    FakeChat(api)
+    if server == "asyncio":
+        api.serve_forever_async(urls.put)
+        return
     if concurrency <= 100:
         # 50 server threads wake together from their 250 ms sleep; a shorter GIL switch interval than the default
         # 5 ms keeps them from queueing behind each other, so the server's answer time stays close to the latency.
         # With 1,000 threads the same setting turns every GIL hand-off into a context switch (180,000-280,000 a
         # second, half the machine's CPU in the kernel), which starves whatever client runs beside it.
         sys.setswitchinterval(0.0005)
-    api = FakeAPI(latency=latency)
-    FakeChat(api)
     api.start()
     urls.put(api.url)
     while True:
@@ -186,6 +195,13 @@ def main() -> None:
         action="store_true",
         help="also run a bare aiohttp client against the same server: the rate this machine allows any client",
     )
+    parser.add_argument(
+        "--server",
+        choices=["asyncio", "threads"],
+        default="asyncio",
+        help="the test server's I/O: one asyncio loop (default), or the tests' thread per connection, whose CPU "
+        "at 1,000 connections competes with the client's on the same cores",
+    )
     parser.add_argument("--child", nargs=2, metavar=("URL", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -207,20 +223,27 @@ def main() -> None:
             args.mode,
             args.client_only,
             args.reference,
+            args.server,
         )
 
 
 def measure(
-    latency: float, concurrency: int, requests: list[int], mode: str, client_only: bool, reference: bool
+    latency: float,
+    concurrency: int,
+    requests: list[int],
+    mode: str,
+    client_only: bool,
+    reference: bool,
+    server_io: str,
 ) -> None:
     urls: multiprocessing.Queue = multiprocessing.Queue()
-    server = multiprocessing.Process(target=serve, args=(latency, concurrency, urls), daemon=True)
+    server = multiprocessing.Process(target=serve, args=(latency, concurrency, server_io, urls), daemon=True)
     server.start()
     url = urls.get(timeout=30)
     ideal = concurrency / latency
     what = "the client alone, replies thrown away" if client_only else "generate"
     print(
-        f"\ntest server: {url}, {latency * 1000:.0f} ms per reply; {what}, {mode} mode, concurrency "
+        f"\ntest server ({server_io}): {url}, {latency * 1000:.0f} ms per reply; {what}, {mode} mode, concurrency "
         f"{concurrency}: ideal {ideal:.0f} requests/s; load average {os.getloadavg()[0]:.1f}"
     )
     print("req/s: requests answered per second from the first request sent to the last answer; start-up is the")

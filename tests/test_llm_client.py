@@ -232,3 +232,21 @@ def test_a_failure_to_handle_an_answer_stops_the_run(chat: FakeChat, tmp_path: P
         asyncio.run(client.run(iter(planned(i) for i in range(100)), lambda pending: True, handle))
     assert len(chat.bodies()) < 100 and len(client.cache) >= 1  # what was answered is cached for the rerun
     client.cache.close()
+
+
+def test_the_benchmarks_asyncio_server_answers_and_injects_faults_as_the_threaded_one(tmp_path: Path) -> None:
+    import queue
+    import threading
+
+    from tests.fakeapi import FakeAPI
+
+    chat = FakeChat(FakeAPI())
+    urls: queue.SimpleQueue[str] = queue.SimpleQueue()
+    threading.Thread(target=chat.api.serve_forever_async, args=(urls.put,), daemon=True).start()
+    url = urls.get(timeout=10)
+    chat.api.inject(Fault(status=503), Fault(drop=True), Fault(malformed=True))
+    client = Client(Endpoint(url, KEY, "m", host_of(url)), ReplyCache(tmp_path / "replies.jsonl"), Budget())
+    answers = run_all(client, 6)
+    assert len(answers) == 6 and client.stats.sent == 6
+    assert client.stats.errors == {"503": 1, "connection": 1, "malformed": 1}
+    assert len(chat.bodies()) == 9
