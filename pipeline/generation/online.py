@@ -271,6 +271,11 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
             screening.put(request, reply, here=check.watching)  # the mode check's verdict comes before more are sent
 
         def want_more(pending: int) -> bool:
+            if not mismatch and summary.total + (pending + len(screening.queue)) * stage.planner.m < stage.target:
+                # Short of the target even if every reply brings per_request accepted items: taking the screened
+                # ones in would not change the answer, and handling them is left to the handler, off the path
+                # of this worker's next request.
+                return True
             # the client ends the run on a no with nothing pending: then decide with every reply taken in
             screening.take_ready(wait=len(screening.queue) if pending == 0 else 0)
             pending += len(screening.queue)

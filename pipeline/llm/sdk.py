@@ -66,6 +66,23 @@ def _aiohttp_client_class() -> Any:
     return Client
 
 
+@cache
+def _async_openai_class() -> Any:
+    """`openai.AsyncOpenAI` that merges a path with the base URL once per path rather than once per request (a
+    parse of both URLs each time, about a twentieth of the run loop's CPU at hundreds of requests a second)."""
+    import openai
+
+    class AsyncOpenAI(openai.AsyncOpenAI):
+        def _prepare_url(self, url: str) -> Any:
+            base, cache = self.base_url, self.__dict__.setdefault("_prepared_urls", {})
+            known = cache.get(url)
+            if known is None or known[0] is not base:  # the base URL may be set anew on a client
+                known = cache[url] = (base, super()._prepare_url(url))
+            return known[1]
+
+    return AsyncOpenAI
+
+
 @overload
 def client_for(
     endpoint: Endpoint, *, retries: int, timeout: float | None = None, azure: AzureUploadConfig | None = None
@@ -93,7 +110,7 @@ def client_for(
         # bookkeeping and reconnections took most of the client's CPU. One connection per worker, kept.
         limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=pool, max_keepalive_connections=pool)
         http = _aiohttp_client_class()(limits=limits, timeout=timeout)
-        return openai.AsyncOpenAI(base_url=endpoint.base_url, http_client=http, **options)
+        return _async_openai_class()(base_url=endpoint.base_url, http_client=http, **options)
     if azure is not None:
         return openai.AzureOpenAI(
             azure_endpoint=endpoint.base_url,
