@@ -1,4 +1,4 @@
-"""Online replies screened in a worker process (`pipeline.generation.online.Screening`): the same records, in the
+"""Online replies screened in a worker process (`pipeline.generation.screening.Screening`): the same records, in the
 same order, as screening in the run's own process; and a script that calls `generate` without a `__main__` guard."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.generation import filters, modes, online
+from pipeline.generation import filters, modes, screening
 from tests.fake_chat import Canned, FakeChat
 from tests.helpers import GENERATE_CHAT, ftboot_argv
 
@@ -45,7 +45,7 @@ def test_worker_screened_replies_are_the_records_screened_here(
             log.write(f"{os.getpid()}\n")
         return filters.screen_reply(request, reply, screen, skip)
 
-    monkeypatch.setattr(online, "screen_reply", recording)  # the forked worker inherits it
+    monkeypatch.setattr(screening, "screen_reply", recording)  # the forked worker inherits it
     _queue_mixed(chat)
     first = run(*OPENAI, "--n", "40", "--concurrency", "1")
     assert first.exit_code == 0, first.output
