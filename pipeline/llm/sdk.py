@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import openai
 
 RETRY_AFTER_CAP = 600.0
+PARSED_URLS = 64  # request URLs kept parsed per client: an endpoint's few paths
 
 
 @cache
@@ -43,6 +44,11 @@ def _aiohttp_client_class() -> Any:
             if any(value is not None for value in rest) or not isinstance(timeout, httpx2.Timeout):
                 return super().build_request(method, url, **kwargs)
             extensions = {"timeout": timeout.as_dict()}
+            if isinstance(url, str):  # the SDK passes the URL it merged as a string: parsed again once, not each time
+                parsed = self.__dict__.setdefault("_parsed_urls", {})
+                if url not in parsed and len(parsed) < PARSED_URLS:
+                    parsed[url] = httpx2.URL(url)
+                url = parsed.get(url, url)
             return httpx2.Request(
                 method, url, content=kwargs.get("content"), headers=kwargs.get("headers"), extensions=extensions
             )
