@@ -167,9 +167,11 @@ class FakeAPI:
                 assert incoming.transport is not None
                 incoming.transport.close()
                 return web.Response()
-            if self.latency:
-                await asyncio.sleep(self.latency)
+            # The answer is made as the request arrives and sent when the latency has passed since then: the
+            # server's own work, done in bursts on one loop, does not lengthen it.
+            deadline = asyncio.get_running_loop().time() + self.latency
             status, data, headers = self._respond(request, fault)
+            await asyncio.sleep(max(deadline - asyncio.get_running_loop().time(), 0.0))
             if fault and fault.after:
                 await asyncio.sleep(fault.after)
             return web.Response(status=status, body=data, headers={"Content-Type": "application/json", **headers})
