@@ -122,28 +122,27 @@ def generate(project: Project, options: Options, progress: Callable[[Summary], N
         def handle(request: PlannedRequest, reply: Reply, cached: bool) -> None:
             screening.put(request, reply, here=check.watching)  # the mode check's verdict comes before more are sent
 
-        def rate() -> float:
-            return (summary.accepted + 1) / (summary.accepted + summary.rejected + 1)
+        def expected(pending: int, rate: float, at_worker: float) -> float:
+            """Accepted items once the `pending` requests (in flight, or answered and not yet handled) and the
+            replies at the worker are taken in, each bringing per_request items at these acceptance rates."""
+            return summary.total + (pending * rate + len(screening.queue) * at_worker) * stage.planner.m
 
         def want_more(pending: int) -> bool:
-            m, target = stage.planner.m, stage.target
-            if not mismatch and summary.total + (pending + len(screening.queue)) * m < target:
+            if not mismatch and expected(pending, 1.0, 1.0) < stage.target:
                 # Short of the target even if every reply brings per_request accepted items: taking the screened
                 # ones in would not change the answer, and handling them is left to the handler, off the path
                 # of this worker's next request.
                 return True
             screening.take_ready()
-            # Expect each request in flight, answered but not yet handled, or at the worker to bring per_request
-            # items at the acceptance rate seen so far. When the replies at the worker may reach the target by
+            # Expect the acceptance rate seen so far. When the replies at the worker may reach the target by
             # themselves, or nothing else is pending (a no ends the run), decide with them taken in: a run then
             # stops as close to --n as screening here would.
-            expected = summary.total + pending * m * rate()
-            at_worker = len(screening.queue) * m
-            if pending == 0 or expected + at_worker * rate() < target <= expected + at_worker:
+            rate = (summary.accepted + 1) / (summary.accepted + summary.rejected + 1)
+            if pending == 0 or expected(pending, rate, rate) < stage.target <= expected(pending, rate, 1.0):
                 screening.take_ready(wait=len(screening.queue))
-                expected = summary.total + pending * m * rate()
+                rate = (summary.accepted + 1) / (summary.accepted + summary.rejected + 1)
             # what is in flight when the mode check fails is paid for: it is still handled and written
-            return not mismatch and expected + len(screening.queue) * m * rate() < target
+            return not mismatch and expected(pending, rate, rate) < stage.target
 
         outstanding = BatchLedger(project).outstanding(stage.planner.request(0).key)  # open batches will answer these
         requests = (stage.planner.request(i) for i in count() if i not in outstanding)
