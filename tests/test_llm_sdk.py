@@ -71,6 +71,44 @@ def test_the_azure_client_asks_its_api_version_with_an_api_key_header(api: FakeA
     )
 
 
+def test_the_async_clients_requests_skip_httpx_and_carry_what_the_sdk_sets(
+    api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run loop's client builds a plain POST itself (httpx's request building never runs), with the SDK's
+    key, headers and timeout; a request that needs more (a query) still takes httpx's whole path."""
+    import asyncio
+
+    import openai
+
+    @api.route("POST", r"/v1/echo")
+    def echo(request):
+        return 200, {"ok": True}
+
+    built_by_httpx: list[str] = []
+    httpx_build = openai.DefaultAioHttpClient.build_request
+
+    def counted(self, method, url, **kwargs):
+        built_by_httpx.append(str(url))
+        return httpx_build(self, method, url, **kwargs)
+
+    monkeypatch.setattr(openai.DefaultAioHttpClient, "build_request", counted)
+
+    async def post(**options) -> bytes:
+        client = client_for(endpoint(api), retries=0, timeout=7.5, pool=2)
+        try:
+            return await client.post("/echo", cast_to=bytes, content=b'{"a": 1}', **options)
+        finally:
+            await client.close()
+
+    assert asyncio.run(post()) == b'{"ok": true}' and built_by_httpx == []
+    (sent,) = api.requests("/echo")
+    seen = headers(sent)
+    assert sent.body == b'{"a": 1}' and seen["authorization"] == f"Bearer {KEY}"
+    assert seen["content-type"] == "application/json" and seen["x-stainless-read-timeout"] == "7.5"
+    asyncio.run(post(options={"params": {"q": "1"}}))
+    assert len(built_by_httpx) == 1 and api.requests("/echo")[-1].path.endswith("/echo?q=1")
+
+
 def test_a_rate_limit_that_outlasts_the_retries_reads_the_same_in_batch_as_in_upload(api: FakeAPI) -> None:
     api.inject(*[Fault(status=429, retry_after=0.01)] * (RETRIES + 1))
     with pytest.raises(Transient) as failure:

@@ -41,9 +41,10 @@ def _aiohttp_client_class() -> Any:
         def build_request(self, method: str, url: Any, **kwargs: Any) -> httpx2.Request:
             timeout = kwargs.get("timeout")
             rest = [value for name, value in kwargs.items() if name not in ("content", "headers", "timeout")]
-            if any(value is not None for value in rest) or not isinstance(timeout, httpx2.Timeout):
+            if any(value is not None for value in rest) or not isinstance(timeout, (float, int, httpx2.Timeout)):
                 return super().build_request(method, url, **kwargs)
-            extensions = {"timeout": timeout.as_dict()}
+            # The SDK passes the client's timeout as the number it was given.
+            extensions = {"timeout": httpx2.Timeout(timeout).as_dict()}
             if isinstance(url, str):  # the SDK passes the URL it merged as a string: parsed again once, not each time
                 parsed = self.__dict__.setdefault("_parsed_urls", {})
                 if url not in parsed and len(parsed) < PARSED_URLS:
