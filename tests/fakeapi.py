@@ -45,6 +45,7 @@ class Fault:
     hang: float = 0.0  # sleep this long first (longer than the client's timeout = a timeout)
     after: float = 0.0  # do the work, then sleep this long before answering (a client killed meanwhile never knows)
     malformed: bool = False  # 200 with a body that is not JSON
+    cut: bool = False  # 200 whose connection closes halfway through the body
     path: str | None = None  # only for requests whose path contains this
 
 
@@ -135,7 +136,11 @@ class FakeAPI:
                     self.send_header(key, value)
                 self.end_headers()
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(data)
+                    self.wfile.write(data[: len(data) // 2] if fault and fault.cut else data)
+                if fault and fault.cut:
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
@@ -174,6 +179,14 @@ class FakeAPI:
             await asyncio.sleep(max(deadline - asyncio.get_running_loop().time(), 0.0))
             if fault and fault.after:
                 await asyncio.sleep(fault.after)
+            if fault and fault.cut:
+                response = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+                response.content_length = len(data)
+                await response.prepare(incoming)
+                await response.write(data[: len(data) // 2])
+                assert incoming.transport is not None
+                incoming.transport.close()
+                return response
             return web.Response(status=status, body=data, headers={"Content-Type": "application/json", **headers})
 
         async def main() -> None:

@@ -14,6 +14,7 @@ from pipeline.generation.planner import (
     Planner,
     render_chat,
     render_completion,
+    shot_line,
     shot_messages,
     steering,
 )
@@ -70,7 +71,7 @@ def test_completion_prompt_keeps_a_shot_specific_system_prompt() -> None:
 
 def test_chat_prompt_shows_shots_as_json_lines_and_asks_for_m() -> None:
     shots = [chat("Feature list A", "Description A."), chat("Feature list B", "Description B.")]
-    messages = render_chat(config(), shots, m=4, steer={"difficulty": "hard"})
+    messages = render_chat(config(), [shot_line(s, SYSTEM) for s in shots], m=4, steer={"difficulty": "hard"})
     assert [m["role"] for m in messages] == ["system", "user"]
     user = messages[1]["content"]
     lines = [json.loads(line) for line in user.splitlines() if line.startswith('{"messages"')]

@@ -77,12 +77,13 @@ def test_429_waits_what_retry_after_asks(chat: FakeChat, tmp_path: Path) -> None
 
 
 def test_5xx_timeouts_drops_and_malformed_bodies_are_retried(chat: FakeChat, tmp_path: Path) -> None:
-    chat.api.inject(Fault(status=500), Fault(status=503), Fault(hang=1.0), Fault(drop=True), Fault(malformed=True))
+    faults = [Fault(status=500), Fault(status=503), Fault(hang=1.0), Fault(drop=True), Fault(malformed=True)]
+    chat.api.inject(*faults, Fault(cut=True))
     client = make_client(chat, tmp_path, timeout=0.4)
     reply = send_one(client)
     assert reply.choices[0].text and reply.completion_tokens > 0
-    assert client.stats.errors == {"500": 1, "503": 1, "timeout": 1, "connection": 1, "malformed": 1}
-    assert client.stats.retries == 5
+    assert client.stats.errors == {"500": 1, "503": 1, "timeout": 1, "connection": 2, "malformed": 1}
+    assert client.stats.retries == 6 and client.stats.billed_unusable == 4  # all but the statuses may have been billed
 
 
 def test_gives_up_after_the_configured_retries(chat: FakeChat, tmp_path: Path) -> None:
@@ -244,9 +245,9 @@ def test_the_benchmarks_asyncio_server_answers_and_injects_faults_as_the_threade
     urls: queue.SimpleQueue[str] = queue.SimpleQueue()
     threading.Thread(target=chat.api.serve_forever_async, args=(urls.put,), daemon=True).start()
     url = urls.get(timeout=10)
-    chat.api.inject(Fault(status=503), Fault(drop=True), Fault(malformed=True))
+    chat.api.inject(Fault(status=503), Fault(drop=True), Fault(malformed=True), Fault(cut=True))
     client = Client(Endpoint(url, KEY, "m", host_of(url)), ReplyCache(tmp_path / "replies.jsonl"), Budget())
     answers = run_all(client, 6)
     assert len(answers) == 6 and client.stats.sent == 6
-    assert client.stats.errors == {"503": 1, "connection": 1, "malformed": 1}
-    assert len(chat.bodies()) == 9
+    assert client.stats.errors == {"503": 1, "connection": 2, "malformed": 1}
+    assert len(chat.bodies()) == 10

@@ -13,7 +13,7 @@ from pipeline.eval.systems import System, endpoint_of
 from pipeline.generation.batch.api import RETRIES, BatchAPI
 from pipeline.llm.endpoint import read_key
 from pipeline.llm.request import Endpoint, host_of
-from pipeline.llm.sdk import client_for, sdk_error
+from pipeline.llm.sdk import client_for, post, sdk_error
 from tests.fakeapi import FakeAPI, Fault, Request
 
 KEY = "test-key-not-real"
@@ -93,19 +93,21 @@ def test_the_async_clients_requests_skip_httpx_and_carry_what_the_sdk_sets(
 
     monkeypatch.setattr(openai.DefaultAioHttpClient, "build_request", counted)
 
-    async def post(**options) -> bytes:
+    async def send(**options) -> bytes:
         client = client_for(endpoint(api), retries=0, timeout=7.5, pool=2)
         try:
+            if not options:
+                return await post(client, "/echo", b'{"a": 1}')  # the run loop's way
             return await client.post("/echo", cast_to=bytes, content=b'{"a": 1}', **options)
         finally:
             await client.close()
 
-    assert asyncio.run(post()) == b'{"ok": true}' and built_by_httpx == []
+    assert asyncio.run(send()) == b'{"ok": true}' and built_by_httpx == []
     (sent,) = api.requests("/echo")
     seen = headers(sent)
     assert sent.body == b'{"a": 1}' and seen["authorization"] == f"Bearer {KEY}"
     assert seen["content-type"] == "application/json" and seen["x-stainless-read-timeout"] == "7.5"
-    asyncio.run(post(options={"params": {"q": "1"}}))
+    asyncio.run(send(options={"params": {"q": "1"}}))
     assert len(built_by_httpx) == 1 and api.requests("/echo")[-1].path.endswith("/echo?q=1")
 
 

@@ -19,7 +19,6 @@ keeps the model from rewriting it. Parsing the replies is `pipeline.generation.p
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zlib
 from collections.abc import Iterator, Sequence
@@ -144,8 +143,13 @@ def shot_messages(example: dict[str, Any], system_prompt: str) -> list[dict[str,
     return messages
 
 
+def shot_line(example: dict[str, Any], system_prompt: str) -> str:
+    """A shot as the chat prompt shows it: one JSON object per line."""
+    return json.dumps({"messages": shot_messages(example, system_prompt)}, ensure_ascii=False)
+
+
 def render_chat(
-    config: Config, shots: list[dict[str, Any]], m: int, steer: dict[str, str], tools: Sequence[dict[str, Any]] = ()
+    config: Config, shot_lines: list[str], m: int, steer: dict[str, str], tools: Sequence[dict[str, Any]] = ()
 ) -> list[dict[str, str]]:
     task = config.task
     lines = [f"Task: {task.description.strip() or task.name}"]
@@ -158,7 +162,7 @@ def render_chat(
             json.dumps(list(tools), ensure_ascii=False),
         ]
     lines += ["", "Examples, one JSON object per line:"]
-    lines += [json.dumps({"messages": shot_messages(s, task.system_prompt)}, ensure_ascii=False) for s in shots]
+    lines += shot_lines
     lines += [
         "",
         f"Write {m} new examples{_steer_text(steer)} that differ from these in content and wording. "
@@ -213,6 +217,8 @@ class Planner:
         self.m = gen.per_request
         self.k_reviewed = min(gen.reviewed_shots, gen.shots, len(reviewed))
         self.k_seeds = min(gen.shots - self.k_reviewed, len(seeds))
+        # Each shot rendered once, not once per request; by object, as the pools' records live as long as this.
+        self.shot_lines: dict[int, str] = {}
 
     def shots(self, i: int) -> list[Record]:
         picked = [self.seeds[j] for j in rotation(len(self.seeds), i, self.k_seeds, "seeds")]
@@ -242,27 +248,27 @@ class Planner:
 
     def request(self, i: int) -> PlannedRequest:
         shots = self.shots(i)
-        examples = [s.example for s in shots]
         steer = steering(self.config, i)
         payload: dict[str, Any]
         if self.mode == "chat":
-            endpoint, payload = CHAT, {"messages": render_chat(self.config, examples, self.m, steer, self.tools)}
+            lines = [self._shot_line(shot) for shot in shots]
+            endpoint, payload = CHAT, {"messages": render_chat(self.config, lines, self.m, steer, self.tools)}
             params = self._params(i)
         else:
+            examples = [s.example for s in shots]
             endpoint, payload = COMPLETION, {"prompt": render_completion(self.config, examples, self.m, steer)}
             params = {k: v for k, v in self._params(i).items() if k != "response_format"}
             params["stop"] = [header(len(shots) + self.m + 1)]
-        prompt_hash = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-        meta = {
-            "shots": [s.id for s in shots],
-            "round": self.round,
-            "steer": steer,
-            "prompt_hash": prompt_hash,
-            "first": len(shots) + 1,
-            "count": self.m,
-            "mode": self.mode,
-        }
-        return PlannedRequest(endpoint, self.model, payload, params, f"{self.round}:{i}", self.scope, meta)
+        meta = {"shots": [s.id for s in shots], "round": self.round, "steer": steer}
+        request = PlannedRequest(endpoint, self.model, payload, params, f"{self.round}:{i}", self.scope, meta)
+        meta.update(prompt_hash=request.prompt_hash, first=len(shots) + 1, count=self.m, mode=self.mode)
+        return request
+
+    def _shot_line(self, shot: Record) -> str:
+        line = self.shot_lines.get(id(shot))
+        if line is None:
+            line = self.shot_lines[id(shot)] = shot_line(shot.example, self.config.task.system_prompt)
+        return line
 
     def __iter__(self) -> Iterator[PlannedRequest]:
         return (self.request(i) for i in count())

@@ -30,7 +30,7 @@ from pipeline.errors import RunError
 from pipeline.llm.cache import ReplyCache
 from pipeline.llm.limits import Budget, OverBudget, Pacer, Reservation
 from pipeline.llm.request import Endpoint, PlannedRequest, Reply, reply_from_bytes
-from pipeline.llm.sdk import client_for, retry_after, sdk_error
+from pipeline.llm.sdk import client_for, post, retry_after, sdk_error
 
 BACKOFF_BASE, BACKOFF_CAP = 0.5, 30.0
 # One answer per turn kept a task always ready, so the loop polled its sockets without waiting, once per
@@ -139,10 +139,10 @@ class Client:
         for attempt in range(self.retries + 1):
             wait: float | None = None
             try:
-                # The SDK's generic post keeps its auth, base URL, timeouts and typed errors; an already encoded
+                # The SDK's generic request keeps its auth, base URL, timeouts and typed errors; an already encoded
                 # body skips its walk of the whole request (JSON schema included) through type transforms and
                 # copies, which was most of the client's CPU time per request.
-                raw = await self.sdk.post(f"/{request.endpoint}", cast_to=bytes, content=request.encoded_body)
+                raw = await post(self.sdk, f"/{request.endpoint}", request.encoded_body)
                 return reply_from_bytes(request.endpoint, raw)
             except openai.APIStatusError as exc:
                 if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
